@@ -1,0 +1,212 @@
+"""The typed model -> Z3 terms.
+
+Atoms become constants named exactly as the atom: Bool; an enum atom a
+datatype `<atom>_t` with constructors `<atom>_<value>`; a set over a universe
+a bit-vector with bit k set when k is in the set. Each predicate compiles to
+its value and to the index of the rule that decided it. Terms are built once
+per (version, predicate) and reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import z3
+
+from . import model as m
+from .evaluate import delegates
+
+RULE_BITS = 16
+
+
+class Compiler:
+    def __init__(self, lib: m.Library, ctx: z3.Context | None = None) -> None:
+        self.lib = lib
+        self.ctx = ctx or z3.Context()
+        self.sorts: dict[str, z3.DatatypeSortRef] = {}
+        self.constructors: dict[str, dict[str, z3.ExprRef]] = {}
+        self.atoms: dict[str, z3.ExprRef] = {}
+        self.cache: dict[tuple[str, str], tuple[z3.ExprRef, z3.ExprRef]] = {}
+        self.rules: list[m.Rule] = []
+        self.rule_ids: dict[int, int] = {}
+        for atom in lib.atoms.values():
+            self.atoms[atom.name] = self._declare(atom)
+
+    # ---------------------------------------------------------------- atoms
+
+    def _declare(self, atom: m.Atom) -> z3.ExprRef:
+        if atom.type.kind == "bool":
+            return z3.Bool(atom.name, self.ctx)
+        if atom.type.kind == "enum":
+            sort, values = z3.EnumSort(f"{atom.name}_t", [f"{atom.name}_{v}" for v in atom.values], ctx=self.ctx)
+            self.sorts[atom.name] = sort
+            self.constructors[atom.name] = dict(zip(atom.values, values, strict=True))
+            return z3.Const(atom.name, sort)
+        return z3.BitVec(atom.name, self.width(atom.type.name), self.ctx)
+
+    def width(self, universe: str) -> int:
+        return self.lib.universes[universe].width
+
+    def well_formed(self) -> list[z3.BoolRef]:
+        """Sets hold only elements of their universe."""
+        out = []
+        for atom in self.lib.atoms.values():
+            if atom.type.kind == "set":
+                u = self.lib.universes[atom.type.name]
+                outside = ~u.mask & ((1 << u.width) - 1)
+                if outside:
+                    out.append(self.atoms[atom.name] & z3.BitVecVal(outside, u.width, self.ctx) == 0)
+        return out
+
+    def value(self, atom: m.Atom, value: bool | str | int) -> z3.ExprRef:
+        """The Z3 literal for a concrete value of an atom."""
+        if atom.type.kind == "bool":
+            return z3.BoolVal(bool(value), self.ctx)
+        if atom.type.kind == "enum":
+            return self.constructors[atom.name][str(value)]
+        return z3.BitVecVal(int(value), self.width(atom.type.name), self.ctx)
+
+    def read(self, atom: m.Atom, model: z3.ModelRef) -> bool | str | int:
+        """An atom's value in a model, completed where the model leaves it free."""
+        term = model.eval(self.atoms[atom.name], model_completion=True)
+        if atom.type.kind == "bool":
+            return z3.is_true(term)
+        if atom.type.kind == "enum":
+            text = str(term)
+            return text[len(atom.name) + 1:]
+        return int(term.as_long())  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------ functions
+
+    def function(self, version: str, name: str) -> tuple[z3.ExprRef, z3.ExprRef]:
+        """(value, rule index) of a parameterless predicate; built once."""
+        key = (version, name)
+        if key not in self.cache:
+            fn = self.lib.function(version, name)
+            self.cache[key] = self._body(fn, {})
+        return self.cache[key]
+
+    def _body(self, fn: m.Function, env: dict[str, z3.ExprRef]) -> tuple[z3.ExprRef, z3.ExprRef]:
+        memo: dict[tuple[object, ...], tuple[z3.ExprRef, z3.ExprRef]] = {}
+
+        def run(frames: tuple[tuple[tuple[m.Stmt, ...], int], ...], env: dict[str, z3.ExprRef]) -> tuple[z3.ExprRef, z3.ExprRef]:
+            key = (tuple((id(s), i) for s, i in frames), tuple((k, v.get_id()) for k, v in sorted(env.items())))
+            if key in memo:
+                return memo[key]
+            start = key
+            while frames:
+                stmts, i = frames[-1]
+                if i >= len(stmts):
+                    frames = frames[:-1]
+                    continue
+                stmt = stmts[i]
+                frames = frames[:-1] + ((stmts, i + 1),)
+                if isinstance(stmt, m.SReturn):
+                    result = self._returned(stmt, env)
+                    memo[start] = result
+                    return result
+                if isinstance(stmt, m.SAssign):
+                    env = {**env, stmt.name: self.expr(stmt.value, env)}
+                    continue
+                test = z3.simplify(self.expr(stmt.test, env))
+                if z3.is_true(test):
+                    frames = frames + ((stmt.then, 0),)
+                elif z3.is_false(test):
+                    frames = frames + ((stmt.orelse, 0),)
+                else:
+                    a = run(frames + ((stmt.then, 0),), env)
+                    b = run(frames + ((stmt.orelse, 0),), env)
+                    result = (z3.If(test, a[0], b[0]), z3.If(test, a[1], b[1]))
+                    memo[start] = result
+                    return result
+            raise AssertionError(f"{fn.name} ended without a return")
+
+        return run(((fn.body, 0),), env)
+
+    def rule_index(self, rule: m.Rule) -> int:
+        """Rules are numbered library-wide, so a rule term can name any predicate's rule."""
+        key = id(rule)
+        if key not in self.rule_ids:
+            self.rule_ids[key] = len(self.rules)
+            self.rules.append(rule)
+        return self.rule_ids[key]
+
+    def _returned(self, stmt: m.SReturn, env: dict[str, z3.ExprRef]) -> tuple[z3.ExprRef, z3.ExprRef]:
+        e = stmt.value
+        if isinstance(e, m.Call) and delegates(self.lib, e):
+            fn = self.lib.function(e.version, e.name)
+            if not fn.params:
+                return self.function(e.version, e.name)
+            args = {name: self.expr(a, env) for (name, _), a in zip(fn.params, e.args, strict=True)}
+            return self._body(fn, args)
+        return self.expr(e, env), z3.BitVecVal(self.rule_index(stmt.rule), RULE_BITS, self.ctx)
+
+    # ----------------------------------------------------------- expressions
+
+    def expr(self, e: m.Expr, env: dict[str, z3.ExprRef] | None = None) -> z3.ExprRef:
+        env = env or {}
+        if isinstance(e, m.Lit):
+            return self._lit(e)
+        if isinstance(e, m.AtomRef):
+            return self.atoms[e.name]
+        if isinstance(e, m.Local):
+            return env[e.name]
+        if isinstance(e, m.Call):
+            fn = self.lib.function(e.version, e.name)
+            if not fn.params:
+                return self.function(e.version, e.name)[0]
+            args = {name: self.expr(a, env) for (name, _), a in zip(fn.params, e.args, strict=True)}
+            return self._body(fn, args)[0]
+        return _OPS[e.op](self, e, [self.expr(a, env) for a in e.args])
+
+    def _lit(self, e: m.Lit) -> z3.ExprRef:
+        if e.type.kind == "bool":
+            return z3.BoolVal(bool(e.value), self.ctx)
+        if e.type.kind == "enum":
+            return self.constructors[e.type.name][str(e.value)]
+        return z3.BitVecVal(int(e.value), self.width(e.type.name), self.ctx)
+
+
+def _member(c: Compiler, e: m.Op, a: list[z3.ExprRef]) -> z3.ExprRef:
+    x, s = a
+    width = c.width(e.args[1].type.name)
+    return z3.Extract(0, 0, z3.LShR(s, x)) == z3.BitVecVal(1, 1, c.ctx) if width else z3.BoolVal(False, c.ctx)
+
+
+def _highest(c: Compiler, e: m.Op, a: list[z3.ExprRef]) -> z3.ExprRef:
+    u = c.lib.universes[e.args[0].type.name]
+    out: z3.ExprRef = z3.BitVecVal(0, u.width, c.ctx)
+    for element in u.elements:
+        out = z3.If(z3.Extract(element, element, a[0]) == 1, z3.BitVecVal(element, u.width, c.ctx), out)
+    return out
+
+
+def _empty(c: Compiler, e: m.Op, a: list[z3.ExprRef]) -> z3.ExprRef:
+    return a[0] == z3.BitVecVal(0, c.width(e.args[0].type.name), c.ctx)
+
+
+def _singleton(c: Compiler, e: m.Op, a: list[z3.ExprRef]) -> z3.ExprRef:
+    return z3.BitVecVal(1, c.width(e.type.name), c.ctx) << a[0]
+
+
+_OPS: dict[str, Callable[[Compiler, m.Op, list[z3.ExprRef]], z3.ExprRef]] = {
+    "not": lambda c, e, a: z3.Not(a[0]),
+    "and": lambda c, e, a: z3.And(a[0], a[1]),
+    "or": lambda c, e, a: z3.Or(a[0], a[1]),
+    "implies": lambda c, e, a: z3.Implies(a[0], a[1]),
+    "iff": lambda c, e, a: a[0] == a[1],
+    "eq": lambda c, e, a: a[0] == a[1],
+    "ne": lambda c, e, a: a[0] != a[1],
+    "lt": lambda c, e, a: z3.ULT(a[0], a[1]),
+    "le": lambda c, e, a: z3.ULE(a[0], a[1]),
+    "gt": lambda c, e, a: z3.UGT(a[0], a[1]),
+    "ge": lambda c, e, a: z3.UGE(a[0], a[1]),
+    "in": _member,
+    "union": lambda c, e, a: a[0] | a[1],
+    "inter": lambda c, e, a: a[0] & a[1],
+    "diff": lambda c, e, a: a[0] & ~a[1],
+    "empty": _empty,
+    "highest": _highest,
+    "singleton": _singleton,
+    "cond": lambda c, e, a: z3.If(a[0], a[1], a[2]),
+}

@@ -1,0 +1,33 @@
+"""Problems in a spec, as data: a span, a stable code, a message, a hint."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .nodes import Span
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    span: Span
+    code: str
+    message: str
+    hint: str = ""
+    severity: str = "error"
+
+
+class SpecError(Exception):
+    """One or more located problems; raised only at a pass boundary."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics = tuple(sorted(diagnostics, key=lambda d: (d.span, d.code, d.message)))
+        super().__init__("; ".join(f"{d.span}: {d.message}" for d in self.diagnostics))
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"

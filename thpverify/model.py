@@ -1,0 +1,236 @@
+"""The resolved, typed spec: what the interpreter and the compiler read.
+
+Names are bound, types are known, defaults are applied, patches are applied,
+and every return statement knows the rule it belongs to. Plain frozen data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .nodes import Span
+
+
+@dataclass(frozen=True)
+class Type:
+    kind: str  # bool, enum, set, elem
+    name: str = ""  # the enum atom's name, or the universe's name
+
+    def __str__(self) -> str:
+        if self.kind == "bool":
+            return "bool"
+        if self.kind == "enum":
+            return f"enum {self.name}"
+        if self.kind == "set":
+            return f"set of {self.name}"
+        return self.name
+
+
+BOOL = Type("bool")
+
+
+@dataclass(frozen=True)
+class Universe:
+    name: str
+    elements: tuple[int, ...]
+    span: Span
+
+    @property
+    def mask(self) -> int:
+        m = 0
+        for e in self.elements:
+            m |= 1 << e
+        return m
+
+    @property
+    def width(self) -> int:
+        return max(self.elements) + 1
+
+
+@dataclass(frozen=True)
+class Atom:
+    name: str
+    type: Type
+    values: tuple[str, ...]  # enum values; () otherwise
+    doc: str
+    span: Span
+
+
+# ------------------------------------------------------------ expressions
+
+
+@dataclass(frozen=True)
+class Lit:
+    """bool; enum value (str); elem (int); set (int bitmask)."""
+
+    value: bool | int | str
+    type: Type
+    span: Span
+
+
+@dataclass(frozen=True)
+class AtomRef:
+    name: str
+    type: Type
+    span: Span
+
+
+@dataclass(frozen=True)
+class Local:
+    name: str
+    type: Type
+    span: Span
+
+
+@dataclass(frozen=True)
+class Call:
+    version: str  # the version whose function is called ("" for the global scope)
+    name: str
+    args: tuple[Expr, ...]
+    type: Type
+    span: Span
+
+
+@dataclass(frozen=True)
+class Op:
+    """op: not and or implies iff eq ne lt le gt ge in union inter diff
+    empty highest cond singleton"""
+
+    op: str
+    args: tuple[Expr, ...]
+    type: Type
+    span: Span
+
+
+Expr = Lit | AtomRef | Local | Call | Op
+
+
+# ------------------------------------------------------------- statements
+
+
+@dataclass(frozen=True)
+class KernelCite:
+    release: str
+    file: str
+    first: int
+    last: int
+
+    def __str__(self) -> str:
+        lines = f"{self.first}" if self.first == self.last else f"{self.first}-{self.last}"
+        where = f"{self.file}:{lines}"
+        return f"{where} ({self.release})" if self.release else where
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str  # the label, or "L<spec line>"
+    function: str
+    span: Span  # where the rule is written in the spec
+    cite: KernelCite | None
+
+    def __str__(self) -> str:
+        return self.id
+
+
+@dataclass(frozen=True)
+class SIf:
+    test: Expr
+    then: tuple[Stmt, ...]
+    orelse: tuple[Stmt, ...]
+    rule: Rule
+
+
+@dataclass(frozen=True)
+class SReturn:
+    value: Expr
+    rule: Rule
+
+
+@dataclass(frozen=True)
+class SAssign:
+    name: str
+    value: Expr
+    span: Span
+
+
+Stmt = SIf | SReturn | SAssign
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    version: str  # "" for a global definition used outside any version
+    kind: str  # predicate, def, context
+    params: tuple[tuple[str, Type], ...]
+    returns: Type
+    body: tuple[Stmt, ...]
+    rules: tuple[Rule, ...]
+    origin: str  # "hugepage_vma_check in mm/huge_memory.c:70-131 (6.1.20)" or ""
+    span: Span
+
+
+@dataclass(frozen=True)
+class Assumption:
+    name: str
+    doc: str
+    expr: Expr
+    span: Span
+    scope: str  # "vocabulary", a version name, or "property"
+
+
+@dataclass(frozen=True)
+class Version:
+    name: str
+    base: str | None
+    meta: tuple[tuple[str, str], ...]
+    functions: dict[str, Function] = field(hash=False, compare=False)
+    assumptions: tuple[Assumption, ...]
+    span: Span
+
+    def get(self, key: str) -> str:
+        return dict(self.meta).get(key, "")
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """Predicates with no parameters, in a stable order: eligible first."""
+        names = [f.name for f in self.functions.values() if f.kind == "predicate" and not f.params]
+        return tuple(sorted(names, key=lambda x: (x != "eligible", x != "thp_eligible", x)))
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A property made concrete for one version (or across versions)."""
+
+    property: str
+    version: str  # "" for a property that names its versions itself
+    premises: tuple[Expr, ...]  # callers and givens: always assumed
+    assumptions: tuple[Assumption, ...]  # named: candidates for the core
+    claim: Expr
+    expected: str | None
+    expect_span: Span | None
+
+
+@dataclass(frozen=True)
+class Property:
+    name: str
+    doc: str
+    callers: tuple[str, ...] | None
+    instances: tuple[Instance, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Library:
+    universes: dict[str, Universe] = field(hash=False)
+    atoms: dict[str, Atom] = field(hash=False)
+    versions: dict[str, Version] = field(hash=False)
+    properties: dict[str, Property] = field(hash=False)
+    global_functions: dict[str, Function] = field(hash=False)
+    assumptions: tuple[Assumption, ...]
+    files: tuple[str, ...]
+    sources: dict[str, str] = field(hash=False, compare=False)
+
+    def function(self, version: str, name: str) -> Function:
+        if version:
+            return self.versions[version].functions[name]
+        return self.global_functions[name]

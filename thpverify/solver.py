@@ -1,0 +1,550 @@
+"""Z3 behind one door: prove / refute / vacuous / unknown, minimal
+counterexamples, assumption cores, and three-valued evaluation.
+
+Every answer is looked at twice: counterexamples are replayed through the
+concrete interpreter, cores are re-checked, proofs are spot-checked on
+inputs the solver draws.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterable, Sequence
+
+import z3
+
+from . import evaluate as ev
+from . import model as m
+from .compiler import Compiler
+from .results import Counterexample, Decision, EvalResult, Fixed, Verdict
+
+TIMEOUT_MS = 20_000
+RLIMIT = 50_000_000
+CEGIS_ROUNDS = 400
+EXHAUSTIVE_LIMIT = 1 << 12
+
+
+class InternalError(Exception):
+    """The solver and the interpreter disagree: a bug in thpverify."""
+
+
+# ------------------------------------------------------------- coordinates
+
+Coord = tuple[str, int | None]  # (atom, element of a set atom or None)
+
+
+def atoms_of(lib: m.Library, exprs: Iterable[m.Expr]) -> list[str]:
+    """Atoms an expression reads, through the predicates it calls; declaration order."""
+    found: set[str] = set()
+    seen: set[tuple[str, str]] = set()
+
+    def expr(e: m.Expr) -> None:
+        if isinstance(e, m.AtomRef):
+            found.add(e.name)
+        elif isinstance(e, m.Call):
+            for a in e.args:
+                expr(a)
+            if (e.version, e.name) not in seen:
+                seen.add((e.version, e.name))
+                stmts(lib.function(e.version, e.name).body)
+        elif isinstance(e, m.Op):
+            for a in e.args:
+                expr(a)
+
+    def stmts(body: Sequence[m.Stmt]) -> None:
+        for s in body:
+            if isinstance(s, m.SIf):
+                expr(s.test)
+                stmts(s.then)
+                stmts(s.orelse)
+            else:
+                expr(s.value)
+
+    for e in exprs:
+        expr(e)
+    return [a for a in lib.atoms if a in found]
+
+
+def show(value: ev.Value | bool | str | int, atom: m.Atom | None = None) -> str:
+    if isinstance(value, ev.PSet):
+        value = value.bits
+    if atom is not None and atom.type.kind == "set":
+        assert isinstance(value, int)
+        return "{" + ", ".join(str(k) for k in range(64) if value >> k & 1) + "}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "?" if value is None else str(value)
+
+
+class Solver:
+    def __init__(self, lib: m.Library, timeout_ms: int = TIMEOUT_MS, rlimit: int = RLIMIT) -> None:
+        self.lib = lib
+        self.c = Compiler(lib)
+        self.timeout_ms = timeout_ms
+        self.rlimit = rlimit
+
+    def new(self) -> z3.Solver:
+        s = z3.Solver(ctx=self.c.ctx)
+        s.set("timeout", self.timeout_ms)
+        s.set("rlimit", self.rlimit)
+        s.set("random_seed", 0)
+        s.add(*self.c.well_formed())
+        return s
+
+    # ------------------------------------------------------- coordinates
+
+    def coords(self, atoms: Iterable[str]) -> list[Coord]:
+        out: list[Coord] = []
+        for name in atoms:
+            atom = self.lib.atoms[name]
+            if atom.type.kind == "set":
+                out.extend((name, k) for k in self.lib.universes[atom.type.name].elements)
+            else:
+                out.append((name, None))
+        return out
+
+    def coord_term(self, coord: Coord, subst: dict[str, z3.ExprRef] | None = None) -> z3.ExprRef:
+        name, element = coord
+        term = (subst or {}).get(name, self.c.atoms[name])
+        if element is None:
+            return term
+        return z3.Extract(element, element, term) == 1
+
+    def coord_value(self, coord: Coord, assignment: dict[str, bool | str | int]) -> bool | str | int:
+        name, element = coord
+        value = assignment[name]
+        if element is None:
+            return value
+        assert isinstance(value, int)
+        return bool(value >> element & 1)
+
+    def coord_literal(self, coord: Coord, value: bool | str | int) -> z3.ExprRef:
+        name, element = coord
+        if element is None:
+            atom = self.lib.atoms[name]
+            if atom.type.kind == "bool":
+                return self.c.atoms[name] if value else z3.Not(self.c.atoms[name])
+            return self.c.atoms[name] == self.c.value(atom, value)
+        term = self.coord_term(coord)
+        return term if value else z3.Not(term)
+
+    def coord_const(self, coord: Coord, value: bool | str | int) -> z3.ExprRef:
+        name, element = coord
+        atom = self.lib.atoms[name]
+        if element is None and atom.type.kind == "enum":
+            return self.c.value(atom, value)
+        return z3.BoolVal(bool(value), self.c.ctx)
+
+    def assignment(self, model: z3.ModelRef, atoms: Iterable[str] | None = None) -> dict[str, bool | str | int]:
+        names = list(atoms) if atoms is not None else list(self.lib.atoms)
+        return {a: self.c.read(self.lib.atoms[a], model) for a in names}
+
+    def partial(self, fixed: Sequence[Fixed]) -> dict[str, bool | str | int | ev.PSet]:
+        out: dict[str, bool | str | int | ev.PSet] = {}
+        for f in fixed:
+            if f.element is None:
+                out[f.atom] = f.value
+                continue
+            old = out.get(f.atom)
+            pset = old if isinstance(old, ev.PSet) else ev.unknown_set(self.lib.universes[self.lib.atoms[f.atom].type.name])
+            bit = 1 << f.element
+            out[f.atom] = ev.PSet(pset.known | bit, (pset.bits & ~bit) | (bit if f.value else 0))
+        return out
+
+    # ------------------------------------------------------------ verdicts
+
+    def check(self, inst: m.Instance) -> Verdict:
+        try:
+            return self._check(inst)
+        except InternalError as exc:
+            return Verdict(inst.property, inst.version, "error", inst.expected, str(exc))
+
+    def _check(self, inst: m.Instance) -> Verdict:
+        s = self.new()
+        for p in inst.premises:
+            s.add(self.c.expr(p))
+        lits = []
+        for a in inst.assumptions:
+            lit = z3.Bool(f"assume!{a.name}", self.c.ctx)
+            s.add(z3.Implies(lit, self.c.expr(a.expr)))
+            lits.append(lit)
+        names = {lit.get_id(): a.name for lit, a in zip(lits, inst.assumptions, strict=True)}
+        base = dict(property=inst.property, version=inst.version, expected=inst.expected)
+
+        r = s.check(*lits)
+        if r == z3.unknown:
+            return Verdict(**base, verdict="unknown", reason=f"solver: {s.reason_unknown()}")
+        if r == z3.unsat:
+            core = self._min_core(s, lits, [])
+            who = ", ".join(names[c.get_id()] for c in core) or "the callers and 'given' clauses"
+            return Verdict(**base, verdict="vacuous", reason=f"the premises cannot hold together ({who})",
+                           core=tuple(names[c.get_id()] for c in core), checks=("conflict re-checked",))
+        claim = self.c.expr(inst.claim)
+        if isinstance(inst.claim, m.Op) and inst.claim.op == "implies":
+            antecedent = self.c.expr(inst.claim.args[0])
+            r = s.check(*lits, antecedent)
+            if r == z3.unsat:
+                core = self._min_core(s, lits, [antecedent])
+                return Verdict(**base, verdict="vacuous",
+                               reason="the left side of '->' never holds under the premises",
+                               core=tuple(names[c.get_id()] for c in core), checks=("conflict re-checked",))
+        negated = z3.Not(claim)
+        r = s.check(*lits, negated)
+        if r == z3.unknown:
+            return Verdict(**base, verdict="unknown", reason=f"solver: {s.reason_unknown()}")
+        if r == z3.unsat:
+            core = self._min_core(s, lits, [negated])
+            checks = ("core re-checked",) + self._spot_check(inst)
+            return Verdict(**base, verdict="proved", core=tuple(names[c.get_id()] for c in core), checks=checks)
+        model = s.model()
+        cex = self._counterexample(inst, model)
+        return Verdict(**base, verdict="refuted", counterexample=cex, checks=(cex.replay,))
+
+    def _min_core(self, s: z3.Solver, lits: list[z3.ExprRef], extra: list[z3.ExprRef]) -> list[z3.ExprRef]:
+        """A minimal subset of assumption literals that keeps the query unsat, re-checked."""
+        core_ids = {c.get_id() for c in s.unsat_core()}
+        core = [lit for lit in lits if lit.get_id() in core_ids]
+        for lit in list(core):
+            trial = [c for c in core if c.get_id() != lit.get_id()]
+            if s.check(*trial, *extra) == z3.unsat:
+                core = trial
+        if s.check(*core, *extra) != z3.unsat:
+            raise InternalError("an assumption core did not re-check as unsat")
+        return core
+
+    def _spot_check(self, inst: m.Instance) -> tuple[str, ...]:
+        """Evaluate the claim concretely on inputs that satisfy the premises."""
+        atoms = atoms_of(self.lib, [*inst.premises, *(a.expr for a in inst.assumptions), inst.claim])
+        coords = self.coords(atoms)
+        inputs: list[dict[str, bool | str | int]] = []
+        if len(coords) <= 12 and all(self.lib.atoms[a].type.kind != "enum" for a in atoms):
+            for bits in itertools.product((False, True), repeat=len(coords)):
+                inputs.append(self._from_coords(coords, bits))
+            how = "exhaustively"
+        else:
+            inputs = self._draw(inst, [], coords, 16)
+            how = "on solver-drawn inputs"
+        checked = 0
+        for assignment in inputs:
+            if not self._satisfies(inst, assignment):
+                continue
+            checked += 1
+            if ev.value_of(self.lib, inst.claim, assignment) is not True:
+                raise InternalError(f"the solver proved {inst.property} but the interpreter finds it false on {assignment}")
+        return (f"interpreter agrees {how} ({checked} inputs)",)
+
+    def _from_coords(self, coords: list[Coord], bits: Sequence[bool]) -> dict[str, bool | str | int]:
+        out: dict[str, bool | str | int] = {}
+        for (name, element), bit in zip(coords, bits, strict=True):
+            if element is None:
+                out[name] = bit
+            else:
+                out[name] = int(out.get(name, 0)) | (int(bit) << element)
+        return out
+
+    def _satisfies(self, inst: m.Instance, assignment: ev.Assignment) -> bool:
+        exprs = [*inst.premises, *(a.expr for a in inst.assumptions)]
+        return all(ev.value_of(self.lib, e, assignment) is True for e in exprs)
+
+    # ------------------------------------------------------ counterexamples
+
+    def _counterexample(self, inst: m.Instance, model: z3.ModelRef) -> Counterexample:
+        atoms = atoms_of(self.lib, [*inst.premises, *(a.expr for a in inst.assumptions), inst.claim])
+        coords = self.coords(atoms)
+        hold = [self.c.expr(p) for p in inst.premises] + [self.c.expr(a.expr) for a in inst.assumptions]
+        claim = self.c.expr(inst.claim)
+        start = self.assignment(model, atoms)
+        cube = self._irreducible(coords, start, hold, claim)
+        cube, witness = self._smaller(coords, cube, start, hold, claim, inst)
+        fixed = tuple(
+            Fixed(name, element, value)
+            for (name, element), value in sorted(cube.items(), key=lambda kv: (list(self.lib.atoms).index(kv[0][0]), kv[0][1] or 0))
+        )
+        full = {**self.assignment(model), **witness}
+        if not self._satisfies(inst, full) or ev.value_of(self.lib, inst.claim, full) is not False:
+            raise InternalError(f"the counterexample to {inst.property} does not replay through the interpreter")
+        replay = self._replay_partial(inst, fixed, coords)
+        decisions = self.decisions(inst.claim, inst.version, full)
+        shown = tuple((a, show(full[a], self.lib.atoms[a])) for a in atoms)
+        return Counterexample(fixed, shown, decisions, replay)
+
+    def _irreducible(self, coords: list[Coord], start: dict[str, bool | str | int],
+                     hold: list[z3.ExprRef], claim: z3.ExprRef) -> dict[Coord, bool | str | int]:
+        """Free coordinates one at a time while the rest still force the failure."""
+        s = self.new()
+        s.add(*hold, claim)
+        lits = {c: self.coord_literal(c, self.coord_value(c, start)) for c in coords}
+        if s.check(*lits.values()) != z3.unsat:
+            raise InternalError("a full counterexample did not force the failure")
+        core_ids = {x.get_id() for x in s.unsat_core()}
+        kept = [c for c in coords if lits[c].get_id() in core_ids]
+        for c in list(kept):
+            trial = [k for k in kept if k != c]
+            if s.check(*(lits[k] for k in trial)) == z3.unsat:
+                kept = trial
+        return {c: self.coord_value(c, start) for c in kept}
+
+    def _smaller(self, coords: list[Coord], cube: dict[Coord, bool | str | int], start: dict[str, bool | str | int],
+                 hold: list[z3.ExprRef], claim: z3.ExprRef,
+                 inst: m.Instance) -> tuple[dict[Coord, bool | str | int], dict[str, bool | str | int]]:
+        """The smallest cube that forces the failure (CEGIS over cube size).
+
+        A candidate is a cube together with a witness in it that fails the
+        claim; the verifier looks for a point in the cube where the claim
+        holds. Each such point is generalised by the interpreter (free every
+        coordinate whose value the three-valued evaluation does not need)
+        and the candidate must disagree with it somewhere.
+        """
+        ctx = self.c.ctx
+        atoms = sorted({a for a, _ in coords}, key=list(self.lib.atoms).index)
+        copy = {a: z3.FreshConst(self.c.atoms[a].sort(), prefix=f"w_{a}") for a in atoms}
+        pairs = [(self.c.atoms[a], copy[a]) for a in atoms]
+        use = [z3.Bool(f"use!{i}", ctx) for i in range(len(coords))]
+        val = [z3.FreshConst(self.coord_term(c).sort(), prefix=f"val{i}") for i, c in enumerate(coords)]
+        differs = {
+            (i, value): z3.And(use[i], val[i] != self.coord_const(c, value))
+            for i, c in enumerate(coords) for value in self._options(c)
+        }
+        cand = self.new()
+        cand.add(*(z3.substitute(h, *pairs) for h in hold), z3.Not(z3.substitute(claim, *pairs)))
+        cand.add(*self._wf_copy(copy))
+        for u, v, c in zip(use, val, coords, strict=True):
+            cand.add(z3.Implies(u, self.coord_term(c, copy) == v))
+        verify = self.new()
+        verify.add(*hold, claim)
+        best, best_witness = cube, start
+        self.rounds = 0
+        while len(best) > 1 and self.rounds < CEGIS_ROUNDS:
+            cand.push()
+            cand.add(z3.AtMost(*use, len(best) - 1))
+            found = None
+            while self.rounds < CEGIS_ROUNDS:
+                self.rounds += 1
+                if cand.check() != z3.sat:
+                    break
+                cm = cand.model()
+                chosen = {c: cm.eval(v, model_completion=True) for u, v, c in zip(use, val, coords, strict=True)
+                          if z3.is_true(cm.eval(u, model_completion=True))}
+                if verify.check(*(self.coord_term(c) == t for c, t in chosen.items())) == z3.unsat:
+                    found = chosen
+                    best_witness = {a: self.c.read(self.lib.atoms[a], _Renamed(cm, copy)) for a in atoms}
+                    break
+                point = self.assignment(verify.model(), atoms)
+                needed = self._generalise(inst, coords, point)
+                cand.add(z3.Or([differs[(i, self.coord_value(coords[i], point))] for i in needed]
+                               or [z3.BoolVal(False, ctx)]))
+            cand.pop()
+            if found is None:
+                break
+            best = {c: self._py(c, t) for c, t in found.items()}
+        return best, best_witness
+
+    def _generalise(self, inst: m.Instance, coords: list[Coord], point: dict[str, bool | str | int]) -> list[int]:
+        """Indices of the coordinates of a point where the claim holds that the
+        interpreter needs to see the premises and the claim hold."""
+        exprs = [*inst.premises, *(a.expr for a in inst.assumptions), inst.claim]
+        fixed = [Fixed(c[0], c[1], self.coord_value(c, point)) for c in coords]
+        keep = list(range(len(coords)))
+        for i in range(len(coords)):
+            trial = [k for k in keep if k != i]
+            partial = self.partial([fixed[k] for k in trial])
+            if all(ev.value_of(self.lib, e, partial) is True for e in exprs):
+                keep = trial
+        return keep
+
+    def _wf_copy(self, copy: dict[str, z3.ExprRef]) -> list[z3.ExprRef]:
+        pairs = [(self.c.atoms[a], t) for a, t in copy.items()]
+        return [z3.substitute(w, *pairs) for w in self.c.well_formed()]
+
+    def _py(self, coord: Coord, term: z3.ExprRef) -> bool | str | int:
+        name, element = coord
+        if element is not None or self.lib.atoms[name].type.kind == "bool":
+            return z3.is_true(term)
+        return str(term)[len(name) + 1:]
+
+    def _replay_partial(self, inst: m.Instance, fixed: Sequence[Fixed], coords: list[Coord]) -> str:
+        partial = self.partial(fixed)
+        if ev.value_of(self.lib, inst.claim, partial) is False:
+            return "replayed: the interpreter finds the claim false with every other atom unknown"
+        pinned = {(f.atom, f.element) for f in fixed}
+        free = [c for c in coords if c not in pinned]
+        total = 1
+        for c in free:
+            total *= len(self._options(c))
+        if total <= EXHAUSTIVE_LIMIT:
+            inputs = [self._complete(partial, free, combo) for combo in itertools.product(*map(self._options, free))]
+            how = f"all {total} completions"
+        else:
+            inputs = self._draw(inst, [self.coord_literal((f.atom, f.element), f.value) for f in fixed], coords)
+            how = f"{len(inputs)} completions drawn by the solver"
+        checked = 0
+        for assignment in inputs:
+            if not self._satisfies(inst, assignment):
+                continue
+            checked += 1
+            if ev.value_of(self.lib, inst.claim, assignment) is not False:
+                raise InternalError(f"the partial counterexample to {inst.property} does not force the failure")
+        if not checked:
+            raise InternalError(f"no completion of the counterexample to {inst.property} satisfies the premises")
+        return f"replayed: the interpreter finds the claim false on {how} ({checked} satisfy the premises)"
+
+    def _draw(self, inst: m.Instance, extra: list[z3.ExprRef], coords: list[Coord], limit: int = 32) -> list[dict[str, bool | str | int]]:
+        """Distinct inputs that satisfy the premises (and extra), proposed by the solver for the interpreter to judge."""
+        s = self.new()
+        s.add(*(self.c.expr(p) for p in inst.premises), *(self.c.expr(a.expr) for a in inst.assumptions), *extra)
+        atoms = sorted({a for a, _ in coords}, key=list(self.lib.atoms).index)
+        out = []
+        while len(out) < limit and s.check() == z3.sat:
+            assignment = self.assignment(s.model())
+            out.append(assignment)
+            s.add(z3.Or([z3.Not(self.coord_literal(c, self.coord_value(c, assignment))) for c in coords]
+                        or [z3.BoolVal(False, self.c.ctx)]))
+        del atoms
+        return out
+
+    def _options(self, coord: Coord) -> tuple[bool | str, ...]:
+        name, element = coord
+        atom = self.lib.atoms[name]
+        if element is None and atom.type.kind == "enum":
+            return atom.values
+        return (False, True)
+
+    def _complete(self, partial: dict[str, bool | str | int | ev.PSet], free: list[Coord],
+                  combo: Sequence[bool | str]) -> dict[str, bool | str | int]:
+        out: dict[str, bool | str | int] = {}
+        for name, value in partial.items():
+            out[name] = value.bits if isinstance(value, ev.PSet) else value
+        for (name, element), value in zip(free, combo, strict=True):
+            if element is None:
+                out[name] = value
+            else:
+                out[name] = int(out.get(name, 0)) | (int(bool(value)) << element)
+        for name, atom in self.lib.atoms.items():
+            out.setdefault(name, 0 if atom.type.kind == "set" else (atom.values[0] if atom.values else False))
+        return out
+
+    # ------------------------------------------------------------ decisions
+
+    def decisions(self, claim: m.Expr, version: str, assignment: ev.Assignment) -> tuple[Decision, ...]:
+        """Each parameterless predicate the claim reads, run on the input with its trace."""
+        calls: list[tuple[str, str]] = []
+
+        def walk(e: m.Expr) -> None:
+            if isinstance(e, m.Call):
+                fn = self.lib.function(e.version, e.name)
+                if fn.kind == "predicate" and not fn.params and (e.version, e.name) not in calls:
+                    calls.append((e.version, e.name))
+                for a in e.args:
+                    walk(a)
+            elif isinstance(e, m.Op):
+                for a in e.args:
+                    walk(a)
+
+        walk(claim)
+        return tuple(self.decision(v, name, assignment) for v, name in calls)
+
+    def decision(self, version: str, name: str, assignment: ev.Assignment) -> Decision:
+        out = ev.run(self.lib, version, name, assignment)
+        rule = out.rule
+        return Decision(
+            version, name, show(out.value, None) if not isinstance(out.value, ev.PSet) else show(out.value.bits, None),
+            rule.id if rule else None, str(rule.span) if rule else "", str(rule.cite) if rule and rule.cite else "",
+            tuple(format_step(s) for s in out.trace),
+        )
+
+    # ------------------------------------------------------ three-valued eval
+
+    def evaluate(self, version: str, name: str, given: Sequence[Fixed]) -> EvalResult:
+        fn = self.lib.function(version, name)
+        partial = self.partial(given)
+        assumptions = self.lib.versions[version].assumptions
+        value, rule = self.c.function(version, name)
+        s = self.new()
+        lits = []
+        for a in assumptions:
+            lit = z3.Bool(f"assume!{a.name}", self.c.ctx)
+            s.add(z3.Implies(lit, self.c.expr(a.expr)))
+            lits.append(lit)
+        fixes = [self.coord_literal((f.atom, f.element), f.value) for f in given]
+        s.add(*fixes)
+        trace = tuple(format_step(st) for st in ev.run(self.lib, version, name, partial).trace)
+        common = dict(version=version, predicate=name, given=tuple(given))
+        r = s.check(*lits)
+        if r == z3.unsat:
+            names = {lit.get_id(): a.name for lit, a in zip(lits, assumptions, strict=True)}
+            core = self._min_core(s, lits, [])
+            who = tuple(names[c.get_id()] for c in core)
+            return EvalResult(**common, value=None, depends_on=(), rule=None, rule_at="", kernel="", trace=trace,
+                              note="this input contradicts the assumptions " + ", ".join(who), contradicts=who)
+        if r == z3.unknown:
+            raise InternalError(f"solver: {s.reason_unknown()}")
+        s.add(*(z3.Bool(f"assume!{a.name}", self.c.ctx) for a in assumptions))
+        model = s.model()
+        v0 = model.eval(value, model_completion=True)
+        r0 = model.eval(rule, model_completion=True)
+        if s.check(value != v0) == z3.unsat:
+            shown = self._show_term(fn.returns, v0)
+            decided = s.check(rule != r0) == z3.unsat
+            the_rule = self.c.rules[r0.as_long()] if decided else None  # type: ignore[attr-defined]
+            return EvalResult(**common, value=shown, depends_on=(), rule=the_rule.id if the_rule else None,
+                              rule_at=str(the_rule.span) if the_rule else "",
+                              kernel=str(the_rule.cite) if the_rule and the_rule.cite else "", trace=trace,
+                              note="" if the_rule else "the value is fixed but the deciding rule depends on unknown atoms")
+        depends = self._depends(version, name, given, assumptions)
+        return EvalResult(**common, value=None, depends_on=tuple(depends), rule=None, rule_at="", kernel="", trace=trace)
+
+    def _show_term(self, typ: m.Type, term: z3.ExprRef) -> str:
+        if typ.kind == "bool":
+            return "true" if z3.is_true(term) else "false"
+        if typ.kind == "enum":
+            return str(term)[len(typ.name) + 1:]
+        if typ.kind == "set":
+            v = term.as_long()  # type: ignore[attr-defined]
+            return "{" + ", ".join(str(k) for k in range(64) if v >> k & 1) + "}"
+        return str(term.as_long())  # type: ignore[attr-defined]
+
+    def _depends(self, version: str, name: str, given: Sequence[Fixed], assumptions: Sequence[m.Assumption]) -> list[str]:
+        """Free atoms whose value alone can change the answer (one flip, the rest fixed)."""
+        value, _ = self.c.function(version, name)
+        pinned = {f.atom for f in given if f.element is None}
+        cone = [a for a in atoms_of(self.lib, [m.Call(version, name, (), m.BOOL, self.lib.versions[version].span)])
+                if a not in pinned]
+        out = []
+        for atom in cone:
+            other = z3.FreshConst(self.c.atoms[atom].sort(), prefix=f"flip_{atom}")
+            pair = (self.c.atoms[atom], other)
+            s = self.new()
+            s.add(*self._wf_copy({atom: other}))
+            for a in assumptions:
+                t = self.c.expr(a.expr)
+                s.add(t, z3.substitute(t, pair))
+            for f in given:
+                lit = self.coord_literal((f.atom, f.element), f.value)
+                s.add(lit, z3.substitute(lit, pair))
+            s.add(value != z3.substitute(value, pair))
+            if s.check() == z3.sat:
+                out.append(atom)
+        return out or cone
+
+
+class _Renamed:
+    """Read a model of the witness copy as if it were a model of the atoms."""
+
+    def __init__(self, model: z3.ModelRef, copy: dict[str, z3.ExprRef]) -> None:
+        self.model = model
+        self.copy = copy
+
+    def eval(self, term: z3.ExprRef, model_completion: bool = False) -> z3.ExprRef:
+        name = str(term)
+        return self.model.eval(self.copy.get(name, term), model_completion=model_completion)
+
+
+def format_step(step: ev.Step) -> str:
+    indent = "  " * step.depth
+    rule = step.rule
+    cite = f"  [{rule.cite}]" if rule.cite else ""
+    if step.kind == "test":
+        outcome = {True: "taken", False: "not taken", None: "depends"}[step.value if step.value in (True, False) else None]
+        return f"{indent}{rule.function}: {rule.id} ({rule.span.file}:{rule.span.line}) test {outcome}{cite}"
+    return f"{indent}{rule.function}: {rule.id} ({rule.span.file}:{rule.span.line}) returns {show(step.value)}{cite}"
