@@ -163,7 +163,7 @@ class Interpreter:
         if isinstance(e, m.Call):
             fn = self.lib.function(e.version, e.name)
             args = tuple(self.expr(a, env, trace, depth) for a in e.args)
-            value, _ = self.call(fn, args, trace, depth + 1)
+            value, _ = self.call(fn, args, trace if fn.kind == "predicate" else None, depth + 1)
             return value
         return _OPS[e.op](self, e, env, trace, depth)
 
@@ -195,14 +195,20 @@ def _not(it: Interpreter, e: m.Op, env: Mapping[str, Value], trace: list[Step] |
 
 
 def _and(it: Interpreter, e: m.Op, env: Mapping[str, Value], trace: list[Step] | None, depth: int) -> Value:
-    a, b = _args(it, e, env, trace, depth)
+    a = it.expr(e.args[0], env, trace, depth)
+    if a is False:
+        return False
+    b = it.expr(e.args[1], env, trace, depth)
     if a is False or b is False:
         return False
     return True if a is True and b is True else None
 
 
 def _or(it: Interpreter, e: m.Op, env: Mapping[str, Value], trace: list[Step] | None, depth: int) -> Value:
-    a, b = _args(it, e, env, trace, depth)
+    a = it.expr(e.args[0], env, trace, depth)
+    if a is True:
+        return True
+    b = it.expr(e.args[1], env, trace, depth)
     if a is True or b is True:
         return True
     return False if a is False and b is False else None

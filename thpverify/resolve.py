@@ -105,11 +105,13 @@ def load(paths: list[Path], display_root: Path | None = None) -> Scopes:
 
 
 def _display(path: Path, root: Path | None) -> str:
-    if root is not None:
-        try:
-            return str(path.resolve().relative_to(root.resolve()))
-        except ValueError:
-            pass
+    """A path as shown in messages: under root if given, else under the working directory."""
+    for base in (root, Path.cwd()):
+        if base is not None:
+            try:
+                return str(path.resolve().relative_to(base.resolve()))
+            except ValueError:
+                pass
     return str(path)
 
 

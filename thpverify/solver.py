@@ -479,12 +479,18 @@ class Solver:
                               note="this input contradicts the assumptions " + ", ".join(who), contradicts=who)
         if r == z3.unknown:
             raise InternalError(f"solver: {s.reason_unknown()}")
-        s.add(*(z3.Bool(f"assume!{a.name}", self.c.ctx) for a in assumptions))
+        s.add(*lits)
+        s.check()
         model = s.model()
         v0 = model.eval(value, model_completion=True)
         r0 = model.eval(rule, model_completion=True)
         if s.check(value != v0) == z3.unsat:
             shown = self._show_term(fn.returns, v0)
+            kleene = ev.run(self.lib, version, name, partial)
+            if not kleene.known:
+                full = {**self.assignment(model), **partial}
+                completed = tuple(format_step(st) for st in ev.run(self.lib, version, name, full).trace)
+                trace = ("(on one completion of the atoms not given)",) + completed
             decided = s.check(rule != r0) == z3.unsat
             the_rule = self.c.rules[r0.as_long()] if decided else None  # type: ignore[attr-defined]
             return EvalResult(**common, value=shown, depends_on=(), rule=the_rule.id if the_rule else None,
@@ -541,10 +547,65 @@ class _Renamed:
 
 
 def format_step(step: ev.Step) -> str:
-    indent = "  " * step.depth
+    """One trace line: predicate, rule, outcome, spec line, kernel lines."""
     rule = step.rule
-    cite = f"  [{rule.cite}]" if rule.cite else ""
+    where = f"{rule.span.file.rsplit('/', 1)[-1]}:{rule.span.line}"
+    if rule.cite:
+        lines = f"{rule.cite.first}" if rule.cite.first == rule.cite.last else f"{rule.cite.first}-{rule.cite.last}"
+        where += f"  {rule.cite.file}:{lines}"
     if step.kind == "test":
-        outcome = {True: "taken", False: "not taken", None: "depends"}[step.value if step.value in (True, False) else None]
-        return f"{indent}{rule.function}: {rule.id} ({rule.span.file}:{rule.span.line}) test {outcome}{cite}"
-    return f"{indent}{rule.function}: {rule.id} ({rule.span.file}:{rule.span.line}) returns {show(step.value)}{cite}"
+        outcome = {True: "taken", False: "not taken"}.get(step.value, "depends")  # type: ignore[arg-type]
+    else:
+        outcome = f"returns {show(step.value)}"
+    return f"{'  ' * step.depth}{rule.function} {rule.id}: {outcome}  {where}"
+
+
+# ------------------------------------------------------------------ export
+
+
+def smt2(lib: m.Library, version: str) -> str:
+    """An SMT-LIB 2 script for one version: atoms, assumptions, outputs.
+
+    Every atom is declared under its own name; enums are datatypes
+    `<atom>_t` with constructors `<atom>_<value>`; sets are bit-vectors with
+    bit k set when order k is in the set. Assumptions are named asserts;
+    each predicate of the version is a define-fun.
+    """
+    c = Compiler(lib)
+    v = lib.versions[version]
+    out = [
+        f"; thpverify export of version {version}"
+        + (f" (release {v.get('release')})" if v.get("release") else ""),
+        "; atoms are named as in the spec vocabulary; sets of orders are",
+        "; bit-vectors with bit k set when order k is in the set",
+        "(set-logic ALL)",
+        "(set-option :produce-unsat-cores true)",
+    ]
+    for atom in lib.atoms.values():
+        if atom.type.kind == "enum":
+            ctors = " ".join(f"({atom.name}_{value})" for value in atom.values)
+            out.append(f"(declare-datatypes (({atom.name}_t 0)) (({ctors})))")
+    for atom in lib.atoms.values():
+        out.append(f"(declare-const {atom.name} {c.atoms[atom.name].sort().sexpr()})")
+    for i, wf in enumerate(c.well_formed()):
+        out.append(f"(assert (! {wf.sexpr()} :named well_formed_{i}))")
+    for a in v.assumptions:
+        out.append(f"; {a.doc}" if a.doc else f"; assumption {a.name}")
+        out.append(f"(assert (! {c.expr(a.expr).sexpr()} :named {a.name}))")
+    for fn in v.functions.values():
+        if fn.kind != "predicate":
+            continue
+        params = {name: z3.Const(name, _sort(c, t)) for name, t in fn.params}
+        value, _ = c._body(fn, params)
+        formals = " ".join(f"({name} {term.sort().sexpr()})" for name, term in params.items())
+        out.append(f"(define-fun {fn.name} ({formals}) {_sort(c, fn.returns).sexpr()}")
+        out.append(f"  {value.sexpr()})")
+    return "\n".join(out) + "\n"
+
+
+def _sort(c: Compiler, t: m.Type) -> z3.SortRef:
+    if t.kind == "bool":
+        return z3.BoolSort(c.ctx)
+    if t.kind == "enum":
+        return c.sorts[t.name]
+    return z3.BitVecSort(c.width(t.name), c.ctx)

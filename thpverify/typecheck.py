@@ -312,7 +312,8 @@ class _Checker:
             c = self.consts[e.name]
             return m.Lit(c.value, c.type, e.span)
         enums = [a.name for a in self.atoms.values() if e.name in a.values]
-        hint = did_you_mean(e.name, list(env) + list(self.atoms) + list(self.consts) + list(self.s.functions))
+        scope = list(self.s.versions[self.version].functions) if self.version else []
+        hint = did_you_mean(e.name, list(env) + list(self.atoms) + list(self.consts) + list(self.s.functions) + scope)
         if enums and not hint:
             hint = f"'{e.name}' is a value of {', '.join(enums)}; compare it, e.g. '{enums[0]} == {e.name}'"
         self.error(e.span, "E053", f"unknown name '{e.name}'", hint)

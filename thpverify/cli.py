@@ -1,0 +1,358 @@
+"""The command line. Each subcommand is a function (args, out, err) -> exit code.
+
+Exit codes follow CBMC's contract: 0 all as expected; 10 a verdict differs
+from its expectation or a property fails; 5 inconclusive (unknown, timeout);
+2 spec or usage error; 6 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from . import model as m
+    from .results import Fixed
+
+EXIT_OK, EXIT_SPEC, EXIT_UNKNOWN, EXIT_INTERNAL, EXIT_FAILED = 0, 2, 5, 6, 10
+
+DESCRIPTION = """\
+thpverify: a formal verifier for the Linux kernel's transparent-huge-page
+eligibility decision. Specs transcribe each release's predicate rule by rule;
+Z3 proves properties or returns the smallest counterexample VMA together
+with the rule that decided it."""
+
+EPILOG = """\
+exit codes: 0 all as expected; 10 a verdict differs from its expectation
+(or, for prove, the claim fails); 5 inconclusive; 2 spec or usage error;
+6 internal error.
+With no spec path, the bundled spec library is used."""
+
+
+class UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON (schema thpverify/1)")
+    library = argparse.ArgumentParser(add_help=False)
+    library.add_argument("--spec", action="append", type=Path, metavar="PATH",
+                         help="spec file or directory to load instead of the bundled library (repeatable)")
+
+    p = argparse.ArgumentParser(prog="thpverify", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser("check", parents=[common], help="prove every property on every version, compare with expectations")
+    c.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="spec files or directories (default: the bundled library)")
+    c.add_argument("--verbose", "-v", action="store_true", help="show witnesses, traces and the checks made on each answer")
+    c.set_defaults(run=cmd_check)
+
+    e = sub.add_parser("eval", parents=[common, library], help="the value and trace for one VMA")
+    e.add_argument("--version", help="a version of the library, e.g. v6.1")
+    e.add_argument("--caller", help="page_fault, smaps, khugepaged or madv_collapse")
+    e.add_argument("--set", action="append", default=[], metavar="ATOM=VALUE",
+                   help="an atom's value: VM_HUGEPAGE=1, thp_enabled=madvise, block_fits=9,18, block_fits[9]=1")
+    e.add_argument("--output", default="eligible", help="the predicate to evaluate (default: eligible)")
+    e.add_argument("--batch", type=Path, metavar="FILE.jsonl", help="one assignment per line; one JSON result per line")
+    e.set_defaults(run=cmd_eval)
+
+    pr = sub.add_parser("prove", parents=[common, library], help="prove one property")
+    pr.add_argument("property")
+    pr.add_argument("--version", help="only this version")
+    pr.set_defaults(run=cmd_prove)
+
+    x = sub.add_parser("export", parents=[library], help="write a version as an SMT-LIB 2 script")
+    x.add_argument("--version", required=True)
+    x.add_argument("--format", choices=["smt2"], default="smt2")
+    x.set_defaults(run=cmd_export)
+    return p
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_OK if exc.code in (0, None) else EXIT_SPEC
+    if not getattr(args, "command", None):
+        parser.print_help(out)
+        return EXIT_SPEC
+    from .diagnostics import SpecError
+
+    try:
+        code: int = args.run(args, out, err)
+        return code
+    except SpecError as exc:
+        return _spec_error(exc, args, out, err)
+    except UsageError as exc:
+        err.write(f"thpverify: error: {exc}\n")
+        return EXIT_SPEC
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # the promise is no traceback, and exit 6
+        if os.environ.get("THPVERIFY_DEBUG"):
+            raise
+        err.write(f"thpverify: internal error: {type(exc).__name__}: {exc}\n"
+                  "set THPVERIFY_DEBUG=1 to see where; please report it\n")
+        return EXIT_INTERNAL
+
+
+def _spec_error(exc: Exception, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .diagnostics import SpecError
+    from .render import json as render_json
+    from .render import text as render_text
+
+    assert isinstance(exc, SpecError)
+    if getattr(args, "json", False):
+        out.write(render_json.diagnostics(exc.diagnostics))
+    sources: dict[str, str] = {}
+    for d in exc.diagnostics:
+        if d.span.file not in sources:
+            try:
+                sources[d.span.file] = Path(d.span.file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                from .library import bundled_path
+
+                candidate = bundled_path().parent / d.span.file
+                sources[d.span.file] = candidate.read_text(encoding="utf-8") if candidate.is_file() else ""
+    err.write(render_text.diagnostics(exc.diagnostics, sources))
+    return EXIT_SPEC
+
+
+def _library(paths: list[Path] | None) -> m.Library:
+    from .library import load_library
+
+    for p in paths or []:
+        if not p.exists():
+            raise UsageError(f"{p}: no such file or directory")
+    return load_library(paths or None)
+
+
+# ------------------------------------------------------------------ check
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .render import json as render_json
+    from .render import text as render_text
+    from .results import CheckReport
+    from .solver import Solver
+
+    lib = _library(args.paths)
+    solver = Solver(lib)
+    verdicts = tuple(solver.check(inst) for p in lib.properties.values() for inst in p.instances)
+    report = CheckReport(lib.files, tuple(lib.versions), verdicts)
+    if args.json:
+        out.write(render_json.check_report(report))
+    else:
+        docs = {p.name: p.doc for p in lib.properties.values()}
+        out.write(render_text.check_report(report, docs, args.verbose))
+    return report.exit_code
+
+
+# ------------------------------------------------------------------ prove
+
+
+def cmd_prove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .diagnostics import did_you_mean
+    from .render import json as render_json
+    from .render import text as render_text
+    from .solver import Solver
+
+    lib = _library(args.spec)
+    prop = lib.properties.get(args.property)
+    if prop is None:
+        hint = did_you_mean(args.property, lib.properties)
+        raise UsageError(f"no property '{args.property}'" + (f"; {hint}" if hint else ""))
+    instances = [i for i in prop.instances if args.version in (None, i.version)]
+    if args.version is not None and not instances:
+        _known_version(lib, args.version)
+        raise UsageError(f"property '{args.property}' is checked across versions, not on one; drop --version")
+    solver = Solver(lib)
+    verdicts = [solver.check(i) for i in instances]
+    if args.json:
+        out.write(render_json.dumps({"command": "prove", "property": prop.name, "doc": prop.doc,
+                                     "results": [render_json.verdict(v) for v in verdicts]}))
+    else:
+        out.write(f"{prop.name}\n")
+        if prop.doc:
+            out.write(f"  {prop.doc}\n")
+        for v in verdicts:
+            out.write("\n".join(render_text.verdict(v, detail=True)) + "\n")
+    if any(v.verdict == "error" for v in verdicts):
+        return EXIT_INTERNAL
+    if any(v.verdict in ("refuted", "vacuous") for v in verdicts):
+        return EXIT_FAILED
+    if any(v.verdict == "unknown" for v in verdicts):
+        return EXIT_UNKNOWN
+    return EXIT_OK
+
+
+def _known_version(lib: m.Library, version: str) -> None:
+    from .diagnostics import did_you_mean
+
+    if version not in lib.versions:
+        hint = did_you_mean(version, lib.versions)
+        raise UsageError(f"no version '{version}'" + (f"; {hint}" if hint else "")
+                         + "\nversions: " + ", ".join(lib.versions))
+
+
+# ------------------------------------------------------------------- eval
+
+
+def parse_value(lib: m.Library, text: str) -> list[Fixed]:
+    """ATOM=VALUE, ATOM[k]=VALUE -> coordinates; raises UsageError."""
+    from .diagnostics import did_you_mean
+    from .results import Fixed
+
+    if "=" not in text:
+        raise UsageError(f"'{text}': expected ATOM=VALUE")
+    name, raw = (s.strip() for s in text.split("=", 1))
+    element = None
+    if name.endswith("]") and "[" in name:
+        name, index = name[:-1].split("[", 1)
+        element = _int(index, text)
+    atom = lib.atoms.get(name)
+    if atom is None:
+        hint = did_you_mean(name, lib.atoms)
+        raise UsageError(f"unknown atom '{name}'" + (f"; {hint}" if hint else ""))
+    kind = atom.type.kind
+    if element is not None:
+        if kind != "set":
+            raise UsageError(f"'{name}' is not a set; write {name}={raw}")
+        universe = lib.universes[atom.type.name]
+        if element not in universe.elements:
+            raise UsageError(f"{element} is not in universe {atom.type.name} {list(universe.elements)}")
+        return [Fixed(name, element, _bool(raw, text))]
+    if kind == "bool":
+        return [Fixed(name, None, _bool(raw, text))]
+    if kind == "enum":
+        if raw not in atom.values:
+            hint = did_you_mean(raw, atom.values)
+            raise UsageError(f"'{raw}' is not a value of {name}: {', '.join(atom.values)}" + (f"; {hint}" if hint else ""))
+        return [Fixed(name, None, raw)]
+    universe = lib.universes[atom.type.name]
+    members = {_int(x, text) for x in raw.strip("{}").replace(" ", "").split(",") if x}
+    outside = sorted(members - set(universe.elements))
+    if outside:
+        raise UsageError(f"{outside[0]} is not in universe {atom.type.name} {list(universe.elements)}")
+    return [Fixed(name, k, k in members) for k in universe.elements]
+
+
+def _bool(raw: str, whole: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "y", "on"):
+        return True
+    if value in ("0", "false", "no", "n", "off"):
+        return False
+    raise UsageError(f"'{whole}': expected true or false")
+
+
+def _int(raw: str, whole: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise UsageError(f"'{whole}': '{raw}' is not a number") from None
+
+
+def _eval_one(lib: m.Library, solver: object, version: str | None, caller: str | None,
+              sets: list[str], output: str) -> object:
+    from .solver import Solver
+
+    assert isinstance(solver, Solver)
+    if not version:
+        raise UsageError("--version is required; versions: " + ", ".join(lib.versions))
+    _known_version(lib, version)
+    v = lib.versions[version]
+    if output not in v.functions or v.functions[output].params:
+        raise UsageError(f"'{output}' is not an output of {version}; outputs: {', '.join(v.outputs)}")
+    given: list[Fixed] = []
+    if caller is not None:
+        given.extend(parse_value(lib, f"caller={caller}"))
+    for text in sets:
+        given.extend(parse_value(lib, text))
+    seen: dict[tuple[str, int | None], object] = {}
+    for f in given:
+        key = (f.atom, f.element)
+        if key in seen and seen[key] != f.value:
+            raise UsageError(f"'{f.atom}' is given two values")
+        seen[key] = f.value
+    unique = list({(f.atom, f.element): f for f in given}.values())
+    return solver.evaluate(version, output, unique)
+
+
+def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .render import json as render_json
+    from .render import text as render_text
+    from .results import EvalResult
+    from .solver import Solver
+
+    lib = _library(args.spec)
+    solver = Solver(lib)
+    if args.batch is None:
+        r = _eval_one(lib, solver, args.version, args.caller, args.set, args.output)
+        assert isinstance(r, EvalResult)
+        out.write(render_json.eval_result(r) if args.json else render_text.eval_result(r))
+        return EXIT_OK
+    try:
+        lines = args.batch.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{args.batch}: cannot read: {exc}") from None
+    code = EXIT_OK
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+            if not isinstance(doc, dict):
+                raise UsageError("each line must be a JSON object")
+            version = doc.pop("version", args.version)
+            caller = doc.pop("caller", args.caller)
+            output = doc.pop("output", args.output)
+            sets = [f"{k}={_json_value(v)}" for k, v in doc.items()] + list(args.set)
+            r = _eval_one(lib, solver, version, caller, sets, output)
+            assert isinstance(r, EvalResult)
+            out.write(render_json.eval_result(r, compact=True))
+        except (UsageError, json.JSONDecodeError) as exc:
+            out.write(json.dumps({"schema": "thpverify/1", "line": number, "error": str(exc)}, sort_keys=True) + "\n")
+            err.write(f"{args.batch}:{number}:1: error: {exc}\n")
+            code = EXIT_SPEC
+    return code
+
+
+def _json_value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list):
+        return ",".join(str(x) for x in v)
+    return str(v)
+
+
+# ----------------------------------------------------------------- export
+
+
+def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .solver import smt2
+
+    lib = _library(args.spec)
+    _known_version(lib, args.version)
+    out.write(smt2(lib, args.version))
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] = {
+    "check": cmd_check, "eval": cmd_eval, "prove": cmd_prove, "export": cmd_export,
+}
+
+
+def main_entry() -> None:
+    """The console script: exit with main()'s code."""
+    sys.exit(main())

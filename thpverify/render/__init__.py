@@ -1,0 +1,1 @@
+"""Results -> text (mail-friendly) and JSON. Nothing else in the package prints."""

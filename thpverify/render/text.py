@@ -1,0 +1,128 @@
+"""Plain text for people: fits a 72-column mail reply where it can."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..diagnostics import Diagnostic
+from ..results import CheckReport, Counterexample, EvalResult, Verdict
+
+EXPECT_WORD = {"holds": "proved", "fails": "refuted", "vacuous": "vacuous"}
+
+
+def diagnostics(diags: Iterable[Diagnostic], sources: dict[str, str]) -> str:
+    out: list[str] = []
+    for d in diags:
+        out.append(f"{d.span.file}:{d.span.line}:{d.span.col}: {d.severity}: {d.message}")
+        lines = sources.get(d.span.file, "").splitlines()
+        if 0 < d.span.line <= len(lines):
+            text = lines[d.span.line - 1].rstrip().expandtabs(4)
+            out.append(f"    {text}")
+            out.append("    " + " " * max(d.span.col - 1, 0) + "^")
+        if d.hint:
+            out.append(f"    hint: {d.hint}")
+    return "\n".join(out) + "\n"
+
+
+def counterexample(cex: Counterexample, indent: str = "    ", witness: bool = False) -> list[str]:
+    out = []
+    if cex.partial:
+        out.append(f"{indent}counterexample (any other value for the rest):")
+        out.extend(_wrap(", ".join(str(f) for f in cex.partial), indent + "  "))
+    else:
+        out.append(f"{indent}counterexample: every input that satisfies the premises")
+    for d in cex.decisions:
+        where = f"{d.version} " if d.version else ""
+        out.append(f"{indent}{where}{d.predicate} = {d.value}, decided by {d.rule}")
+        out.append(f"{indent}  at {d.rule_at}" + (f", kernel {d.kernel}" if d.kernel else ""))
+    if witness:
+        out.append(f"{indent}one full witness:")
+        out.extend(_wrap(", ".join(f"{a}={v}" for a, v in cex.witness), indent + "  "))
+        for d in cex.decisions:
+            out.append(f"{indent}trace of {d.predicate}:")
+            out.extend(f"{indent}  {line}" for line in d.trace)
+    out.extend(_wrap(cex.replay, indent))
+    return out
+
+
+def _wrap(text: str, indent: str, width: int = 72) -> list[str]:
+    lines: list[str] = []
+    line = indent
+    for word in text.split(" "):
+        if len(line) + len(word) + 1 > width and line.strip():
+            lines.append(line.rstrip())
+            line = indent
+        line += word + " "
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
+
+
+def verdict(v: Verdict, detail: bool = False) -> list[str]:
+    version = v.version or "(across versions)"
+    if v.expected is None:
+        status = "NO EXPECTATION in the spec"
+    elif v.as_expected:
+        status = "as expected"
+    else:
+        status = f"UNEXPECTED: expected {EXPECT_WORD[v.expected]}"
+    out = [f"  {version:<8} {v.verdict:<8} {status}"]
+    if v.reason:
+        out.extend(_wrap(v.reason, "    "))
+    if v.verdict == "proved":
+        used = ", ".join(v.core) if v.core else "none"
+        out.extend(_wrap(f"assumptions used: {used}", "    "))
+    elif v.verdict == "vacuous" and v.core:
+        out.extend(_wrap(f"conflicting assumptions: {', '.join(v.core)}", "    "))
+    if v.counterexample is not None and (detail or not v.as_expected or v.verdict == "refuted"):
+        out.extend(counterexample(v.counterexample, witness=detail))
+    if detail:
+        out.extend(f"    check: {c}" for c in v.checks if v.counterexample is None)
+    return out
+
+
+def check_report(report: CheckReport, docs: dict[str, str], detail: bool = False) -> str:
+    out = [f"thpverify check: {len(report.versions)} versions, {len(docs)} properties"]
+    current = None
+    for v in report.verdicts:
+        if v.property != current:
+            current = v.property
+            out.append("")
+            out.append(f"{v.property}")
+            if docs.get(v.property):
+                out.extend(_wrap(docs[v.property], "  "))
+        out.extend(verdict(v, detail))
+    out.append("")
+    out.append(summary(report.verdicts))
+    return "\n".join(out) + "\n"
+
+
+def summary(verdicts: tuple[Verdict, ...]) -> str:
+    counts = {k: sum(1 for v in verdicts if v.verdict == k) for k in ("proved", "refuted", "vacuous", "unknown", "error")}
+    shown = ", ".join(f"{n} {k}" for k, n in counts.items() if n or k in ("proved", "refuted"))
+    off = sum(1 for v in verdicts if not v.as_expected)
+    tail = "all as expected" if not off else f"{off} not as expected"
+    return f"{len(verdicts)} checks: {shown}; {tail}"
+
+
+def eval_result(r: EvalResult) -> str:
+    out = []
+    if r.value is not None:
+        out.append(f"{r.version} {r.predicate} = {r.value}")
+        if r.rule:
+            out.append(f"  decided by {r.rule} at {r.rule_at}")
+            if r.kernel:
+                out.append(f"  kernel: {r.kernel}")
+    elif r.contradicts:
+        out.append(f"{r.version} {r.predicate}: no such VMA")
+    else:
+        out.append(f"{r.version} {r.predicate} = depends")
+        out.extend(_wrap("on " + ", ".join(r.depends_on), "  "))
+    if r.note:
+        out.extend(_wrap(r.note, "  "))
+    if r.given:
+        out.extend(_wrap("given: " + ", ".join(str(f) for f in r.given), "  "))
+    if r.trace:
+        out.append("  trace:")
+        out.extend(f"    {line}" for line in r.trace)
+    return "\n".join(out) + "\n"
