@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import z3
-
 from conftest import CORPUS, golden, run_cli, write_spec
 
 SEED = ["--caller", "page_fault", "--set", "VM_HUGEPAGE=1", "--set", "VM_MIXEDMAP=1", "--set", "huge_fault=1",

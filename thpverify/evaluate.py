@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Union
 
 from . import model as m
 
@@ -34,8 +33,8 @@ class PSet:
         return ~self.bits & self.known & ALL
 
 
-Value = Union[bool, str, int, PSet, None]
-Assignment = Mapping[str, Union[bool, str, int, PSet]]
+Value = bool | str | int | PSet | None
+Assignment = Mapping[str, bool | str | int | PSet]
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def unknown_set(universe: m.Universe) -> PSet:
     return PSet(~universe.mask & ALL, 0)
 
 
-class _Budget(Exception):
+class _BudgetError(Exception):
     pass
 
 
@@ -101,7 +100,7 @@ class Interpreter:
         env = {name: value for (name, _), value in zip(fn.params, args, strict=True)}
         try:
             return self._exec(fn, ((fn.body, 0),), env, trace, depth)
-        except _Budget:
+        except _BudgetError:
             if depth:
                 raise
             return None, None
@@ -133,7 +132,7 @@ class Interpreter:
             else:
                 self.forks += 1
                 if self.forks > FORK_BUDGET:
-                    raise _Budget
+                    raise _BudgetError
                 a = self._exec(fn, frames + ((stmt.then, 0),), env, None, depth)
                 if not is_known(a[0]):
                     return None, None

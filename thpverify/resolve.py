@@ -68,7 +68,7 @@ def load(paths: list[Path], display_root: Path | None = None) -> Scopes:
     problems: list[Diagnostic] = []
     parsed: list[n.SpecFile] = []
     seen: set[Path] = set()
-    queue = [(p, None) for p in spec_files(paths)]
+    queue: list[tuple[Path, n.Import | None]] = [(p, None) for p in spec_files(paths)]
     while queue:
         path, importer = queue.pop(0)
         real = path.resolve()
@@ -240,7 +240,8 @@ def _apply_patch(patch: n.PatchDecl, raw: RawVersion, scopes: Scopes, problems: 
         new_body, found = _edit(body, op)
         if not found:
             labels = sorted(_labels(body))
-            problems.append(Diagnostic(op.span, "E017", f"no rule labelled '{op.target}' in {patch.predicate}", did_you_mean(op.target, labels)))
+            hint = did_you_mean(op.target, labels)
+            problems.append(Diagnostic(op.span, "E017", f"no rule labelled '{op.target}' in {patch.predicate}", hint))
             continue
         body = new_body
     home = target.home

@@ -9,7 +9,6 @@ inputs the solver draws.
 from __future__ import annotations
 
 import itertools
-import random
 from collections.abc import Iterable, Sequence
 
 import z3

@@ -1,0 +1,127 @@
+"""The solver against brute-force enumeration by the interpreter."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from tables import build, holds, inputs, tables
+
+from thpverify import evaluate as ev
+from thpverify import model as m
+from thpverify.compiler import Compiler
+from thpverify.solver import Solver
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _lib(text: str) -> m.Library:
+    with tempfile.TemporaryDirectory() as tmp:
+        return build(Path(tmp), text)
+
+
+@SETTINGS
+@given(tables())
+def test_verdicts_cores_and_counterexamples_agree_with_brute_force(text: str) -> None:
+    lib = _lib(text)
+    inst = lib.properties["p"].instances[0]
+    premises = list(inst.premises)
+    facts = [a.expr for a in inst.assumptions]
+    domain = [x for x in inputs() if holds(lib, premises + facts, x)]
+    verdict = Solver(lib).check(inst)
+    claim = inst.claim
+    if not domain:
+        assert verdict.verdict == "vacuous"
+        return
+    if isinstance(claim, m.Op) and claim.op == "implies" and not any(
+        ev.value_of(lib, claim.args[0], x) is True for x in domain
+    ):
+        assert verdict.verdict == "vacuous"
+        return
+    failing = [x for x in domain if ev.value_of(lib, claim, x) is False]
+    if not failing:
+        assert verdict.verdict == "proved"
+        # The core alone must still prove the claim (brute force).
+        kept = [a.expr for a in inst.assumptions if a.name in verdict.core]
+        assert all(ev.value_of(lib, claim, x) is True for x in inputs() if holds(lib, premises + kept, x))
+        return
+    assert verdict.verdict == "refuted"
+    cex = verdict.counterexample
+    assert cex is not None
+    # Every input that agrees with the partial assignment and satisfies the premises fails.
+    agreeing = [x for x in domain if all(_agrees(x, f) for f in cex.partial)]
+    assert agreeing and all(ev.value_of(lib, claim, x) is False for x in agreeing)
+    # No smaller cube forces the failure: brute force over cubes of fewer coordinates.
+    assert not _smaller_cube_exists(lib, domain, claim, len(cex.partial))
+
+
+def _agrees(x: dict[str, bool | str | int], f: object) -> bool:
+    atom, element, value = f.atom, f.element, f.value  # type: ignore[attr-defined]
+    if element is None:
+        return x[atom] == value
+    return bool(int(x[atom]) >> element & 1) == value
+
+
+def _coords(x: dict[str, bool | str | int]) -> dict[tuple[str, int | None], bool | str]:
+    out: dict[tuple[str, int | None], bool | str] = {}
+    for k, v in x.items():
+        if k == "s":
+            for e in (1, 2):
+                out[(k, e)] = bool(int(v) >> e & 1)
+        else:
+            out[(k, None)] = v  # type: ignore[assignment]
+    return out
+
+
+def _smaller_cube_exists(lib: m.Library, domain: list[dict[str, bool | str | int]], claim: m.Expr, size: int) -> bool:
+    import itertools
+
+    for x in domain:
+        if ev.value_of(lib, claim, x) is not False:
+            continue
+        coords = _coords(x)
+        for k in range(size):
+            for subset in itertools.combinations(sorted(coords, key=str), k):
+                cube = {c: coords[c] for c in subset}
+                inside = [y for y in domain if all(_coords(y)[c] == v for c, v in cube.items())]
+                if all(ev.value_of(lib, claim, y) is False for y in inside):
+                    return True
+    return False
+
+
+@SETTINGS
+@given(tables())
+def test_compiler_and_interpreter_agree_on_every_input(text: str) -> None:
+    import z3
+
+    lib = _lib(text)
+    c = Compiler(lib)
+    value, rule = c.function("t", "eligible")
+    for x in inputs():
+        out = ev.run(lib, "t", "eligible", x)
+        subst = [(c.atoms[a], c.value(lib.atoms[a], v)) for a, v in x.items()]
+        z_value = z3.simplify(z3.substitute(value, *subst))
+        z_rule = z3.simplify(z3.substitute(rule, *subst))
+        assert z3.is_true(z_value) == out.value
+        assert c.rules[z_rule.as_long()] is out.rule  # type: ignore[attr-defined]
+
+
+@SETTINGS
+@given(tables())
+def test_eval_with_unknowns_agrees_with_brute_force(text: str) -> None:
+    from thpverify.results import Fixed
+
+    lib = _lib(text)
+    facts = [a.expr for a in lib.versions["t"].assumptions]
+    given = [Fixed("a", None, True), Fixed("mode", None, "x")]
+    consistent = [x for x in inputs() if x["a"] is True and x["mode"] == "x" and holds(lib, facts, x)]
+    result = Solver(lib).evaluate("t", "eligible", given)
+    if not consistent:
+        assert result.contradicts
+        return
+    values = {ev.run(lib, "t", "eligible", x).value for x in consistent}
+    if len(values) == 1:
+        assert result.value == ("true" if values.pop() else "false")
+    else:
+        assert result.value is None and result.depends_on
