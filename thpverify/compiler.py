@@ -70,7 +70,7 @@ class Compiler:
         """An atom's value in a model, completed where the model leaves it free."""
         term = model.eval(self.atoms[atom.name], model_completion=True)
         if atom.type.kind == "bool":
-            return z3.is_true(term)
+            return bool(z3.is_true(term))
         if atom.type.kind == "enum":
             text = str(term)
             return text[len(atom.name) + 1:]

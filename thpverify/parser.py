@@ -63,7 +63,8 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, path: str) -> Diagnostic
         line, col = len(lines), len(lines[-1]) + 1
     span = n.Span(path, line, col, line, col)
     if isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "end of file"
+        pos = exc.pos_in_stream or 0
+        char = text[pos] if pos < len(text) else "end of file"
         return Diagnostic(span, "E001", f"unexpected character {char!r}")
     expected = sorted({_describe(t) for t in getattr(exc, "expected", set()) or set()})
     if isinstance(exc, UnexpectedEOF):
@@ -83,6 +84,15 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, path: str) -> Diagnostic
 def _unquote(tok: Token | str) -> str:
     raw = str(tok)[1:-1]
     return raw.encode("utf-8").decode("unicode_escape") if "\\" in raw else raw
+
+
+def _bin(op: str) -> Any:
+    """A transformer method building a binary operation node."""
+
+    def build(self: _Build, meta: Any, c: list[Any]) -> n.BinOp:
+        return n.BinOp(op, c[0], c[-1], self._span(meta))
+
+    return build
 
 
 @v_args(meta=True)
@@ -310,12 +320,6 @@ class _Build(Transformer[Token, Any]):
 
     def cond_expr(self, meta: Any, c: list[Any]) -> n.Cond:
         return n.Cond(c[0], c[1], c[2], self._span(meta))
-
-    def _bin(op: str) -> Any:  # noqa: N805 - a factory used at class creation
-        def build(self: _Build, meta: Any, c: list[Any]) -> n.BinOp:
-            return n.BinOp(op, c[0], c[-1], self._span(meta))
-
-        return build
 
     implies_expr = _bin("->")
     iff_expr = _bin("<->")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 
 VERDICTS = ("proved", "refuted", "vacuous", "unknown", "error")
@@ -59,7 +60,7 @@ class Verdict:
     checks: tuple[str, ...] = ()  # the second looks taken at this answer
     spec_at: str = ""
 
-    @property
+    @builtins.property
     def as_expected(self) -> bool:
         return self.expected is not None and EXPECTED_VERDICT[self.expected] == self.verdict
 

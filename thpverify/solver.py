@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import z3
 
@@ -169,7 +170,7 @@ class Solver:
             s.add(z3.Implies(lit, self.c.expr(a.expr)))
             lits.append(lit)
         names = {lit.get_id(): a.name for lit, a in zip(lits, inst.assumptions, strict=True)}
-        base = dict(property=inst.property, version=inst.version, expected=inst.expected)
+        base: dict[str, Any] = dict(property=inst.property, version=inst.version, expected=inst.expected)
 
         r = s.check(*lits)
         if r == z3.unknown:
@@ -301,7 +302,7 @@ class Solver:
         pairs = [(self.c.atoms[a], copy[a]) for a in atoms]
         use = [z3.Bool(f"use!{i}", ctx) for i in range(len(coords))]
         val = [z3.FreshConst(self.coord_term(c).sort(), prefix=f"val{i}") for i, c in enumerate(coords)]
-        differs = {
+        differs: dict[tuple[int, bool | str | int], z3.ExprRef] = {
             (i, value): z3.And(use[i], val[i] != self.coord_const(c, value))
             for i, c in enumerate(coords) for value in self._options(c)
         }
@@ -359,7 +360,7 @@ class Solver:
     def _py(self, coord: Coord, term: z3.ExprRef) -> bool | str | int:
         name, element = coord
         if element is not None or self.lib.atoms[name].type.kind == "bool":
-            return z3.is_true(term)
+            return bool(z3.is_true(term))
         return str(term)[len(name) + 1:]
 
     def _replay_partial(self, inst: m.Instance, fixed: Sequence[Fixed], coords: list[Coord]) -> str:
@@ -393,7 +394,7 @@ class Solver:
         s = self.new()
         s.add(*(self.c.expr(p) for p in inst.premises), *(self.c.expr(a.expr) for a in inst.assumptions), *extra)
         atoms = sorted({a for a, _ in coords}, key=list(self.lib.atoms).index)
-        out = []
+        out: list[dict[str, bool | str | int]] = []
         while len(out) < limit and s.check() == z3.sat:
             assignment = self.assignment(s.model())
             out.append(assignment)
@@ -468,7 +469,7 @@ class Solver:
         fixes = [self.coord_literal((f.atom, f.element), f.value) for f in given]
         s.add(*fixes)
         trace = tuple(format_step(st) for st in ev.run(self.lib, version, name, partial).trace)
-        common = dict(version=version, predicate=name, given=tuple(given))
+        common: dict[str, Any] = dict(version=version, predicate=name, given=tuple(given))
         r = s.check(*lits)
         if r == z3.unsat:
             names = {lit.get_id(): a.name for lit, a in zip(lits, assumptions, strict=True)}

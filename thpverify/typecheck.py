@@ -8,7 +8,7 @@ Problems are collected, all of them, as located diagnostics.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from . import model as m
 from . import nodes as n
@@ -226,9 +226,9 @@ class _Checker:
                     merged.setdefault(a.name, a)
             scope_assumptions = list(merged.values())
         known = {a.name for a in scope_assumptions}
-        for d in decl.drops:
-            if d not in known:
-                self.error(decl.span, "E015", f"no assumption '{d}' to drop", did_you_mean(d, known))
+        for dropped in decl.drops:
+            if dropped not in known:
+                self.error(decl.span, "E015", f"no assumption '{dropped}' to drop", did_you_mean(dropped, known))
         kept = [a for a in scope_assumptions if a.name not in decl.drops]
         for d in decl.assumes:
             if d.name in known:
@@ -470,7 +470,7 @@ _EXPR: dict[type, Callable[..., m.Expr]] = {
 }
 
 
-def _any(options: list[m.Expr], span: n.Span) -> m.Expr:
+def _any(options: Sequence[m.Expr], span: n.Span) -> m.Expr:
     if not options:
         return m.Lit(False, m.BOOL, span)
     out = options[0]
