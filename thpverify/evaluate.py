@@ -103,6 +103,8 @@ class Interpreter:
         except _BudgetError:
             if depth:
                 raise
+            if fn.returns.kind == "set":
+                return unknown_set(self.lib.universes[fn.returns.name]), None
             return None, None
 
     def _exec(self, fn: m.Function, frames: tuple[tuple[tuple[m.Stmt, ...], int], ...], env: dict[str, Value],
@@ -134,7 +136,7 @@ class Interpreter:
                 if self.forks > FORK_BUDGET:
                     raise _BudgetError
                 a = self._exec(fn, frames + ((stmt.then, 0),), env, None, depth)
-                if not is_known(a[0]):
+                if a[0] is None:
                     return None, None
                 b = self._exec(fn, frames + ((stmt.orelse, 0),), env, None, depth)
                 return join(a[0], b[0]), a[1] if a[1] == b[1] else None
