@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", parents=[common], help="prove every property on every version, compare with expectations")
     c.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="spec files or directories (default: the bundled library)")
     c.add_argument("--verbose", "-v", action="store_true", help="show witnesses, traces and the checks made on each answer")
+    c.add_argument("--jobs", "-j", type=int, metavar="N", help="worker processes (default: the number of cores, at most 4)")
     c.set_defaults(run=cmd_check)
 
     e = sub.add_parser("eval", parents=[common, library], help="the value and trace for one VMA")
@@ -144,11 +145,10 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .render import json as render_json
     from .render import text as render_text
     from .results import CheckReport
-    from .solver import Solver
+    from .runner import check_all
 
     lib = _library(args.paths)
-    solver = Solver(lib)
-    verdicts = tuple(solver.check(inst) for p in lib.properties.values() for inst in p.instances)
+    verdicts = check_all(lib, args.paths or None, args.jobs)
     report = CheckReport(lib.files, tuple(lib.versions), verdicts)
     if args.json:
         out.write(render_json.check_report(report))

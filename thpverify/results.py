@@ -46,6 +46,7 @@ class Counterexample:
     witness: tuple[tuple[str, str], ...]  # one full input, atom -> shown value
     decisions: tuple[Decision, ...]  # the predicates the claim reads, on the witness
     replay: str  # how the interpreter confirmed the partial assignment
+    minimal: str = ""  # in what sense the partial assignment is smallest
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from .results import Counterexample, Decision, EvalResult, Fixed, Verdict
 
 TIMEOUT_MS = 20_000
 RLIMIT = 50_000_000
-CEGIS_ROUNDS = 400
+CEGIS_ROUNDS = 60
 EXHAUSTIVE_LIMIT = 1 << 12
 
 
@@ -83,6 +83,7 @@ class Solver:
         self.c = Compiler(lib)
         self.timeout_ms = timeout_ms
         self.rlimit = rlimit
+        self._reader_cache: dict[int, dict[str, list[m.Expr]]] = {}
 
     def new(self) -> z3.Solver:
         s = z3.Solver(ctx=self.c.ctx)
@@ -223,7 +224,7 @@ class Solver:
                 inputs.append(self._from_coords(coords, bits))
             how = "exhaustively"
         else:
-            inputs = self._draw(inst, [], coords, 16)
+            inputs = self._draw(inst, [], coords, 8)
             how = "on solver-drawn inputs"
         checked = 0
         for assignment in inputs:
@@ -256,7 +257,7 @@ class Solver:
         claim = self.c.expr(inst.claim)
         start = self.assignment(model, atoms)
         cube = self._irreducible(coords, start, hold, claim)
-        cube, witness = self._smaller(coords, cube, start, hold, claim, inst)
+        cube, witness, settled = self._smaller(coords, cube, start, hold, claim, inst)
         fixed = tuple(
             Fixed(name, element, value)
             for (name, element), value in sorted(cube.items(), key=lambda kv: (list(self.lib.atoms).index(kv[0][0]), kv[0][1] or 0))
@@ -267,7 +268,10 @@ class Solver:
         replay = self._replay_partial(inst, fixed, coords)
         decisions = self.decisions(inst.claim, inst.version, full)
         shown = tuple((a, show(full[a], self.lib.atoms[a])) for a in atoms)
-        return Counterexample(fixed, shown, decisions, replay)
+        size = f"{len(fixed)} fixed"
+        minimal = (f"{size}; no partial assignment with fewer forces the failure" if settled else
+                   f"{size}; none can be freed, and the search for fewer stopped after {CEGIS_ROUNDS} rounds")
+        return Counterexample(fixed, shown, decisions, replay, minimal)
 
     def _irreducible(self, coords: list[Coord], start: dict[str, bool | str | int],
                      hold: list[z3.ExprRef], claim: z3.ExprRef) -> dict[Coord, bool | str | int]:
@@ -287,7 +291,7 @@ class Solver:
 
     def _smaller(self, coords: list[Coord], cube: dict[Coord, bool | str | int], start: dict[str, bool | str | int],
                  hold: list[z3.ExprRef], claim: z3.ExprRef,
-                 inst: m.Instance) -> tuple[dict[Coord, bool | str | int], dict[str, bool | str | int]]:
+                 inst: m.Instance) -> tuple[dict[Coord, bool | str | int], dict[str, bool | str | int], bool]:
         """The smallest cube that forces the failure (CEGIS over cube size).
 
         A candidate is a cube together with a witness in it that fails the
@@ -313,45 +317,65 @@ class Solver:
             cand.add(z3.Implies(u, self.coord_term(c, copy) == v))
         verify = self.new()
         verify.add(*hold, claim)
+        # Generalising a point where the claim holds: the coordinates an unsat
+        # core of "premises and claim fail here" needs.
+        general = self.new()
+        general.add(z3.Not(z3.And(*hold, claim)))
+        literal: dict[tuple[int, bool | str | int], z3.ExprRef] = {}
         best, best_witness = cube, start
-        self.rounds = 0
-        while len(best) > 1 and self.rounds < CEGIS_ROUNDS:
-            cand.push()
-            cand.add(z3.AtMost(*use, len(best) - 1))
+        rounds, settled = 0, len(best) <= 1
+        while not settled and rounds < CEGIS_ROUNDS:
+            bound = z3.Bool(f"at_most!{len(best) - 1}", ctx)
+            cand.add(z3.Implies(bound, z3.AtMost(*use, len(best) - 1)))
             found = None
-            while self.rounds < CEGIS_ROUNDS:
-                self.rounds += 1
-                if cand.check() != z3.sat:
+            while rounds < CEGIS_ROUNDS:
+                rounds += 1
+                answer = cand.check(bound)
+                if answer != z3.sat:
+                    settled = answer == z3.unsat
                     break
                 cm = cand.model()
                 chosen = {c: cm.eval(v, model_completion=True) for u, v, c in zip(use, val, coords, strict=True)
-                          if z3.is_true(cm.eval(u, model_completion=True))}
+                          if z3.is_true(cm.eval(u))}
                 if verify.check(*(self.coord_term(c) == t for c, t in chosen.items())) == z3.unsat:
                     found = chosen
                     best_witness = {a: self.c.read(self.lib.atoms[a], _Renamed(cm, copy)) for a in atoms}
                     break
                 point = self.assignment(verify.model(), atoms)
-                needed = self._generalise(inst, coords, point)
+                needed = self._generalise(general, coords, point, literal)
                 cand.add(z3.Or([differs[(i, self.coord_value(coords[i], point))] for i in needed]
                                or [z3.BoolVal(False, ctx)]))
-            cand.pop()
             if found is None:
                 break
             best = {c: self._py(c, t) for c, t in found.items()}
-        return best, best_witness
+            settled = len(best) <= 1
+        return best, best_witness, settled
 
-    def _generalise(self, inst: m.Instance, coords: list[Coord], point: dict[str, bool | str | int]) -> list[int]:
-        """Indices of the coordinates of a point where the claim holds that the
-        interpreter needs to see the premises and the claim hold."""
-        exprs = [*inst.premises, *(a.expr for a in inst.assumptions), inst.claim]
-        fixed = [Fixed(c[0], c[1], self.coord_value(c, point)) for c in coords]
-        keep = list(range(len(coords)))
-        for i in range(len(coords)):
-            trial = [k for k in keep if k != i]
-            partial = self.partial([fixed[k] for k in trial])
-            if all(ev.value_of(self.lib, e, partial) is True for e in exprs):
-                keep = trial
-        return keep
+    def _generalise(self, general: z3.Solver, coords: list[Coord], point: dict[str, bool | str | int],
+                    literal: dict[tuple[int, bool | str | int], z3.ExprRef]) -> list[int]:
+        """Indices of the coordinates of a point, where the premises and the
+        claim hold, that suffice for them to hold (an unsat core)."""
+        lits = []
+        for i, c in enumerate(coords):
+            key = (i, self.coord_value(c, point))
+            if key not in literal:
+                literal[key] = self.coord_literal(c, key[1])
+            lits.append(literal[key])
+        if general.check(*lits) != z3.unsat:
+            return list(range(len(coords)))
+        core = {x.get_id() for x in general.unsat_core()}
+        return [i for i, lit in enumerate(lits) if lit.get_id() in core]
+
+    def _readers(self, inst: m.Instance) -> dict[str, list[m.Expr]]:
+        """For each atom, the premises, assumptions and claim that read it."""
+        key = id(inst)
+        if key not in self._reader_cache:
+            readers: dict[str, list[m.Expr]] = {}
+            for e in [*inst.premises, *(a.expr for a in inst.assumptions), inst.claim]:
+                for atom in atoms_of(self.lib, [e]):
+                    readers.setdefault(atom, []).append(e)
+            self._reader_cache[key] = readers
+        return self._reader_cache[key]
 
     def _wf_copy(self, copy: dict[str, z3.ExprRef]) -> list[z3.ExprRef]:
         pairs = [(self.c.atoms[a], t) for a, t in copy.items()]
@@ -389,7 +413,7 @@ class Solver:
             raise InternalError(f"no completion of the counterexample to {inst.property} satisfies the premises")
         return f"replayed: the interpreter finds the claim false on {how} ({checked} satisfy the premises)"
 
-    def _draw(self, inst: m.Instance, extra: list[z3.ExprRef], coords: list[Coord], limit: int = 32) -> list[dict[str, bool | str | int]]:
+    def _draw(self, inst: m.Instance, extra: list[z3.ExprRef], coords: list[Coord], limit: int = 8) -> list[dict[str, bool | str | int]]:
         """Distinct inputs that satisfy the premises (and extra), proposed by the solver for the interpreter to judge."""
         s = self.new()
         s.add(*(self.c.expr(p) for p in inst.premises), *(self.c.expr(a.expr) for a in inst.assumptions), *extra)
@@ -398,9 +422,8 @@ class Solver:
         while len(out) < limit and s.check() == z3.sat:
             assignment = self.assignment(s.model())
             out.append(assignment)
-            s.add(z3.Or([z3.Not(self.coord_literal(c, self.coord_value(c, assignment))) for c in coords]
+            s.add(z3.Or([self.c.atoms[a] != self.c.value(self.lib.atoms[a], assignment[a]) for a in atoms]
                         or [z3.BoolVal(False, self.c.ctx)]))
-        del atoms
         return out
 
     def _options(self, coord: Coord) -> tuple[bool | str, ...]:

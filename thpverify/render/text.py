@@ -29,6 +29,8 @@ def counterexample(cex: Counterexample, indent: str = "    ", witness: bool = Fa
     if cex.partial:
         out.append(f"{indent}counterexample (any other value for the rest):")
         out.extend(_wrap(", ".join(str(f) for f in cex.partial), indent + "  "))
+        if cex.minimal:
+            out.extend(_wrap(f"({cex.minimal})", indent + "  "))
     else:
         out.append(f"{indent}counterexample: every input that satisfies the premises")
     for d in cex.decisions:
