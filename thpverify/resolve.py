@@ -185,14 +185,18 @@ def _build_versions(scopes: Scopes, problems: list[Diagnostic]) -> None:
 
     for name in list(scopes.versions):
         build(name)
-    ordered = sorted(scopes.versions.values(), key=_release_order)
+    ordered = sorted(scopes.versions.values(), key=lambda raw: _release_order(raw, scopes.versions))
     scopes.versions = {v.decl.name: v for v in ordered}
 
 
-def _release_order(raw: RawVersion) -> tuple[tuple[int, ...], int]:
+def _release_order(raw: RawVersion, versions: dict[str, RawVersion]) -> tuple[tuple[int, ...], int, int]:
+    """Release order; a patch on a release comes after the release it patches."""
     release = raw.meta.get("release", "")
     numbers = tuple(int(x) for x in re.findall(r"\d+", release)[:3])
-    return (numbers or (10**6,), raw.order)
+    depth, base = 0, raw.decl.base
+    while base in versions and depth < len(versions):
+        depth, base = depth + 1, versions[base].decl.base
+    return (numbers or (10**6,), depth, raw.order)
 
 
 def _apply_items(raw: RawVersion, scopes: Scopes, problems: list[Diagnostic]) -> None:

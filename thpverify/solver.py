@@ -253,11 +253,14 @@ class Solver:
     def _counterexample(self, inst: m.Instance, model: z3.ModelRef) -> Counterexample:
         atoms = atoms_of(self.lib, [*inst.premises, *(a.expr for a in inst.assumptions), inst.claim])
         coords = self.coords(atoms)
+        # The partial assignment speaks of what the claim reads; the premises
+        # and assumptions constrain the rest but are not restated.
+        claim_coords = self.coords(atoms_of(self.lib, [inst.claim]))
         hold = [self.c.expr(p) for p in inst.premises] + [self.c.expr(a.expr) for a in inst.assumptions]
         claim = self.c.expr(inst.claim)
-        start = self.assignment(model, atoms)
-        cube = self._irreducible(coords, start, hold, claim)
-        cube, witness, settled = self._smaller(coords, cube, start, hold, claim, inst)
+        start = self.assignment(model)
+        cube = self._irreducible(claim_coords, start, hold, claim)
+        cube, witness, settled = self._smaller(claim_coords, cube, start, hold, claim, inst)
         fixed = tuple(
             Fixed(name, element, value)
             for (name, element), value in sorted(cube.items(), key=lambda kv: (list(self.lib.atoms).index(kv[0][0]), kv[0][1] or 0))
@@ -317,10 +320,12 @@ class Solver:
             cand.add(z3.Implies(u, self.coord_term(c, copy) == v))
         verify = self.new()
         verify.add(*hold, claim)
-        # Generalising a point where the claim holds: the coordinates an unsat
-        # core of "premises and claim fail here" needs.
+        # Generalising a point where the claim holds: the coordinates it needs
+        # for the claim to hold whatever the rest (an unsat core, minimised).
+        # A cube that agrees with them holds the claim everywhere, so it has
+        # no failing witness and was never a candidate: blocking it is sound.
         general = self.new()
-        general.add(z3.Not(z3.And(*hold, claim)))
+        general.add(z3.Not(claim))
         literal: dict[tuple[int, bool | str | int], z3.ExprRef] = {}
         best, best_witness = cube, start
         rounds, settled = 0, len(best) <= 1
@@ -339,7 +344,7 @@ class Solver:
                           if z3.is_true(cm.eval(u))}
                 if verify.check(*(self.coord_term(c) == t for c, t in chosen.items())) == z3.unsat:
                     found = chosen
-                    best_witness = {a: self.c.read(self.lib.atoms[a], _Renamed(cm, copy)) for a in atoms}
+                    best_witness = {a: self.c.read(self.lib.atoms[a], _Renamed(cm, copy)) for a in self.lib.atoms}
                     break
                 point = self.assignment(verify.model(), atoms)
                 needed = self._generalise(general, coords, point, literal)
@@ -353,8 +358,8 @@ class Solver:
 
     def _generalise(self, general: z3.Solver, coords: list[Coord], point: dict[str, bool | str | int],
                     literal: dict[tuple[int, bool | str | int], z3.ExprRef]) -> list[int]:
-        """Indices of the coordinates of a point, where the premises and the
-        claim hold, that suffice for them to hold (an unsat core)."""
+        """Indices of the coordinates of a point where the claim holds that
+        suffice for it to hold (an unsat core, minimised by deletion)."""
         lits = []
         for i, c in enumerate(coords):
             key = (i, self.coord_value(c, point))
@@ -364,7 +369,12 @@ class Solver:
         if general.check(*lits) != z3.unsat:
             return list(range(len(coords)))
         core = {x.get_id() for x in general.unsat_core()}
-        return [i for i, lit in enumerate(lits) if lit.get_id() in core]
+        keep = [i for i, lit in enumerate(lits) if lit.get_id() in core]
+        for i in list(keep):
+            trial = [k for k in keep if k != i]
+            if general.check(*(lits[k] for k in trial)) == z3.unsat:
+                keep = trial
+        return keep
 
     def _readers(self, inst: m.Instance) -> dict[str, list[m.Expr]]:
         """For each atom, the premises, assumptions and claim that read it."""
