@@ -244,7 +244,7 @@ def parse_value(lib: m.Library, text: str) -> list[Fixed]:
     outside = sorted(members - set(universe.elements))
     if outside:
         raise UsageError(f"{outside[0]} is not in universe {atom.type.name} {list(universe.elements)}")
-    return [Fixed(name, k, k in members) for k in universe.elements]
+    return [Fixed(name, None, sum(1 << k for k in members))]
 
 
 def _bool(raw: str, whole: str) -> bool:

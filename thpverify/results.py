@@ -24,6 +24,8 @@ class Fixed:
             return f"{self.element} {'in' if self.value else 'not in'} {self.atom}"
         if isinstance(self.value, bool):
             return self.atom if self.value else f"!{self.atom}"
+        if isinstance(self.value, int):  # a whole set, as a bit mask
+            return f"{self.atom} = {{" + ", ".join(str(k) for k in range(64) if self.value >> k & 1) + "}"
         return f"{self.atom} = {self.value}"
 
 

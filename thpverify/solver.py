@@ -77,6 +77,15 @@ def show(value: ev.Value | bool | str | int, atom: m.Atom | None = None) -> str:
     return "?" if value is None else str(value)
 
 
+def show_value(value: ev.Value) -> str:
+    """A value for people: sets in braces, unknown as '?'."""
+    if isinstance(value, ev.PSet):
+        if value.known != ev.ALL:
+            return "?"
+        return "{" + ", ".join(str(k) for k in range(64) if value.bits >> k & 1) + "}"
+    return show(value)
+
+
 class Solver:
     def __init__(self, lib: m.Library, timeout_ms: int = TIMEOUT_MS, rlimit: int = RLIMIT) -> None:
         self.lib = lib
@@ -481,7 +490,7 @@ class Solver:
         out = ev.run(self.lib, version, name, assignment)
         rule = out.rule
         return Decision(
-            version, name, show(out.value, None) if not isinstance(out.value, ev.PSet) else show(out.value.bits, None),
+            version, name, show_value(out.value),
             rule.id if rule else None, str(rule.span) if rule else "", str(rule.cite) if rule and rule.cite else "",
             tuple(format_step(s) for s in out.trace),
         )
@@ -589,7 +598,7 @@ def format_step(step: ev.Step) -> str:
     if step.kind == "test":
         outcome = {True: "taken", False: "not taken"}.get(step.value, "depends")  # type: ignore[arg-type]
     else:
-        outcome = f"returns {show(step.value)}"
+        outcome = f"returns {show_value(step.value)}"
     return f"{'  ' * step.depth}{rule.function} {rule.id}: {outcome}  {where}"
 
 
