@@ -58,10 +58,18 @@ def tables(draw: st.DrawFn) -> str:
     return (
         HEADER
         + f"assume fact: {assumption};\n"
-        + 'version "t" {\n  predicate eligible() -> bool {\n' + body + "\n  }\n}\n"
+        + 'version "t" {\n' + _wrap(draw(st.sampled_from(["", "inner()", "!inner()", "inner() == a"])), body) + "}\n"
         + "property p {\n" + (f"  given {given};\n" if given else "")
         + f"  prove {claim};\n  expect holds;\n}}\n"
     )
+
+
+def _wrap(wrapper: str, body: str) -> str:
+    """The table as eligible itself, or as a helper that eligible's one return hands over to."""
+    if not wrapper:
+        return "  predicate eligible() -> bool {\n" + body + "\n  }\n"
+    return ("  predicate inner() -> bool {\n" + body + "\n  }\n"
+            f"  predicate eligible() -> bool {{ return {wrapper}; }}\n")
 
 
 def build(tmp: Path, text: str) -> m.Library:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import z3
 
 from . import model as m
-from .evaluate import delegates
+from .evaluate import delegate
 
 RULE_BITS = 16
 
@@ -133,13 +133,16 @@ class Compiler:
 
     def _returned(self, stmt: m.SReturn, env: dict[str, z3.ExprRef]) -> tuple[z3.ExprRef, z3.ExprRef]:
         e = stmt.value
-        if isinstance(e, m.Call) and delegates(self.lib, e):
-            fn = self.lib.function(e.version, e.name)
-            if not fn.params:
-                return self.function(e.version, e.name)
-            args = {name: self.expr(a, env) for (name, _), a in zip(fn.params, e.args, strict=True)}
-            return self._body(fn, args)
-        return self.expr(e, env), z3.BitVecVal(self.rule_index(stmt.rule), RULE_BITS, self.ctx)
+        call = delegate(self.lib, e)
+        if call is None:
+            return self.expr(e, env), z3.BitVecVal(self.rule_index(stmt.rule), RULE_BITS, self.ctx)
+        fn = self.lib.function(call.version, call.name)
+        if not fn.params:
+            value, rule = self.function(call.version, call.name)
+        else:
+            args = {name: self.expr(a, env) for (name, _), a in zip(fn.params, call.args, strict=True)}
+            value, rule = self._body(fn, args)
+        return (value if call is e else self.expr(e, env)), rule
 
     # ----------------------------------------------------------- expressions
 

@@ -146,11 +146,15 @@ class Interpreter:
                   depth: int) -> tuple[Value, m.Rule | None]:
         """A return that hands the decision to another predicate takes that predicate's rule."""
         e = stmt.value
-        if isinstance(e, m.Call) and delegates(self.lib, e):
-            fn = self.lib.function(e.version, e.name)
-            args = tuple(self.expr(a, env, trace, depth) for a in e.args)
-            return self.call(fn, args, trace, depth + 1)
-        return self.expr(e, env, trace, depth), stmt.rule
+        call = delegate(self.lib, e)
+        if call is None:
+            return self.expr(e, env, trace, depth), stmt.rule
+        fn = self.lib.function(call.version, call.name)
+        args = tuple(self.expr(a, env, trace, depth) for a in call.args)
+        value, rule = self.call(fn, args, trace, depth + 1)
+        if call is e:
+            return value, rule
+        return self.expr(e, env, None, depth), rule
 
     # ---------------------------------------------------------- expressions
 
@@ -169,9 +173,32 @@ class Interpreter:
         return _OPS[e.op](self, e, env, trace, depth)
 
 
-def delegates(lib: m.Library, call: m.Call) -> bool:
-    """`return p(...)` for a predicate p: the rule that decides p decides the caller."""
-    return lib.function(call.version, call.name).kind == "predicate"
+# Operators whose value always depends on every operand: a return built
+# from one predicate call with these is decided where that predicate is.
+STRICT_OPS = frozenset({"not", "eq", "ne", "lt", "le", "gt", "ge", "in", "union", "inter", "diff",
+                        "empty", "highest", "singleton"})
+
+
+def delegate(lib: m.Library, e: m.Expr) -> m.Call | None:
+    """The predicate call that decides `return e`, if there is exactly one.
+
+    `return p(...)`, `return !empty(p(...))` and the like hand the decision
+    to p: the rule that decides p is reported as the deciding rule.
+    """
+    found: list[m.Call] = []
+
+    def walk(x: m.Expr) -> bool:
+        if isinstance(x, m.Call):
+            if lib.function(x.version, x.name).kind == "predicate":
+                found.append(x)
+            return True
+        if isinstance(x, m.Op):
+            return x.op in STRICT_OPS and all(walk(a) for a in x.args)
+        return True
+
+    if walk(e) and len(found) == 1:
+        return found[0]
+    return None
 
 
 def join(a: Value, b: Value) -> Value:

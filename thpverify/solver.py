@@ -269,7 +269,7 @@ class Solver:
         claim = self.c.expr(inst.claim)
         start = self.assignment(model)
         cube = self._irreducible(claim_coords, start, hold, claim)
-        cube, witness, settled = self._smaller(claim_coords, cube, start, hold, claim, inst)
+        cube, witness, settled = self._smaller(claim_coords, coords, cube, start, hold, claim, inst)
         fixed = tuple(
             Fixed(name, element, value)
             for (name, element), value in sorted(cube.items(), key=lambda kv: (list(self.lib.atoms).index(kv[0][0]), kv[0][1] or 0))
@@ -301,7 +301,7 @@ class Solver:
                 kept = trial
         return {c: self.coord_value(c, start) for c in kept}
 
-    def _smaller(self, coords: list[Coord], cube: dict[Coord, bool | str | int], start: dict[str, bool | str | int],
+    def _smaller(self, coords: list[Coord], cone: list[Coord], cube: dict[Coord, bool | str | int], start: dict[str, bool | str | int],
                  hold: list[z3.ExprRef], claim: z3.ExprRef,
                  inst: m.Instance) -> tuple[dict[Coord, bool | str | int], dict[str, bool | str | int], bool]:
         """The smallest cube that forces the failure (CEGIS over cube size).
@@ -329,12 +329,16 @@ class Solver:
             cand.add(z3.Implies(u, self.coord_term(c, copy) == v))
         verify = self.new()
         verify.add(*hold, claim)
-        # Generalising a point where the claim holds: the coordinates it needs
-        # for the claim to hold whatever the rest (an unsat core, minimised).
-        # A cube that agrees with them holds the claim everywhere, so it has
-        # no failing witness and was never a candidate: blocking it is sound.
+        # Generalising a point where the premises and the claim hold: the
+        # coordinates (of every atom in the cone) that force both, as a
+        # minimised unsat core. A cube that does not contradict the claim
+        # coordinates among them contains a point that agrees with all of
+        # them, where premises and claim hold: it cannot force the failure,
+        # so blocking it is sound.
         general = self.new()
-        general.add(z3.Not(claim))
+        general.add(z3.Not(z3.And(*hold, claim)))
+        cone_atoms = sorted({a for a, _ in cone}, key=list(self.lib.atoms).index)
+        position = {c: i for i, c in enumerate(coords)}
         literal: dict[tuple[int, bool | str | int], z3.ExprRef] = {}
         best, best_witness = cube, start
         rounds, settled = 0, len(best) <= 1
@@ -355,8 +359,8 @@ class Solver:
                     found = chosen
                     best_witness = {a: self.c.read(self.lib.atoms[a], _Renamed(cm, copy)) for a in self.lib.atoms}
                     break
-                point = self.assignment(verify.model(), atoms)
-                needed = self._generalise(general, coords, point, literal)
+                point = self.assignment(verify.model(), cone_atoms)
+                needed = [position[cone[i]] for i in self._generalise(general, cone, point, literal) if cone[i] in position]
                 cand.add(z3.Or([differs[(i, self.coord_value(coords[i], point))] for i in needed]
                                or [z3.BoolVal(False, ctx)]))
             if found is None:
@@ -367,8 +371,8 @@ class Solver:
 
     def _generalise(self, general: z3.Solver, coords: list[Coord], point: dict[str, bool | str | int],
                     literal: dict[tuple[int, bool | str | int], z3.ExprRef]) -> list[int]:
-        """Indices of the coordinates of a point where the claim holds that
-        suffice for it to hold (an unsat core, minimised by deletion)."""
+        """Indices of the coordinates of a point where the premises and the
+        claim hold that force them to hold (an unsat core, minimised by deletion)."""
         lits = []
         for i, c in enumerate(coords):
             key = (i, self.coord_value(c, point))
