@@ -46,3 +46,18 @@ def test_mission_verdicts(lib: m.Library) -> None:
     decision = result.counterexample.decisions[0]
     assert (decision.value, decision.rule) == ("false", "VM_NO_KHUGEPAGED")
     assert decision.kernel == "mm/huge_memory.c:103-104 (6.1.20)"
+
+
+def test_check_output_does_not_depend_on_the_number_of_workers() -> None:
+    """Z3 keeps state across contexts in one process: each property gets a fresh process."""
+    from conftest import CORPUS
+
+    from thpverify.library import load_library
+    from thpverify.runner import check_all
+
+    paths = [CORPUS / "mini.thp"]
+    lib = load_library(paths)
+    one = check_all(lib, paths, jobs=1, min_parallel=0)
+    two = check_all(lib, paths, jobs=2, min_parallel=0)
+    assert one == two
+    assert [v.verdict for v in one] == ["proved", "proved", "refuted", "proved", "vacuous", "vacuous"]

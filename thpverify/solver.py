@@ -21,7 +21,7 @@ from .results import Counterexample, Decision, EvalResult, Fixed, Verdict
 
 TIMEOUT_MS = 20_000
 RLIMIT = 50_000_000
-CEGIS_ROUNDS = 60
+CEGIS_ROUNDS = 40
 EXHAUSTIVE_LIMIT = 1 << 12
 
 
@@ -339,6 +339,7 @@ class Solver:
         general.add(z3.Not(z3.And(*hold, claim)))
         cone_atoms = sorted({a for a, _ in cone}, key=list(self.lib.atoms).index)
         position = {c: i for i, c in enumerate(coords)}
+        wanted = {i for i, c in enumerate(cone) if c in position}
         literal: dict[tuple[int, bool | str | int], z3.ExprRef] = {}
         best, best_witness = cube, start
         rounds, settled = 0, len(best) <= 1
@@ -360,7 +361,8 @@ class Solver:
                     best_witness = {a: self.c.read(self.lib.atoms[a], _Renamed(cm, copy)) for a in self.lib.atoms}
                     break
                 point = self.assignment(verify.model(), cone_atoms)
-                needed = [position[cone[i]] for i in self._generalise(general, cone, point, literal) if cone[i] in position]
+                needed = [position[cone[i]] for i in self._generalise(general, cone, point, literal, wanted)
+                          if cone[i] in position]
                 cand.add(z3.Or([differs[(i, self.coord_value(coords[i], point))] for i in needed]
                                or [z3.BoolVal(False, ctx)]))
             if found is None:
@@ -370,9 +372,11 @@ class Solver:
         return best, best_witness, settled
 
     def _generalise(self, general: z3.Solver, coords: list[Coord], point: dict[str, bool | str | int],
-                    literal: dict[tuple[int, bool | str | int], z3.ExprRef]) -> list[int]:
+                    literal: dict[tuple[int, bool | str | int], z3.ExprRef], wanted: set[int]) -> list[int]:
         """Indices of the coordinates of a point where the premises and the
-        claim hold that force them to hold (an unsat core, minimised by deletion)."""
+        claim hold that force them to hold (an unsat core). Only the indices
+        in `wanted` end up in a blocking clause, so only those are minimised
+        (by deletion); the others stay fixed as background."""
         lits = []
         for i, c in enumerate(coords):
             key = (i, self.coord_value(c, point))
@@ -382,8 +386,8 @@ class Solver:
         if general.check(*lits) != z3.unsat:
             return list(range(len(coords)))
         core = {x.get_id() for x in general.unsat_core()}
-        keep = [i for i, lit in enumerate(lits) if lit.get_id() in core]
-        for i in list(keep):
+        keep = [i for i, lit in enumerate(lits) if lit.get_id() in core or i not in wanted]
+        for i in [k for k in keep if k in wanted]:
             trial = [k for k in keep if k != i]
             if general.check(*(lits[k] for k in trial)) == z3.unsat:
                 keep = trial
