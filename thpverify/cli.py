@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -346,11 +346,6 @@ def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _known_version(lib, args.version)
     out.write(smt2(lib, args.version))
     return EXIT_OK
-
-
-COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO, TextIO], int]] = {
-    "check": cmd_check, "eval": cmd_eval, "prove": cmd_prove, "export": cmd_export,
-}
 
 
 def main_entry() -> None:

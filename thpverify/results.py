@@ -61,7 +61,6 @@ class Verdict:
     core: tuple[str, ...] = ()  # named assumptions a proof needed, or that conflict
     counterexample: Counterexample | None = None
     checks: tuple[str, ...] = ()  # the second looks taken at this answer
-    spec_at: str = ""
 
     @builtins.property
     def as_expected(self) -> bool:

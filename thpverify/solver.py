@@ -92,7 +92,6 @@ class Solver:
         self.c = Compiler(lib)
         self.timeout_ms = timeout_ms
         self.rlimit = rlimit
-        self._reader_cache: dict[int, dict[str, list[m.Expr]]] = {}
 
     def new(self) -> z3.Solver:
         s = z3.Solver(ctx=self.c.ctx)
@@ -392,17 +391,6 @@ class Solver:
             if general.check(*(lits[k] for k in trial)) == z3.unsat:
                 keep = trial
         return keep
-
-    def _readers(self, inst: m.Instance) -> dict[str, list[m.Expr]]:
-        """For each atom, the premises, assumptions and claim that read it."""
-        key = id(inst)
-        if key not in self._reader_cache:
-            readers: dict[str, list[m.Expr]] = {}
-            for e in [*inst.premises, *(a.expr for a in inst.assumptions), inst.claim]:
-                for atom in atoms_of(self.lib, [e]):
-                    readers.setdefault(atom, []).append(e)
-            self._reader_cache[key] = readers
-        return self._reader_cache[key]
 
     def _wf_copy(self, copy: dict[str, z3.ExprRef]) -> list[z3.ExprRef]:
         pairs = [(self.c.atoms[a], t) for a, t in copy.items()]
