@@ -8,6 +8,7 @@ from its expectation or a property fails; 5 inconclusive (unknown, timeout);
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -32,6 +33,12 @@ exit codes: 0 all as expected; 10 a verdict differs from its expectation
 (or, for prove, the claim fails); 5 inconclusive; 2 spec or usage error;
 6 internal error.
 With no spec path, the bundled spec library is used."""
+
+
+# Modules that add subcommands: each has register(sub, common, library),
+# which adds its parsers; like this module, they import z3 and lark only
+# inside the commands, so that --help stays fast.
+_COMMAND_MODULES: tuple[str, ...] = ()
 
 
 class UsageError(Exception):
@@ -73,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--version", required=True)
     x.add_argument("--format", choices=["smt2"], default="smt2")
     x.set_defaults(run=cmd_export)
+
+    for name in _COMMAND_MODULES:
+        importlib.import_module(f"{__package__}.{name}").register(sub, common, library)
     return p
 
 
