@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,15 @@ import pytest
 from thpverify import model as m
 from thpverify.cli import main
 from thpverify.library import load_library
+
+pytest_plugins = ["pytester"]
+
+# Spec files under tests/ (the corpus, fixtures) are data for the tests, not
+# tests of their own: keep the thpverify pytest plugin from collecting them.
+collect_ignore_glob = ["*.thp"]
+
+# Tests never read or fill the user's own result cache.
+os.environ["THPVERIFY_CACHE_DIR"] = tempfile.mkdtemp(prefix="thpverify-test-cache-")
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from . import model as m
-    from .results import Fixed
+    from .results import Fixed, Verdict
 
 EXIT_OK, EXIT_SPEC, EXIT_UNKNOWN, EXIT_INTERNAL, EXIT_FAILED = 0, 2, 5, 6, 10
 
@@ -38,7 +38,9 @@ With no spec path, the bundled spec library is used."""
 # Modules that add subcommands: each has register(sub, common, library),
 # which adds its parsers; like this module, they import z3 and lark only
 # inside the commands, so that --help stays fast.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("cli_reports", "cli_kernel", "cli_analysis")
+
+CHECK_FORMATS = ("text", "json", "junit", "sarif", "markdown")
 
 
 class UsageError(Exception):
@@ -60,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="spec files or directories (default: the bundled library)")
     c.add_argument("--verbose", "-v", action="store_true", help="show witnesses, traces and the checks made on each answer")
     c.add_argument("--jobs", "-j", type=int, metavar="N", help="worker processes (default: the number of cores, at most 4)")
+    c.add_argument("--no-cache", action="store_true",
+                   help="check everything again, neither reading nor writing the result cache")
+    c.add_argument("--format", choices=CHECK_FORMATS, help="text (default), json (as --json), junit, sarif or markdown")
+    c.add_argument("--output", "-o", type=Path, metavar="FILE",
+                   help="write the --format output to FILE (atomically); the text report still goes to stdout")
+    c.add_argument("--cross-check", choices=["cvc5"], dest="cross_check",
+                   help="re-prove every proved claim with cvc5 from the SMT-LIB export (exit 6 on a disagreement)")
     c.set_defaults(run=cmd_check)
 
     e = sub.add_parser("eval", parents=[common, library], help="the value and trace for one VMA")
@@ -139,33 +148,82 @@ def _spec_error(exc: Exception, args: argparse.Namespace, out: TextIO, err: Text
     return EXIT_SPEC
 
 
-def _library(paths: list[Path] | None) -> m.Library:
+def _load(paths: list[Path] | None) -> m.Library:
     from .library import load_library
+
+    return load_library(paths or None)
+
+
+def _library(paths: list[Path] | None) -> m.Library:
+    """The specs, parsed and type-checked, or read back from the cache when unchanged."""
+    from . import cache
+    from .library import bundled_path, load_library
 
     for p in paths or []:
         if not p.exists():
             raise UsageError(f"{p}: no such file or directory")
-    return load_library(paths or None)
+    key = cache.key(paths or [bundled_path()], {"command": "library"})
+    lib: m.Library | None = cache.load(key) if key else None
+    if lib is None:
+        lib = load_library(paths or None)
+        if key:
+            cache.store(key, lib.paths, lib.sources, lib)
+    return lib
 
 
 # ------------------------------------------------------------------ check
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .cli_reports import cross_check, render_check, require_solver, write_atomic
     from .render import json as render_json
     from .render import text as render_text
     from .results import CheckReport
-    from .runner import check_all
 
-    lib = _library(args.paths)
-    verdicts = check_all(lib, args.paths or None, args.jobs)
+    fmt = args.format or ("json" if args.json else "text")
+    if args.json and fmt != "json":
+        raise UsageError(f"--json and --format {fmt} disagree; give one")
+    if args.cross_check:
+        require_solver(args.cross_check)
+    lib, verdicts = _checked(args.paths, args.jobs, not args.no_cache)
     report = CheckReport(lib.files, tuple(lib.versions), verdicts)
-    if args.json:
-        out.write(render_json.check_report(report))
-    else:
+    code = report.exit_code
+    if args.output is not None:
+        write_atomic(args.output, render_check(fmt, report, lib, args.verbose))
+        fmt = "text"
+    if fmt == "text":
         docs = {p.name: p.doc for p in lib.properties.values()}
         out.write(render_text.check_report(report, docs, args.verbose))
-    return report.exit_code
+    elif fmt == "json":
+        out.write(render_json.check_report(report))
+    else:
+        out.write(render_check(fmt, report, lib))
+    if args.cross_check:
+        code = cross_check(args.cross_check, lib, report, out if fmt == "text" else err, code)
+    return code
+
+
+def _checked(paths: list[Path], jobs: int | None, use_cache: bool) -> tuple[m.Library, tuple[Verdict, ...]]:
+    """The library and its verdicts: from the cache when nothing changed
+    (no z3, no lark, no solving), else loaded, checked and stored."""
+    from . import cache
+    from .library import bundled_path
+
+    for p in paths:
+        if not p.exists():
+            raise UsageError(f"{p}: no such file or directory")
+    key = cache.key(paths or [bundled_path()], {"command": "check"}) if use_cache else None
+    hit = cache.load(key) if key else None
+    if hit is not None:
+        lib, verdicts = hit
+        return lib, verdicts
+    from .runner import check_all
+
+    lib = _library(paths) if use_cache else _load(paths)
+    verdicts = check_all(lib, paths or None, jobs)
+    if key and not any(v.verdict in ("error", "unknown") for v in verdicts):
+        cache.store(key, lib.paths, lib.sources, (lib, verdicts))
+    return lib, verdicts
 
 
 # ------------------------------------------------------------------ prove

@@ -10,6 +10,7 @@ per (version, predicate) and reused.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import z3
 
@@ -17,6 +18,22 @@ from . import model as m
 from .evaluate import delegate
 
 RULE_BITS = 16
+
+_Term = tuple[z3.ExprRef, z3.ExprRef]  # (value, rule index)
+_Frames = tuple[tuple[tuple[m.Stmt, ...], int], ...]  # statement lists being run, and where
+_Key = tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class _Join:
+    """Join the two results on top of the stack under a test."""
+
+    key: _Key
+    test: z3.ExprRef
+
+
+def _key(frames: _Frames, env: dict[str, z3.ExprRef]) -> _Key:
+    return (tuple((id(s), i) for s, i in frames), tuple((k, v.get_id()) for k, v in sorted(env.items())))
 
 
 class Compiler:
@@ -76,6 +93,21 @@ class Compiler:
             return text[len(atom.name) + 1:]
         return int(term.as_long())  # type: ignore[attr-defined]
 
+    def read_all(self, atoms: list[m.Atom], model: z3.ModelRef) -> dict[str, bool | str | int]:
+        """Many atoms' values in one pass over the model; an atom the model
+        leaves free takes its type's default (false, the first value, {})."""
+        found = {d.name(): model[d] for d in model.decls() if d.arity() == 0}
+        out: dict[str, bool | str | int] = {}
+        for atom in atoms:
+            term = found.get(atom.name)
+            if atom.type.kind == "bool":
+                out[atom.name] = term is not None and z3.is_true(term)
+            elif atom.type.kind == "enum":
+                out[atom.name] = str(term)[len(atom.name) + 1:] if term is not None else atom.values[0]
+            else:
+                out[atom.name] = term.as_long() if term is not None else 0  # type: ignore[attr-defined]
+        return out
+
     # ------------------------------------------------------------ functions
 
     def function(self, version: str, name: str) -> tuple[z3.ExprRef, z3.ExprRef]:
@@ -86,15 +118,30 @@ class Compiler:
             self.cache[key] = self._body(fn, {})
         return self.cache[key]
 
-    def _body(self, fn: m.Function, env: dict[str, z3.ExprRef]) -> tuple[z3.ExprRef, z3.ExprRef]:
-        memo: dict[tuple[object, ...], tuple[z3.ExprRef, z3.ExprRef]] = {}
-
-        def run(frames: tuple[tuple[tuple[m.Stmt, ...], int], ...], env: dict[str, z3.ExprRef]) -> tuple[z3.ExprRef, z3.ExprRef]:
-            key = (tuple((id(s), i) for s, i in frames), tuple((k, v.get_id()) for k, v in sorted(env.items())))
-            if key in memo:
-                return memo[key]
-            start = key
-            while frames:
+    def _body(self, fn: m.Function, env: dict[str, z3.ExprRef]) -> _Term:
+        """(value, rule) of a body: statements run in order; an `if` whose
+        test is not constant splits into both continuations, joined by an
+        If term. Iterative, with an explicit stack, so that a chain of
+        thousands of guards does not exhaust Python's recursion limit."""
+        memo: dict[_Key, _Term] = {}
+        results: list[_Term] = []
+        runs: list[tuple[_Frames, dict[str, z3.ExprRef]] | _Join] = [(((fn.body, 0),), env)]
+        while runs:
+            item = runs.pop()
+            if isinstance(item, _Join):
+                orelse, then = results.pop(), results.pop()
+                joined = (z3.If(item.test, then[0], orelse[0]), z3.If(item.test, then[1], orelse[1]))
+                memo[item.key] = joined
+                results.append(joined)
+                continue
+            frames, local = item
+            start = _key(frames, local)
+            if start in memo:
+                results.append(memo[start])
+                continue
+            while True:
+                if not frames:
+                    raise AssertionError(f"{fn.name} ended without a return")
                 stmts, i = frames[-1]
                 if i >= len(stmts):
                     frames = frames[:-1]
@@ -102,26 +149,24 @@ class Compiler:
                 stmt = stmts[i]
                 frames = frames[:-1] + ((stmts, i + 1),)
                 if isinstance(stmt, m.SReturn):
-                    result = self._returned(stmt, env)
-                    memo[start] = result
-                    return result
+                    memo[start] = self._returned(stmt, local)
+                    results.append(memo[start])
+                    break
                 if isinstance(stmt, m.SAssign):
-                    env = {**env, stmt.name: self.expr(stmt.value, env)}
+                    local = {**local, stmt.name: self.expr(stmt.value, local)}
                     continue
-                test = z3.simplify(self.expr(stmt.test, env))
+                test = z3.simplify(self.expr(stmt.test, local))
                 if z3.is_true(test):
                     frames = frames + ((stmt.then, 0),)
                 elif z3.is_false(test):
                     frames = frames + ((stmt.orelse, 0),)
-                else:
-                    a = run(frames + ((stmt.then, 0),), env)
-                    b = run(frames + ((stmt.orelse, 0),), env)
-                    result = (z3.If(test, a[0], b[0]), z3.If(test, a[1], b[1]))
-                    memo[start] = result
-                    return result
-            raise AssertionError(f"{fn.name} ended without a return")
-
-        return run(((fn.body, 0),), env)
+                else:  # the then-branch is run first, then the else-branch, then joined
+                    runs.append(_Join(start, test))
+                    runs.append((frames + ((stmt.orelse, 0),), local))
+                    runs.append((frames + ((stmt.then, 0),), local))
+                    break
+        assert len(results) == 1
+        return results[0]
 
     def rule_index(self, rule: m.Rule) -> int:
         """Rules are numbered library-wide, so a rule term can name any predicate's rule."""

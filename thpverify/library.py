@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import model as m
-from .resolve import load
-from .typecheck import typecheck
+if TYPE_CHECKING:
+    from . import model as m
 
 
 def bundled_path() -> Path:
@@ -19,6 +19,9 @@ def bundled_path() -> Path:
 
 def load_library(paths: list[Path] | None = None) -> m.Library:
     """Parse, resolve and type-check; raises SpecError with every problem found."""
+    from .resolve import load
+    from .typecheck import typecheck
+
     if not paths:
         root = bundled_path()
         return typecheck(load([root], display_root=root.parent))

@@ -229,6 +229,7 @@ class Library:
     assumptions: tuple[Assumption, ...]
     files: tuple[str, ...]
     sources: dict[str, str] = field(hash=False, compare=False)
+    paths: dict[str, str] = field(default_factory=dict, hash=False, compare=False)  # shown name -> file read
 
     def function(self, version: str, name: str) -> Function:
         if version:

@@ -23,8 +23,20 @@ _PUNCT = {
 
 @functools.lru_cache(maxsize=1)
 def _lark() -> Lark:
+    """The parser; its tables are kept in the cache directory (Lark checks
+    them against the grammar's hash), which makes a cold start faster."""
+    from . import cache
+
     grammar = resources.files("thpverify").joinpath("grammar.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    where = cache.directory()
+    stored: str | bool = False
+    if where is not None:
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            stored = str(where / "grammar.lark-tables")
+        except OSError:
+            stored = False
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=stored)
 
 
 def _describe(term: str) -> str:

@@ -46,6 +46,7 @@ class Scopes:
     properties: dict[str, n.PropertyDecl] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    paths: dict[str, str] = field(default_factory=dict)
 
 
 META_KEYS = ("release", "repository", "commit", "date", "url", "note", "summary", "title")
@@ -84,6 +85,7 @@ def load(paths: list[Path], display_root: Path | None = None) -> Scopes:
             problems.append(Diagnostic(where, "E010", f"cannot read {shown}: {reason}"))
             continue
         scopes.sources[shown] = text
+        scopes.paths[shown] = str(real)
         scopes.files.append(shown)
         try:
             spec = parse_text(text, shown)

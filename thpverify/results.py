@@ -97,3 +97,184 @@ class EvalResult:
     trace: tuple[str, ...]
     note: str = ""  # e.g. the input contradicts an assumption
     contradicts: tuple[str, ...] = ()
+
+
+# ------------------------------------------------------------- analysis
+# diff, patch, lint, timeline and requires (thpverify.analysis).
+
+
+@dataclass(frozen=True)
+class Literal:
+    """One literal of a cube: a coordinate (an atom, or one element of a set
+    atom) or a named derived condition (a bool `def` such as VM_NO_KHUGEPAGED),
+    restricted to `values` (one value for a bool; one or more for an enum)."""
+
+    name: str
+    element: int | None  # the set element, or None
+    values: tuple[bool | str, ...]
+    derived: bool = False  # a `def` of the vocabulary, not an atom
+    options: tuple[bool | str, ...] = (False, True)  # every value the coordinate can take
+
+    def __str__(self) -> str:
+        if self.element is not None:
+            return f"{self.element} {'in' if self.values[0] else 'not in'} {self.name}"
+        if len(self.values) == 1 and isinstance(self.values[0], bool):
+            return self.name if self.values[0] else f"!{self.name}"
+        if len(self.values) == 1:
+            return f"{self.name} = {self.values[0]}"
+        rest = [v for v in self.options if v not in self.values]
+        if len(rest) == 1:
+            return f"{self.name} != {rest[0]}"
+        return f"{self.name} in {{{', '.join(map(str, self.values))}}}"
+
+
+@dataclass(frozen=True)
+class Side:
+    """One version's answer on every input of a row: its value and the rule
+    that decided it (label, spec file:line:col, cited kernel lines)."""
+
+    version: str
+    value: str
+    rule: str | None
+    rule_at: str
+    kernel: str
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    """A cube (literals not named take any value) on which A and B disagree
+    everywhere the assumptions allow, each with a constant value and rule.
+
+    `replay` says how the interpreter confirmed it."""
+
+    cube: tuple[Literal, ...]
+    a: Side
+    b: Side
+    replay: str
+
+
+@dataclass(frozen=True)
+class DiffTable:
+    """Where versions `a` and `b` give `output` different values.
+
+    Inputs range over the atoms, restricted by the named assumptions of both
+    versions (`assumptions`) and, when `caller` is set, by that caller. The
+    rows cover the disagreement exactly and each row is prime. `disagreeing`
+    of `total` inputs disagree, counted exactly over the atoms in `space`:
+    the atoms the two predicates read plus those of the assumptions that
+    touch them (closed under sharing an assumption); every other atom is
+    independent of both answers and is not counted."""
+
+    a: str
+    b: str
+    output: str
+    caller: str | None
+    assumptions: tuple[str, ...]
+    rows: tuple[DiffRow, ...]
+    disagreeing: int | None  # None: not counted (too many cubes; see engine.COUNT_CUBES)
+    total: int | None
+    space: tuple[str, ...]
+    checks: tuple[str, ...] = ()
+    core: tuple[str, ...] = ()  # no row: a minimal set of the assumptions under which none disagrees
+    dropped: tuple[str, ...] = ()  # assumptions of the versions left out on request
+
+
+@dataclass(frozen=True)
+class TimelineStep:
+    """One version's answer for the partially described VMA: `value` is
+    "true"/"false" (a set for set-valued outputs), or None when it depends
+    on atoms not given (`depends_on`); `rule` is the deciding rule when it
+    is the same for every completion; `note` says when the input contradicts
+    the version's assumptions or the version lacks the output."""
+
+    version: str
+    release: str
+    patch: bool  # a patch version (fix series), not a release
+    value: str | None
+    depends_on: tuple[str, ...]
+    rule: str | None
+    rule_at: str
+    kernel: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """One VMA, partially described by `given`, through versions in release
+    order (patch versions right after the release they patch)."""
+
+    given: tuple[Fixed, ...]
+    caller: str | None
+    output: str
+    steps: tuple[TimelineStep, ...]
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """The condition under which `output` is true: a disjunction of prime
+    cubes (`terms`), with the literals every term shares factored out into
+    `common`. `versions` are the versions it must hold in (all of them at
+    once); `count` of `total` inputs satisfy it, counted over `space`."""
+
+    versions: tuple[str, ...]
+    output: str
+    caller: str | None
+    assumptions: tuple[str, ...]
+    common: tuple[Literal, ...]
+    terms: tuple[tuple[Literal, ...], ...]
+    always: bool  # true on every allowed input
+    never: bool  # true on no allowed input
+    count: int | None  # None: not counted (too many cubes)
+    total: int | None
+    space: tuple[str, ...]
+    replay: str = ""
+
+
+@dataclass(frozen=True)
+class PropertyChange:
+    """A property's verdict on the base and on the candidate: `change` is
+    "newly failing", "newly holding" or "unchanged"."""
+
+    property: str
+    base: str
+    candidate: str
+    change: str
+
+
+@dataclass(frozen=True)
+class PatchReport:
+    """What a candidate version changes against its base: property verdicts
+    and, per caller, the diff table of `output`."""
+
+    base: str
+    candidate: str
+    properties: tuple[PropertyChange, ...]
+    diffs: tuple[DiffTable, ...]
+
+
+@dataclass(frozen=True)
+class LintFinding:
+    """One lint finding: `kind` (dead-rule, always-true, always-false,
+    redundant-rule, order-dependent, unread-atom, unused-assumption,
+    contradiction), where (spec file:line:col), the rule or name, a witness
+    input (may be empty when the finding is a static fact) and how it was
+    replayed. `key` is what --allow takes to silence it."""
+
+    kind: str
+    version: str
+    name: str
+    at: str
+    message: str
+    witness: tuple[Fixed, ...] = ()
+    replay: str = ""
+
+    @builtins.property
+    def key(self) -> str:
+        return f"{self.kind}:{self.version or '*'}:{self.name}"
+
+
+@dataclass(frozen=True)
+class LintReport:
+    versions: tuple[str, ...]
+    findings: tuple[LintFinding, ...]
+    allowed: tuple[str, ...] = ()  # keys silenced by --allow

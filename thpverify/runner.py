@@ -1,52 +1,93 @@
 """Checking every property of a library, on one core or several.
 
-Z3 keeps state across contexts inside one process, so a property's
-counterexample could depend on what that process checked before it. For a
-library of any size each property is therefore checked in a process of its
-own, a fresh interpreter that loads the library itself: the output is the same byte for byte
-whatever the number of workers and however the properties are shared out.
-Results come back in library order.
+The work is cut into chunks that do not depend on the number of workers:
+one chunk per version (and one for the properties that range over several
+versions), each with its instances in library order. Results come back in
+library order.
+
+Z3's answers depend on more than the formula: on the state of the process
+it runs in (where its terms land in memory, which term numbers it reuses).
+The same sequence of calls in a fresh process gives the same answers, so
+every chunk is checked in a process of its own, forked from a clean
+server process (multiprocessing's "forkserver", which has imported
+thpverify and z3 and nothing else) rather than from this one, whose state
+depends on everything done before: the output is the same byte for byte
+for any number of workers and in every run.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 from pathlib import Path
 
 from . import model as m
-from .library import load_library
 from .results import Verdict
-from .solver import Solver
+from .solver import Solver, atoms_of
 
 _worker: m.Library | None = None
 
+Chunk = tuple[tuple[str, int], ...]  # (property, index of its instance)
 
-def check_property(lib: m.Library, name: str) -> list[Verdict]:
+
+def chunks(lib: m.Library) -> list[Chunk]:
+    """The instances grouped by version, versions in library order."""
+    by_version: dict[str, list[tuple[str, int]]] = {}
+    for name, prop in lib.properties.items():
+        for i, inst in enumerate(prop.instances):
+            by_version.setdefault(inst.version, []).append((name, i))
+    return [tuple(items) for items in by_version.values()]
+
+
+def check_chunk(lib: m.Library, chunk: Chunk) -> list[Verdict]:
     solver = Solver(lib)
-    return [solver.check(inst) for inst in lib.properties[name].instances]
+    return [solver.check(lib.properties[name].instances[i]) for name, i in chunk]
 
 
-def _check_property(name: str) -> list[Verdict]:
+def _check_chunk(chunk: Chunk) -> list[Verdict]:
     assert _worker is not None
-    return check_property(_worker, name)
+    return check_chunk(_worker, chunk)
 
 
-def _start(paths: list[Path] | None) -> None:
+def _start(library: bytes) -> None:
     global _worker
-    _worker = load_library(paths)
+    _worker = pickle.loads(library)
 
 
 def check_all(lib: m.Library, paths: list[Path] | None = None, jobs: int | None = None,
               min_parallel: int = 40) -> tuple[Verdict, ...]:
     """Every property on every version, in library order. Small libraries
     (fewer than min_parallel checks) are checked in this process."""
-    names = list(lib.properties)
-    count = sum(len(p.instances) for p in lib.properties.values())
+    work = chunks(lib)
+    count = sum(len(c) for c in work)
     jobs = max(1, jobs if jobs is not None else min(os.cpu_count() or 1, 4))
-    if len(names) <= 1 or count < min_parallel:
-        return tuple(v for name in names for v in check_property(lib, name))
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(processes=jobs, maxtasksperchild=1, initializer=_start, initargs=(paths,)) as pool:
-        chunks = pool.map(_check_property, names, chunksize=1)
-    return tuple(v for chunk in chunks for v in chunk)
+    if len(work) <= 1 or count < min_parallel:
+        done = {item: v for chunk in work for item, v in zip(chunk, check_chunk(lib, chunk), strict=True)}
+    else:
+        # Longest chunks first, so that two workers finish together.
+        order = sorted(range(len(work)), key=lambda k: (-_weight(lib, work[k]), k))
+        results = _run(lib, [work[k] for k in order], jobs)
+        done = {item: v for k, verdicts in zip(order, results, strict=True)
+                for item, v in zip(work[k], verdicts, strict=True)}
+    return tuple(done[(name, i)] for name, prop in lib.properties.items() for i in range(len(prop.instances)))
+
+
+def _weight(lib: m.Library, chunk: Chunk) -> int:
+    """A rough cost: claims that read set atoms are the slow ones."""
+    total = 0
+    for name, i in chunk:
+        read = atoms_of(lib, [lib.properties[name].instances[i].claim])
+        total += 1 + 4 * sum(1 for a in read if lib.atoms[a].type.kind == "set")
+    return total
+
+
+def _run(lib: m.Library, work: list[Chunk], jobs: int) -> list[list[Verdict]]:
+    methods = multiprocessing.get_all_start_methods()
+    method = "forkserver" if "forkserver" in methods else "spawn"
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload([f"{__package__}.solver"])
+    library = pickle.dumps(lib, protocol=pickle.HIGHEST_PROTOCOL)
+    with context.Pool(processes=jobs, maxtasksperchild=1, initializer=_start, initargs=(library,)) as pool:
+        return pool.map(_check_chunk, work, chunksize=1)

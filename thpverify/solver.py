@@ -21,7 +21,8 @@ from .results import Counterexample, Decision, EvalResult, Fixed, Verdict
 
 TIMEOUT_MS = 20_000
 RLIMIT = 50_000_000
-CEGIS_ROUNDS = 40
+CEGIS_ROUNDS = 16
+SPOT_CHECKS = 2
 EXHAUSTIVE_LIMIT = 1 << 12
 
 
@@ -87,11 +88,26 @@ def show_value(value: ev.Value) -> str:
 
 
 class Solver:
+    """Checks and evaluations for one library.
+
+    Terms are compiled once per library. Each check has a solver of its
+    own (a solver shared by many checks slows down as their facts pile up):
+    each fact a query of the check needs (a premise, an assumption, the
+    claim, a blocking clause) is added once, guarded by a literal of its
+    own, and a query assumes the literals it needs. push/pop is not used:
+    it puts Z3 in a slower incremental mode.
+    """
+
     def __init__(self, lib: m.Library, timeout_ms: int = TIMEOUT_MS, rlimit: int = RLIMIT) -> None:
         self.lib = lib
         self.c = Compiler(lib)
         self.timeout_ms = timeout_ms
         self.rlimit = rlimit
+        self._terms: dict[int, z3.ExprRef] = {}
+        self._guards: dict[tuple[int, bool], z3.ExprRef] = {}
+        self._fresh = 0
+        self._current: z3.Solver | None = None
+        self._order = {name: i for i, name in enumerate(lib.atoms)}
 
     def new(self) -> z3.Solver:
         s = z3.Solver(ctx=self.c.ctx)
@@ -100,6 +116,41 @@ class Solver:
         s.set("random_seed", 0)
         s.add(*self.c.well_formed())
         return s
+
+    def term(self, e: m.Expr) -> z3.ExprRef:
+        """A closed expression of the library, compiled once."""
+        key = id(e)
+        if key not in self._terms:
+            self._terms[key] = self.c.expr(e)
+        return self._terms[key]
+
+    def current(self) -> z3.Solver:
+        """The current check's solver."""
+        if self._current is None:
+            self._current = self.new()
+        return self._current
+
+    def fresh(self) -> z3.Solver:
+        """Start a new check: a new solver, no guards yet."""
+        self._current = None
+        self._guards = {}
+        return self.current()
+
+    def guard(self, e: m.Expr, name: str, negate: bool = False) -> z3.ExprRef:
+        """The literal that switches a closed expression (or its negation) on in the current solver."""
+        key = (id(e), negate)
+        if key not in self._guards:
+            term = self.term(e)
+            self._guards[key] = self.guarded(self.current(), [z3.Not(term) if negate else term], name)
+        return self._guards[key]
+
+    def guarded(self, s: z3.Solver, facts: Sequence[z3.ExprRef], name: str = "when") -> z3.ExprRef:
+        """Add facts to s, switched on only when the returned literal is assumed."""
+        self._fresh += 1
+        lit = z3.Bool(f"{name}!{self._fresh}", self.c.ctx)
+        if facts:
+            s.add(z3.Implies(lit, z3.And(*facts)))
+        return lit
 
     # ------------------------------------------------------- coordinates
 
@@ -146,8 +197,9 @@ class Solver:
         return z3.BoolVal(bool(value), self.c.ctx)
 
     def assignment(self, model: z3.ModelRef, atoms: Iterable[str] | None = None) -> dict[str, bool | str | int]:
+        """Atoms' values in a model; an atom the model leaves free takes its default."""
         names = list(atoms) if atoms is not None else list(self.lib.atoms)
-        return {a: self.c.read(self.lib.atoms[a], model) for a in names}
+        return self.c.read_all([self.lib.atoms[a] for a in names], model)
 
     def partial(self, fixed: Sequence[Fixed]) -> dict[str, bool | str | int | ev.PSet]:
         out: dict[str, bool | str | int | ev.PSet] = {}
@@ -170,44 +222,43 @@ class Solver:
             return Verdict(inst.property, inst.version, "error", inst.expected, str(exc))
 
     def _check(self, inst: m.Instance) -> Verdict:
-        s = self.new()
-        for p in inst.premises:
-            s.add(self.c.expr(p))
-        lits = []
-        for a in inst.assumptions:
-            lit = z3.Bool(f"assume!{a.name}", self.c.ctx)
-            s.add(z3.Implies(lit, self.c.expr(a.expr)))
-            lits.append(lit)
+        s = self.fresh()
+        premises = [self.guard(p, "premise") for p in inst.premises]
+        lits = [self.guard(a.expr, f"assume!{a.name}") for a in inst.assumptions]
+        return self._decide(inst, s, premises + lits)
+
+    def _decide(self, inst: m.Instance, s: z3.Solver, guards: list[z3.ExprRef]) -> Verdict:
+        """`guards`: the premises' literals, then the assumptions'."""
+        premises, lits = guards[:len(inst.premises)], guards[len(inst.premises):]
         names = {lit.get_id(): a.name for lit, a in zip(lits, inst.assumptions, strict=True)}
         base: dict[str, Any] = dict(property=inst.property, version=inst.version, expected=inst.expected)
 
-        r = s.check(*lits)
+        r = s.check(*premises, *lits)
         if r == z3.unknown:
             return Verdict(**base, verdict="unknown", reason=f"solver: {s.reason_unknown()}")
         if r == z3.unsat:
-            core = self._min_core(s, lits, [])
+            core = self._min_core(s, lits, premises)
             who = ", ".join(names[c.get_id()] for c in core) or "the callers and 'given' clauses"
             return Verdict(**base, verdict="vacuous", reason=f"the premises cannot hold together ({who})",
                            core=tuple(names[c.get_id()] for c in core), checks=("conflict re-checked",))
-        claim = self.c.expr(inst.claim)
         if isinstance(inst.claim, m.Op) and inst.claim.op == "implies":
-            antecedent = self.c.expr(inst.claim.args[0])
-            r = s.check(*lits, antecedent)
+            antecedent = self.guard(inst.claim.args[0], "antecedent")
+            r = s.check(*premises, *lits, antecedent)
             if r == z3.unsat:
-                core = self._min_core(s, lits, [antecedent])
+                core = self._min_core(s, lits, [*premises, antecedent])
                 return Verdict(**base, verdict="vacuous",
                                reason="the left side of '->' never holds under the premises",
                                core=tuple(names[c.get_id()] for c in core), checks=("conflict re-checked",))
-        negated = z3.Not(claim)
-        r = s.check(*lits, negated)
+        negated = self.guard(inst.claim, "refute", negate=True)
+        r = s.check(*premises, *lits, negated)
         if r == z3.unknown:
             return Verdict(**base, verdict="unknown", reason=f"solver: {s.reason_unknown()}")
         if r == z3.unsat:
-            core = self._min_core(s, lits, [negated])
-            checks = ("core re-checked",) + self._spot_check(inst)
+            core = self._min_core(s, lits, [*premises, negated])
+            checks = ("core re-checked",) + self._spot_check(inst, s, guards)
             return Verdict(**base, verdict="proved", core=tuple(names[c.get_id()] for c in core), checks=checks)
         model = s.model()
-        cex = self._counterexample(inst, model)
+        cex = self._counterexample(inst, s, guards, model)
         return Verdict(**base, verdict="refuted", counterexample=cex, checks=(cex.replay,))
 
     def _min_core(self, s: z3.Solver, lits: list[z3.ExprRef], extra: list[z3.ExprRef]) -> list[z3.ExprRef]:
@@ -222,7 +273,7 @@ class Solver:
             raise InternalError("an assumption core did not re-check as unsat")
         return core
 
-    def _spot_check(self, inst: m.Instance) -> tuple[str, ...]:
+    def _spot_check(self, inst: m.Instance, s: z3.Solver, lits: list[z3.ExprRef]) -> tuple[str, ...]:
         """Evaluate the claim concretely on inputs that satisfy the premises."""
         atoms = atoms_of(self.lib, [*inst.premises, *(a.expr for a in inst.assumptions), inst.claim])
         coords = self.coords(atoms)
@@ -232,7 +283,7 @@ class Solver:
                 inputs.append(self._from_coords(coords, bits))
             how = "exhaustively"
         else:
-            inputs = self._draw(inst, [], coords, 8)
+            inputs = self._draw(s, lits, [], atoms, SPOT_CHECKS)
             how = "on solver-drawn inputs"
         checked = 0
         for assignment in inputs:
@@ -258,16 +309,16 @@ class Solver:
 
     # ------------------------------------------------------ counterexamples
 
-    def _counterexample(self, inst: m.Instance, model: z3.ModelRef) -> Counterexample:
+    def _counterexample(self, inst: m.Instance, s: z3.Solver, lits: list[z3.ExprRef], model: z3.ModelRef) -> Counterexample:
         atoms = atoms_of(self.lib, [*inst.premises, *(a.expr for a in inst.assumptions), inst.claim])
         coords = self.coords(atoms)
         # The partial assignment speaks of what the claim reads; the premises
         # and assumptions constrain the rest but are not restated.
         claim_coords = self.coords(atoms_of(self.lib, [inst.claim]))
-        hold = [self.c.expr(p) for p in inst.premises] + [self.c.expr(a.expr) for a in inst.assumptions]
-        claim = self.c.expr(inst.claim)
+        hold = [self.term(p) for p in inst.premises] + [self.term(a.expr) for a in inst.assumptions]
+        claim = self.term(inst.claim)
         start = self.assignment(model)
-        cube = self._irreducible(claim_coords, start, hold, claim)
+        cube = self._irreducible(s, claim_coords, start, [*lits, self.guard(inst.claim, "claim")])
         cube, witness, settled = self._smaller(claim_coords, coords, cube, start, hold, claim, inst)
         fixed = tuple(
             Fixed(name, element, value)
@@ -276,7 +327,7 @@ class Solver:
         full = {**self.assignment(model), **witness}
         if not self._satisfies(inst, full) or ev.value_of(self.lib, inst.claim, full) is not False:
             raise InternalError(f"the counterexample to {inst.property} does not replay through the interpreter")
-        replay = self._replay_partial(inst, fixed, coords)
+        replay = self._replay_partial(inst, s, lits, fixed, coords)
         decisions = self.decisions(inst.claim, inst.version, full)
         shown = tuple((a, show(full[a], self.lib.atoms[a])) for a in atoms)
         size = f"{len(fixed)} fixed"
@@ -284,19 +335,18 @@ class Solver:
                    f"{size}; none can be freed, and the search for fewer stopped after {CEGIS_ROUNDS} rounds")
         return Counterexample(fixed, shown, decisions, replay, minimal)
 
-    def _irreducible(self, coords: list[Coord], start: dict[str, bool | str | int],
-                     hold: list[z3.ExprRef], claim: z3.ExprRef) -> dict[Coord, bool | str | int]:
-        """Free coordinates one at a time while the rest still force the failure."""
-        s = self.new()
-        s.add(*hold, claim)
+    def _irreducible(self, s: z3.Solver, coords: list[Coord], start: dict[str, bool | str | int],
+                     guards: list[z3.ExprRef]) -> dict[Coord, bool | str | int]:
+        """Free coordinates one at a time while the rest still force the
+        failure (`guards` switch on the premises, assumptions and claim)."""
         lits = {c: self.coord_literal(c, self.coord_value(c, start)) for c in coords}
-        if s.check(*lits.values()) != z3.unsat:
+        if s.check(*guards, *lits.values()) != z3.unsat:
             raise InternalError("a full counterexample did not force the failure")
         core_ids = {x.get_id() for x in s.unsat_core()}
         kept = [c for c in coords if lits[c].get_id() in core_ids]
         for c in list(kept):
             trial = [k for k in kept if k != c]
-            if s.check(*(lits[k] for k in trial)) == z3.unsat:
+            if s.check(*guards, *(lits[k] for k in trial)) == z3.unsat:
                 kept = trial
         return {c: self.coord_value(c, start) for c in kept}
 
@@ -385,12 +435,7 @@ class Solver:
         if general.check(*lits) != z3.unsat:
             return list(range(len(coords)))
         core = {x.get_id() for x in general.unsat_core()}
-        keep = [i for i, lit in enumerate(lits) if lit.get_id() in core or i not in wanted]
-        for i in [k for k in keep if k in wanted]:
-            trial = [k for k in keep if k != i]
-            if general.check(*(lits[k] for k in trial)) == z3.unsat:
-                keep = trial
-        return keep
+        return [i for i, lit in enumerate(lits) if lit.get_id() in core or i not in wanted]
 
     def _wf_copy(self, copy: dict[str, z3.ExprRef]) -> list[z3.ExprRef]:
         pairs = [(self.c.atoms[a], t) for a, t in copy.items()]
@@ -402,7 +447,8 @@ class Solver:
             return bool(z3.is_true(term))
         return str(term)[len(name) + 1:]
 
-    def _replay_partial(self, inst: m.Instance, fixed: Sequence[Fixed], coords: list[Coord]) -> str:
+    def _replay_partial(self, inst: m.Instance, s: z3.Solver, lits: list[z3.ExprRef], fixed: Sequence[Fixed],
+                        coords: list[Coord]) -> str:
         partial = self.partial(fixed)
         if ev.value_of(self.lib, inst.claim, partial) is False:
             return "replayed: the interpreter finds the claim false with every other atom unknown"
@@ -415,7 +461,8 @@ class Solver:
             inputs = [self._complete(partial, free, combo) for combo in itertools.product(*map(self._options, free))]
             how = f"all {total} completions"
         else:
-            inputs = self._draw(inst, [self.coord_literal((f.atom, f.element), f.value) for f in fixed], coords)
+            atoms = sorted({a for a, _ in coords}, key=self._order.__getitem__)
+            inputs = self._draw(s, lits, [self.coord_literal((f.atom, f.element), f.value) for f in fixed], atoms)
             how = f"{len(inputs)} completions drawn by the solver"
         checked = 0
         for assignment in inputs:
@@ -428,17 +475,17 @@ class Solver:
             raise InternalError(f"no completion of the counterexample to {inst.property} satisfies the premises")
         return f"replayed: the interpreter finds the claim false on {how} ({checked} satisfy the premises)"
 
-    def _draw(self, inst: m.Instance, extra: list[z3.ExprRef], coords: list[Coord], limit: int = 8) -> list[dict[str, bool | str | int]]:
-        """Distinct inputs that satisfy the premises (and extra), proposed by the solver for the interpreter to judge."""
-        s = self.new()
-        s.add(*(self.c.expr(p) for p in inst.premises), *(self.c.expr(a.expr) for a in inst.assumptions), *extra)
-        atoms = sorted({a for a, _ in coords}, key=list(self.lib.atoms).index)
+    def _draw(self, s: z3.Solver, guards: list[z3.ExprRef], extra: list[z3.ExprRef], atoms: list[str],
+              limit: int = SPOT_CHECKS) -> list[dict[str, bool | str | int]]:
+        """Distinct inputs (over `atoms`) that satisfy the premises, the
+        assumptions and `extra`, proposed by the solver for the interpreter to judge."""
+        when = self.guarded(s, extra, "draw")
         out: list[dict[str, bool | str | int]] = []
-        while len(out) < limit and s.check() == z3.sat:
+        while len(out) < limit and s.check(*guards, when) == z3.sat:
             assignment = self.assignment(s.model())
             out.append(assignment)
-            s.add(z3.Or([self.c.atoms[a] != self.c.value(self.lib.atoms[a], assignment[a]) for a in atoms]
-                        or [z3.BoolVal(False, self.c.ctx)]))
+            s.add(z3.Implies(when, z3.Or([self.c.atoms[a] != self.c.value(self.lib.atoms[a], assignment[a]) for a in atoms]
+                                         or [z3.BoolVal(False, self.c.ctx)])))
         return out
 
     def _options(self, coord: Coord) -> tuple[bool | str, ...]:
@@ -502,7 +549,7 @@ class Solver:
         lits = []
         for a in assumptions:
             lit = z3.Bool(f"assume!{a.name}", self.c.ctx)
-            s.add(z3.Implies(lit, self.c.expr(a.expr)))
+            s.add(z3.Implies(lit, self.term(a.expr)))
             lits.append(lit)
         fixes = [self.coord_literal((f.atom, f.element), f.value) for f in given]
         s.add(*fixes)
@@ -561,7 +608,7 @@ class Solver:
             s = self.new()
             s.add(*self._wf_copy({atom: other}))
             for a in assumptions:
-                t = self.c.expr(a.expr)
+                t = self.term(a.expr)
                 s.add(t, z3.substitute(t, pair))
             for f in given:
                 lit = self.coord_literal((f.atom, f.element), f.value)
@@ -611,25 +658,9 @@ def smt2(lib: m.Library, version: str) -> str:
     """
     c = Compiler(lib)
     v = lib.versions[version]
-    out = [
-        f"; thpverify export of version {version}"
-        + (f" (release {v.get('release')})" if v.get("release") else ""),
-        "; atoms are named as in the spec vocabulary; sets of orders are",
-        "; bit-vectors with bit k set when order k is in the set",
-        "(set-logic ALL)",
-        "(set-option :produce-unsat-cores true)",
-    ]
-    for atom in lib.atoms.values():
-        if atom.type.kind == "enum":
-            ctors = " ".join(f"({atom.name}_{value})" for value in atom.values)
-            out.append(f"(declare-datatypes (({atom.name}_t 0)) (({ctors})))")
-    for atom in lib.atoms.values():
-        out.append(f"(declare-const {atom.name} {c.atoms[atom.name].sort().sexpr()})")
-    for i, wf in enumerate(c.well_formed()):
-        out.append(f"(assert (! {wf.sexpr()} :named well_formed_{i}))")
-    for a in v.assumptions:
-        out.append(f"; {a.doc}" if a.doc else f"; assumption {a.name}")
-        out.append(f"(assert (! {c.expr(a.expr).sexpr()} :named {a.name}))")
+    out = _smt2_preamble(c, f"; thpverify export of version {version}"
+                         + (f" (release {v.get('release')})" if v.get("release") else ""))
+    out.extend(_smt2_assumptions(c, v.assumptions))
     for fn in v.functions.values():
         if fn.kind != "predicate":
             continue
@@ -647,3 +678,58 @@ def _sort(c: Compiler, t: m.Type) -> z3.SortRef:
     if t.kind == "enum":
         return c.sorts[t.name]
     return z3.BitVecSort(c.width(t.name), c.ctx)
+
+
+def _smt2_preamble(c: Compiler, title: str) -> list[str]:
+    """The script's head: logic, the atoms' declarations, well-formedness."""
+    lib = c.lib
+    out = [
+        title,
+        "; atoms are named as in the spec vocabulary; sets of orders are",
+        "; bit-vectors with bit k set when order k is in the set",
+        "(set-logic ALL)",
+        "(set-option :produce-unsat-cores true)",
+    ]
+    for atom in lib.atoms.values():
+        if atom.type.kind == "enum":
+            ctors = " ".join(f"({atom.name}_{value})" for value in atom.values)
+            out.append(f"(declare-datatypes (({atom.name}_t 0)) (({ctors})))")
+    for atom in lib.atoms.values():
+        out.append(f"(declare-const {atom.name} {c.atoms[atom.name].sort().sexpr()})")
+    for i, wf in enumerate(c.well_formed()):
+        out.append(f"(assert (! {wf.sexpr()} :named well_formed_{i}))")
+    return out
+
+
+def _smt2_assumptions(c: Compiler, assumptions: Iterable[m.Assumption]) -> list[str]:
+    out = []
+    for a in assumptions:
+        out.append(f"; {a.doc}" if a.doc else f"; assumption {a.name}")
+        out.append(f"(assert (! {c.expr(a.expr).sexpr()} :named {a.name}))")
+    return out
+
+
+def smt2_instance(lib: m.Library, inst: m.Instance, only: Sequence[str] | None = None,
+                  compiler: Compiler | None = None) -> str:
+    """An SMT-LIB 2 script asking whether one property instance can fail.
+
+    The premises (callers, `given`), the instance's named assumptions (all
+    of them, or only those named in `only`, e.g. a proof's core) and the
+    negated claim, then (check-sat): unsat means the claim is proved under
+    those assumptions. Predicates the claim reads are inlined. Declarations
+    are those of smt2().
+    """
+    c = compiler or Compiler(lib)
+    where = inst.version or "across versions"
+    out = _smt2_preamble(c, f"; thpverify: can property {inst.property} fail on {where}?")
+    for i, p in enumerate(inst.premises):
+        out.append(f"(assert (! {c.expr(p).sexpr()} :named premise_{i}))")
+    chosen = [a for a in inst.assumptions if only is None or a.name in only]
+    missing = sorted(set(only or ()) - {a.name for a in chosen})
+    if missing:
+        raise ValueError(f"{inst.property}: no assumption named {', '.join(missing)}")
+    out.extend(_smt2_assumptions(c, chosen))
+    out.append("; the claim, negated: unsat proves it")
+    out.append(f"(assert (! (not {c.expr(inst.claim).sexpr()}) :named negated_claim))")
+    out.append("(check-sat)")
+    return "\n".join(out) + "\n"

@@ -49,7 +49,7 @@ class _Checker:
             raise SpecError(unique.values())
         return m.Library(
             self.universes, self.atoms, self.versions, properties, global_functions,
-            global_assumptions, tuple(self.s.files), self.s.sources,
+            global_assumptions, tuple(self.s.files), self.s.sources, self.s.paths,
         )
 
     def error(self, span: n.Span, code: str, message: str, hint: str = "") -> None:

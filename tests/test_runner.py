@@ -1,0 +1,66 @@
+"""The runner's chunks and the result cache: the same answers however they are reached."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS, run_cli
+
+from thpverify import cache
+from thpverify.library import load_library
+from thpverify.runner import check_all, chunks
+
+
+def test_forked_chunks_answer_as_in_process() -> None:
+    paths = [CORPUS / "mini.thp"]
+    lib = load_library(paths)
+    assert len(chunks(lib)) >= 2  # else the forked path below is not exercised
+    here = check_all(lib, paths, jobs=1, min_parallel=10**9)
+    one = check_all(lib, paths, jobs=1, min_parallel=0)
+    two = check_all(lib, paths, jobs=2, min_parallel=0)
+    assert here == one == two
+    names = [(p, i.version) for p, prop in lib.properties.items() for i in prop.instances]
+    assert [(v.property, v.version) for v in two] == names  # library order
+
+
+def test_warm_run_reads_the_cache_and_a_change_misses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THPVERIFY_CACHE_DIR", str(tmp_path / "cache"))
+    spec = tmp_path / "mini.thp"
+    spec.write_text((CORPUS / "mini.thp").read_text(encoding="utf-8"), encoding="utf-8")
+    cold = run_cli("check", str(spec))
+    cold_json = run_cli("check", "--json", str(spec))
+    assert cold[0] == 0
+
+    import thpverify.runner
+
+    solved: list[object] = []
+    real = thpverify.runner.check_all
+
+    def counting(*args: object, **kwargs: object) -> object:
+        solved.append(args)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(thpverify.runner, "check_all", counting)
+    assert run_cli("check", str(spec)) == cold
+    assert run_cli("check", "--json", str(spec)) == cold_json
+    assert solved == []
+
+    spec.write_text(spec.read_text(encoding="utf-8") + "\n// edited\n", encoding="utf-8")
+    assert run_cli("check", str(spec))[0] == 0
+    assert len(solved) == 1
+
+
+def test_cache_off_and_damaged_entries_are_misses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THPVERIFY_CACHE_DIR", "off")
+    assert cache.directory() is None
+    monkeypatch.setenv("THPVERIFY_CACHE_DIR", str(tmp_path))
+    key = cache.key([CORPUS / "mini.thp"], {"command": "check"})
+    assert key is not None
+    (tmp_path / f"{key}.pickle").write_bytes(b"not a pickle")
+    assert cache.load(key) is None
+    source = (CORPUS / "mini.thp").read_text(encoding="utf-8")
+    cache.store(key, {"mini": str(CORPUS / "mini.thp")}, {"mini": source}, ("payload",))
+    assert cache.load(key) == ("payload",)
+    cache.store(key, {"mini": str(CORPUS / "mini.thp")}, {"mini": source + "x"}, ("stale",))
+    assert cache.load(key) is None  # the file on disk is not the text the payload came from
