@@ -1,0 +1,1 @@
+"""Comparative analyses: diff, patch, lint, timeline, requires."""

@@ -1,0 +1,402 @@
+"""Lints of ordered guard chains.
+
+Each predicate is executed symbolically on its own, its parameters free
+(so a finding holds whatever the callers pass), under the named
+assumptions of its version. Kinds:
+
+- dead-rule: the rule's test is satisfiable, but never true where the rule
+  is reached: the union of the earlier rules (and the assumptions) shadows
+  it; unreachable rules (after an earlier rule that always returns) too;
+- always-false / always-true: the test is false under the assumptions
+  alone / true wherever the rule is reached;
+- redundant-rule: removing the rule changes no value of the predicate;
+- order-dependent (only with `order=True`): swapping the rule with the
+  next one changes a value;
+- unread-atom: no predicate of any version of the library reads the atom;
+- unused-assumption (only with `proofs=True`): no proof of a property on
+  the versions linted uses the assumption;
+- contradiction: a version's assumptions, or those of two versions
+  together (what `diff` ranges over), cannot hold at once.
+
+Every finding about a rule has a witness input, replayed through the
+interpreter (which runs the predicate, and the predicate without the rule
+or with the rules swapped). A finding inherited unchanged by later
+versions is reported once, naming them. `allow` silences findings by key
+(`KIND:VERSION:NAME`, shell wildcards allowed), e.g.
+`redundant-rule:v6.1:hugepage_vma_check.no_mm`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import z3
+
+from .. import evaluate as ev
+from .. import model as m
+from ..results import Fixed, LintFinding, LintReport
+from ..solver import Solver, _sort, atoms_of
+from .engine import Engine, release_key
+
+
+@dataclass
+class _Point:
+    """A statement with the condition under which execution reaches it."""
+
+    stmt: m.SIf | m.SReturn
+    path: tuple[int, ...]  # indices from the function body down to the statement
+    reach: z3.ExprRef
+    test: z3.ExprRef | None
+
+
+class _Linter:
+    def __init__(self, lib: m.Library, engine: Engine, order: bool) -> None:
+        self.lib = lib
+        self.eng = engine
+        self.c = engine.c
+        self.order = order
+        self.findings: dict[tuple[str, str], LintFinding] = {}
+        self.done: set[tuple[int, tuple[str, ...]]] = set()
+
+    # ------------------------------------------------------------ walking
+
+    def walk(self, body: tuple[m.Stmt, ...], reach: z3.ExprRef, env: dict[str, z3.ExprRef], path: tuple[int, ...],
+             out: list[_Point]) -> tuple[z3.ExprRef, dict[str, z3.ExprRef]]:
+        false = z3.BoolVal(False, self.c.ctx)
+        for i, st in enumerate(body):
+            here = path + (i,)
+            if isinstance(st, m.SReturn):
+                out.append(_Point(st, here, reach, None))
+                reach = false
+            elif isinstance(st, m.SAssign):
+                env = {**env, st.name: self.c.expr(st.value, env)}
+            else:
+                test = self.c.expr(st.test, env)
+                out.append(_Point(st, here, reach, test))
+                ft_then, env_then = self.walk(st.then, z3.And(reach, test), env, here + (0,), out)
+                ft_else, env_else = self.walk(st.orelse, z3.And(reach, z3.Not(test)), env, here + (1,), out)
+                env = {k: env_then[k] if env_then[k].eq(env_else.get(k, env_then[k])) else z3.If(ft_then, env_then[k], env_else[k])
+                       for k in env_then if k in env_else}
+                reach = z3.Or(ft_then, ft_else)
+        return reach, env
+
+    # ------------------------------------------------------------ one function
+
+    def function(self, version: str, fn: m.Function, also: list[str]) -> None:
+        assumptions = self.lib.versions[version].assumptions
+        key = (id(fn), tuple(a.name for a in assumptions))
+        if key in self.done:
+            return
+        self.done.add(key)
+        params = {name: z3.FreshConst(_sort(self.c, t), prefix=name) for name, t in fn.params}
+        points: list[_Point] = []
+        self.walk(fn.body, z3.BoolVal(True, self.c.ctx), dict(params), (), points)
+        s = self.eng.new(*(self.c.expr(a.expr) for a in assumptions))
+        if s.check() == z3.unsat:
+            return  # reported as a contradiction; every rule would look dead
+        value = self.c._body(fn, dict(params))[0]
+        dead: set[tuple[int, ...]] = set()
+        for p in points:
+            rule = p.stmt.rule
+            name = f"{fn.name}.{rule.id}"
+            if p.path[:-1] + (-1,) in dead or any(p.path[:k] in dead for k in range(1, len(p.path))):
+                continue
+            if s.check(p.reach) == z3.unsat:
+                dead.add(p.path[:-1] + (-1,))
+                self.add(LintFinding("dead-rule", version, name, str(rule.span),
+                                     "never reached: earlier rules always return before it" + _also(also)), rule)
+                continue
+            if p.test is None:
+                continue
+            if s.check(p.test) == z3.unsat:
+                self.add(self.always_false(version, fn, p, name, also, params, s), rule)
+                dead.add(p.path)
+                continue
+            if s.check(p.reach, p.test) == z3.unsat:
+                self.add(self.shadowed(version, fn, p, name, also, params, s), rule)
+                dead.add(p.path)
+                continue
+            if s.check(p.reach, z3.Not(p.test)) == z3.unsat:
+                self.add(self.always_true(version, fn, p, name, also, params, s), rule)
+                continue
+            finding = self.redundant(version, fn, p, name, also, params, s, value)
+            if finding is not None:
+                self.add(finding, rule)
+        if self.order:
+            at = {p.path: p for p in points}
+            for a in points:
+                b = at.get(a.path[:-1] + (a.path[-1] + 1,))
+                if b is not None and isinstance(a.stmt, m.SIf) and isinstance(b.stmt, m.SIf):
+                    finding = self.swapped(version, fn, a, b, also, params, s, value)
+                    if finding is not None:
+                        self.add(finding, a.stmt.rule)
+
+    def add(self, finding: LintFinding, rule: m.Rule | None) -> None:
+        where = str(rule.span) if rule is not None else finding.name
+        self.findings.setdefault((finding.kind, where), finding)
+
+    # ------------------------------------------------------------ witnesses
+
+    def _witness(self, s: z3.Solver, params: dict[str, z3.ExprRef], types: dict[str, m.Type],
+                 *terms: z3.ExprRef) -> tuple[dict[str, bool | str | int], tuple[ev.Value, ...]]:
+        if s.check(*terms) != z3.sat:
+            raise AssertionError("a witness query was not satisfiable")
+        model = s.model()
+        full = self.eng.solver.assignment(model)
+        args: list[ev.Value] = []
+        for name, term in params.items():
+            v = model.eval(term, model_completion=True)
+            t = types[name]
+            if t.kind == "bool":
+                args.append(bool(z3.is_true(v)))
+            elif t.kind == "enum":
+                args.append(str(v)[len(t.name) + 1:])
+            elif t.kind == "set":
+                args.append(ev.set_value(v.as_long() & self.lib.universes[t.name].mask))  # type: ignore[attr-defined]
+            else:
+                args.append(v.as_long())  # type: ignore[attr-defined]
+        return full, tuple(args)
+
+    def _fixed(self, stmt: m.SIf | m.SReturn, full: dict[str, bool | str | int]) -> tuple[Fixed, ...]:
+        """The witness as shown: the atoms the rule itself reads (the replay used the full input)."""
+        return tuple(Fixed(a, None, full[a]) for a in atoms_of(self.lib, _exprs(stmt)))
+
+    def _run(self, fn: m.Function, full: dict[str, bool | str | int],
+             args: tuple[ev.Value, ...]) -> tuple[ev.Value, m.Rule | None, list[ev.Step]]:
+        trace: list[ev.Step] = []
+        value, rule = ev.Interpreter(self.lib, full).call(fn, args, trace, 0)
+        return value, rule, trace
+
+    def _args_text(self, fn: m.Function, args: tuple[ev.Value, ...]) -> str:
+        if not fn.params:
+            return ""
+        shown = ", ".join(f"{n}={_show(v)}" for (n, _), v in zip(fn.params, args, strict=True))
+        return f" with {shown}"
+
+    def shadowed(self, version: str, fn: m.Function, p: _Point, name: str, also: list[str],
+                 params: dict[str, z3.ExprRef], s: z3.Solver) -> LintFinding:
+        assert p.test is not None
+        full, args = self._witness(s, params, dict(fn.params), p.test)
+        value, rule, trace = self._run(fn, full, args)
+        taken = [st for st in trace if st.rule is p.stmt.rule and st.kind == "test"]
+        if rule is p.stmt.rule or any(st.value is True for st in taken):
+            raise AssertionError(f"lint: {name} fires on its witness")
+        decided = rule.id if rule else "?"
+        return LintFinding("dead-rule", version, name, str(p.stmt.rule.span),
+                           "never fires: its test can hold, but only where earlier rules have already decided" + _also(also),
+                           self._fixed(p.stmt, full),
+                           f"replayed: the test holds on the witness{self._args_text(fn, args)}, "
+                           f"and {decided} decides first ({_show(value)})")
+
+    def always_false(self, version: str, fn: m.Function, p: _Point, name: str, also: list[str],
+                     params: dict[str, z3.ExprRef], s: z3.Solver) -> LintFinding:
+        full, args = self._witness(s, params, dict(fn.params), p.reach)
+        value, rule, trace = self._run(fn, full, args)
+        tested = [st for st in trace if st.rule is p.stmt.rule and st.kind == "test"]
+        if any(st.value is True for st in tested):
+            raise AssertionError(f"lint: {name} is true on its witness")
+        return LintFinding("always-false", version, name, str(p.stmt.rule.span),
+                           "the test is false on every input the assumptions allow" + _also(also),
+                           self._fixed(p.stmt, full), "replayed: the interpreter reaches the rule on the witness"
+                           f"{self._args_text(fn, args)} and finds the test false")
+
+    def always_true(self, version: str, fn: m.Function, p: _Point, name: str, also: list[str],
+                    params: dict[str, z3.ExprRef], s: z3.Solver) -> LintFinding:
+        full, args = self._witness(s, params, dict(fn.params), p.reach)
+        value, rule, trace = self._run(fn, full, args)
+        tested = [st for st in trace if st.rule is p.stmt.rule and st.kind == "test"]
+        if not tested or tested[0].value is not True:
+            raise AssertionError(f"lint: {name} is not true on its witness")
+        return LintFinding("always-true", version, name, str(p.stmt.rule.span),
+                           "the test is true wherever the rule is reached: the rules after it in its block never run"
+                           + _also(also), self._fixed(p.stmt, full),
+                           f"replayed: the interpreter reaches the rule on the witness{self._args_text(fn, args)} and takes it")
+
+    def redundant(self, version: str, fn: m.Function, p: _Point, name: str, also: list[str],
+                  params: dict[str, z3.ExprRef], s: z3.Solver, value: z3.ExprRef) -> LintFinding | None:
+        without = replace(fn, body=_remove(fn.body, p.path))
+        other = self.c._body(without, dict(params))[0]
+        if s.check(value != other) != z3.unsat:
+            return None
+        assert p.test is not None
+        full, args = self._witness(s, params, dict(fn.params), p.reach, p.test)
+        v1, _, trace = self._run(fn, full, args)
+        v2, _, _ = self._run(without, full, args)
+        taken = any(st.rule is p.stmt.rule and st.kind == "test" and st.value is True for st in trace)
+        if v1 != v2 or not taken:
+            raise AssertionError(f"lint: removing {name} does not replay")
+        return LintFinding("redundant-rule", version, name, str(p.stmt.rule.span),
+                           "removing the rule changes no value: the rules after it decide the same" + _also(also),
+                           self._fixed(p.stmt, full),
+                           f"replayed: on the witness{self._args_text(fn, args)} the rule is taken and the "
+                           f"predicate says {_show(v1)}; without the rule it still says {_show(v2)}")
+
+    def swapped(self, version: str, fn: m.Function, a: _Point, b: _Point, also: list[str],
+                params: dict[str, z3.ExprRef], s: z3.Solver, value: z3.ExprRef) -> LintFinding | None:
+        body = _swap(fn.body, a.path)
+        changed = replace(fn, body=body)
+        other = self.c._body(changed, dict(params))[0]
+        if s.check(value != other) != z3.sat:
+            return None
+        full, args = self._witness(s, params, dict(fn.params), value != other)
+        v1, r1, _ = self._run(fn, full, args)
+        v2, r2, _ = self._run(changed, full, args)
+        if v1 == v2:
+            raise AssertionError("lint: a swap does not replay")
+        name = f"{fn.name}.{a.stmt.rule.id}"
+        return LintFinding("order-dependent", version, name, str(a.stmt.rule.span),
+                           f"swapping it with {b.stmt.rule.id} changes the outcome" + _also(also),
+                           self._fixed(a.stmt, full),
+                           f"replayed: on the witness{self._args_text(fn, args)} the chain says {_show(v1)} "
+                           f"({r1.id if r1 else '?'}), swapped {_show(v2)} ({r2.id if r2 else '?'})")
+
+
+def _show(v: ev.Value) -> str:
+    from ..solver import show_value
+
+    return show_value(v)
+
+
+def _also(also: list[str]) -> str:
+    return f" (also in {', '.join(also)})" if also else ""
+
+
+def _inside(rule: m.Rule | None, stmt: m.SIf | m.SReturn) -> bool:
+    """The rule belongs to a statement nested in stmt (a return inside the guard)."""
+    if rule is None or not isinstance(stmt, m.SIf):
+        return False
+    return any(getattr(st, "rule", None) is rule for st in _statements(stmt.then + stmt.orelse))
+
+
+def _statements(body: tuple[m.Stmt, ...]) -> list[m.Stmt]:
+    out: list[m.Stmt] = []
+    for st in body:
+        out.append(st)
+        if isinstance(st, m.SIf):
+            out.extend(_statements(st.then))
+            out.extend(_statements(st.orelse))
+    return out
+
+
+def _exprs(st: m.Stmt) -> list[m.Expr]:
+    if isinstance(st, m.SIf):
+        return [st.test]
+    return [st.value]
+
+
+def _edit(body: tuple[m.Stmt, ...], path: tuple[int, ...], fn: object) -> tuple[m.Stmt, ...]:
+    i = path[0]
+    if len(path) == 1:
+        return fn(body, i)  # type: ignore[no-any-return, operator]
+    st = body[i]
+    assert isinstance(st, m.SIf)
+    if path[1] == 0:
+        st = replace(st, then=_edit(st.then, path[2:], fn))
+    else:
+        st = replace(st, orelse=_edit(st.orelse, path[2:], fn))
+    return body[:i] + (st,) + body[i + 1:]
+
+
+def _remove(body: tuple[m.Stmt, ...], path: tuple[int, ...]) -> tuple[m.Stmt, ...]:
+    return _edit(body, path, lambda b, i: b[:i] + b[i + 1:])
+
+
+def _swap(body: tuple[m.Stmt, ...], path: tuple[int, ...]) -> tuple[m.Stmt, ...]:
+    return _edit(body, path, lambda b, i: b[:i] + (b[i + 1], b[i]) + b[i + 2:])
+
+
+# ---------------------------------------------------------------- library-wide
+
+
+def _unread(lib: m.Library, versions: Sequence[str]) -> list[LintFinding]:
+    read: set[str] = set()
+    for v in versions:
+        for fn in lib.versions[v].functions.values():
+            read |= set(atoms_of(lib, [e for st in _statements(fn.body) for e in _exprs(st)]))
+    return [LintFinding("unread-atom", "", name, str(atom.span), "no predicate of any version reads this atom")
+            for name, atom in lib.atoms.items() if name not in read]
+
+
+def _contradictions(lib: m.Library, engine: Engine, versions: Sequence[str]) -> list[LintFinding]:
+    out = []
+    ok = []
+    for v in versions:
+        assumptions = lib.versions[v].assumptions
+        core = _core(engine, assumptions)
+        if core is None:
+            ok.append(v)
+            continue
+        out.append(LintFinding("contradiction", v, "+".join(a.name for a in core), str(core[0].span),
+                               f"the assumptions of {v} cannot hold together: {', '.join(a.name for a in core)}",
+                               replay="core re-checked by the solver"))
+    for i, a in enumerate(ok):
+        for b in ok[i + 1:]:
+            merged = {x.name: x for x in lib.versions[a].assumptions + lib.versions[b].assumptions}
+            core = _core(engine, tuple(merged.values()))
+            if core is not None:
+                out.append(LintFinding("contradiction", f"{a}+{b}", "+".join(x.name for x in core), str(core[0].span),
+                                       f"the assumptions of {a} and {b} together cannot hold: "
+                                       f"{', '.join(x.name for x in core)}; a diff of the two ranges over no input",
+                                       replay="core re-checked by the solver"))
+    return out
+
+
+def _core(engine: Engine, assumptions: Sequence[m.Assumption]) -> list[m.Assumption] | None:
+    s = engine.new()
+    lits = []
+    for a in assumptions:
+        lit = z3.Bool(f"lint!{a.name}", engine.c.ctx)
+        s.add(z3.Implies(lit, engine.c.expr(a.expr)))
+        lits.append(lit)
+    if s.check(*lits) != z3.unsat:
+        return None
+    names = {lit.get_id(): a for lit, a in zip(lits, assumptions, strict=True)}
+    core = [lit for lit in lits if lit.get_id() in {c.get_id() for c in s.unsat_core()}]
+    for lit in list(core):
+        trial = [c for c in core if c.get_id() != lit.get_id()]
+        if s.check(*trial) == z3.unsat:
+            core = trial
+    return [names[c.get_id()] for c in core]
+
+
+def _unused(lib: m.Library, solver: Solver, versions: Sequence[str]) -> list[LintFinding]:
+    used: set[str] = set()
+    named: dict[str, m.Assumption] = {}
+    every = set(versions) == set(lib.versions)
+    for v in versions:
+        for a in lib.versions[v].assumptions:
+            named.setdefault(a.name, a)
+    for prop in lib.properties.values():
+        for inst in prop.instances:
+            if inst.version in versions or (every and not inst.version):
+                used |= set(solver.check(inst).core)
+    return [LintFinding("unused-assumption", "", name, str(a.span),
+                        "no proof of a property on the versions linted uses this assumption")
+            for name, a in named.items() if name not in used]
+
+
+def lint(lib: m.Library, versions: Sequence[str] | None = None, allow: Sequence[str] = (), order: bool = False,
+         proofs: bool = False) -> LintReport:
+    """Findings over the versions named (default: all), minus those `allow` matches."""
+    names = sorted(versions or lib.versions, key=lambda v: release_key(lib, v))
+    engine = Engine(lib)
+    linter = _Linter(lib, engine, order)
+    owners: dict[int, list[str]] = {}
+    for v in names:
+        for fn in lib.versions[v].functions.values():
+            if fn.kind == "predicate":
+                owners.setdefault(id(fn), []).append(v)
+    for v in names:
+        for fn in lib.versions[v].functions.values():
+            if fn.kind == "predicate":
+                linter.function(v, fn, [x for x in owners[id(fn)] if x != v])
+    found = list(linter.findings.values())
+    found += _unread(lib, list(lib.versions))
+    found += _contradictions(lib, engine, names)
+    if proofs:
+        found += _unused(lib, engine.solver, names)
+    kept = [f for f in found if not any(fnmatch.fnmatchcase(f.key, pattern) for pattern in allow)]
+    allowed = tuple(sorted({f.key for f in found} - {f.key for f in kept}))
+    return LintReport(tuple(names), tuple(kept), allowed)

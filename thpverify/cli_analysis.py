@@ -1,0 +1,187 @@
+"""Subcommands that compare versions: diff, patch, lint, timeline, requires.
+
+Exit codes: diff 10 when the versions disagree, 0 when they agree; patch 10
+when a property is newly failing; lint 10 when a finding is not allowed;
+timeline and requires 0. Usage and spec errors 2, internal errors 6. z3 is
+imported only inside the commands, so that --help stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .cli import EXIT_FAILED, EXIT_OK, UsageError, _known_version, _library, parse_value
+
+if TYPE_CHECKING:
+    from . import model as m
+    from .results import Fixed
+
+
+def register(sub: Any, common: argparse.ArgumentParser, library: argparse.ArgumentParser) -> None:
+    d = sub.add_parser("diff", parents=[common, library], help="where two versions disagree, as a short decision table")
+    d.add_argument("a", metavar="A")
+    d.add_argument("b", metavar="B")
+    d.add_argument("--caller", help="fix the caller (default: the caller is an input)")
+    d.add_argument("--output", default="eligible", help="the predicate to compare (default: eligible)")
+    d.add_argument("--atoms-only", action="store_true",
+                   help="cubes over atoms only, without named conditions such as VM_NO_KHUGEPAGED")
+    d.add_argument("--drop", action="append", default=[], metavar="ASSUMPTION",
+                   help="leave out a named assumption, to see what it settles (repeatable)")
+    d.set_defaults(run=cmd_diff)
+
+    p = sub.add_parser("patch", parents=[common, library],
+                       help="what a candidate changes: property verdicts, and the diff table per caller")
+    p.add_argument("base", metavar="BASE")
+    p.add_argument("candidate", metavar="CANDIDATE")
+    p.add_argument("--output", default="eligible", help="the predicate to compare (default: eligible)")
+    p.set_defaults(run=cmd_patch)
+
+    li = sub.add_parser("lint", parents=[common, library],
+                        help="dead, redundant and order-dependent rules; unread atoms; unused or conflicting assumptions")
+    li.add_argument("versions", nargs="*", metavar="VERSION", help="versions to lint (default: all)")
+    li.add_argument("--allow", action="append", default=[], metavar="KEY",
+                    help="silence a finding by the key it prints (KIND:VERSION:NAME; '*' matches any part)")
+    li.add_argument("--order", action="store_true", help="also report adjacent rules whose swap changes the outcome")
+    li.add_argument("--proofs", action="store_true",
+                    help="also report assumptions no proof uses (proves every property: slow)")
+    li.set_defaults(run=cmd_lint)
+
+    t = sub.add_parser("timeline", parents=[common, library], help="one VMA through every version in release order")
+    t.add_argument("--set", action="append", default=[], metavar="ATOM=VALUE", help="an atom's value (repeatable)")
+    t.add_argument("--caller", help="page_fault, smaps, khugepaged or madv_collapse")
+    t.add_argument("--output", default="eligible", help="the predicate (default: eligible)")
+    t.add_argument("--releases-only", action="store_true", help="leave out patch versions (the fix series)")
+    t.set_defaults(run=cmd_timeline)
+
+    r = sub.add_parser("requires", parents=[common, library], help="the condition under which an output is true")
+    r.add_argument("--version", help="one version")
+    r.add_argument("--all-versions", action="store_true", help="true in every release at once")
+    r.add_argument("--patches", action="store_true", help="with --all-versions, include patch versions")
+    r.add_argument("--caller", help="fix the caller (default: the caller is an input)")
+    r.add_argument("--output", default="eligible", help="a bool predicate (default: eligible)")
+    r.add_argument("--atoms-only", action="store_true", help="terms over atoms only")
+    r.set_defaults(run=cmd_requires)
+
+
+def _dump(doc: dict[str, Any]) -> str:
+    from .results import SCHEMA
+
+    return json.dumps({"schema": SCHEMA, **doc}, sort_keys=True, indent=2) + "\n"
+
+
+def _caller(lib: m.Library, caller: str | None) -> str | None:
+    if caller is not None:
+        parse_value(lib, f"caller={caller}")
+    return caller
+
+
+def _output(lib: m.Library, version: str, output: str) -> None:
+    _known_version(lib, version)
+    v = lib.versions[version]
+    if output not in v.outputs:
+        raise UsageError(f"'{output}' is not an output of {version}; outputs: {', '.join(v.outputs)}")
+
+
+# -------------------------------------------------------------------- diff
+
+
+def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .analysis.diff import diff
+    from .render import analysis as render
+
+    lib = _library(args.spec)
+    for v in (args.a, args.b):
+        _output(lib, v, args.output)
+    known = {x.name for v in (args.a, args.b) for x in lib.versions[v].assumptions}
+    for name in args.drop:
+        if name not in known:
+            raise UsageError(f"no assumption '{name}' in {args.a} or {args.b}")
+    t = diff(lib, args.a, args.b, _caller(lib, args.caller), args.output, derived=not args.atoms_only, drop=tuple(args.drop))
+    out.write(_dump(render.diff_json(t)) if args.json else render.diff_text(t))
+    return EXIT_FAILED if t.rows else EXIT_OK
+
+
+# ------------------------------------------------------------------- patch
+
+
+def cmd_patch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .analysis.patch import patch
+    from .render import analysis as render
+
+    lib = _library(args.spec)
+    for v in (args.base, args.candidate):
+        _output(lib, v, args.output)
+    report = patch(lib, args.base, args.candidate, args.output)
+    out.write(_dump(render.patch_json(report)) if args.json else render.patch_text(report))
+    return EXIT_FAILED if any(c.change == "newly failing" for c in report.properties) else EXIT_OK
+
+
+# -------------------------------------------------------------------- lint
+
+
+def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .analysis.lint import lint
+    from .render import analysis as render
+
+    lib = _library(args.spec)
+    for v in args.versions:
+        _known_version(lib, v)
+    report = lint(lib, args.versions or None, allow=args.allow, order=args.order, proofs=args.proofs)
+    out.write(_dump(render.lint_json(report)) if args.json else render.lint_text(report))
+    return EXIT_FAILED if report.findings else EXIT_OK
+
+
+# ---------------------------------------------------------------- timeline
+
+
+def _given(lib: m.Library, sets: list[str]) -> list[Fixed]:
+    given: list[Fixed] = []
+    for text in sets:
+        given.extend(parse_value(lib, text))
+    seen: dict[tuple[str, int | None], object] = {}
+    for f in given:
+        key = (f.atom, f.element)
+        if key in seen and seen[key] != f.value:
+            raise UsageError(f"'{f.atom}' is given two values")
+        seen[key] = f.value
+    return list({(f.atom, f.element): f for f in given}.values())
+
+
+def cmd_timeline(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .analysis.timeline import timeline
+    from .render import analysis as render
+
+    lib = _library(args.spec)
+    given = _given(lib, args.set)
+    if any(f.atom == "caller" for f in given) and args.caller is not None:
+        raise UsageError("give the caller once: --caller or --set caller=...")
+    t = timeline(lib, given, _caller(lib, args.caller), args.output, releases_only=args.releases_only)
+    out.write(_dump(render.timeline_json(t)) if args.json else render.timeline_text(t))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- requires
+
+
+def cmd_requires(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .analysis.engine import is_patch, release_key
+    from .analysis.requires import requires
+    from .render import analysis as render
+
+    lib = _library(args.spec)
+    if args.all_versions == (args.version is not None):
+        raise UsageError("give --version V or --all-versions")
+    if args.version is not None:
+        versions = [args.version]
+    else:
+        versions = sorted((v for v in lib.versions if args.patches or not is_patch(lib, v)), key=lambda v: release_key(lib, v))
+        versions = [v for v in versions if args.output in lib.versions[v].outputs]
+    for v in versions:
+        _output(lib, v, args.output)
+        if lib.function(v, args.output).returns.kind != "bool":
+            raise UsageError(f"'{args.output}' of {v} is not a bool")
+    r = requires(lib, versions, _caller(lib, args.caller), args.output, derived=not args.atoms_only)
+    out.write(_dump(render.requires_json(r)) if args.json else render.requires_text(r))
+    return EXIT_OK
