@@ -1,0 +1,178 @@
+"""`thpverify smaps` and `thpverify conform`: the model against the running kernel.
+
+Read-only: /proc/PID/smaps, /proc/PID/status, /proc/PID/mounts,
+/sys/kernel/mm/transparent_hugepage/**, /proc/config.gz. Nothing is written
+to /sys or /proc/sys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .cli import EXIT_FAILED, EXIT_OK, EXIT_UNKNOWN, UsageError, _known_version, _library
+
+if TYPE_CHECKING:
+    from . import model as m
+    from .smaps import Process, Settings
+
+
+def register(sub: Any, common: argparse.ArgumentParser, library: argparse.ArgumentParser) -> None:
+    s = sub.add_parser("smaps", parents=[common, library],
+                       help="each VMA's THPeligible, the model's answer, the deciding rule and what to do")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--pid", help="a process id (or 'self')")
+    src.add_argument("--file", type=Path, metavar="SMAPS_FILE", help="a recorded smaps file")
+    s.add_argument("--settings", type=Path, metavar="JSON",
+                   help="settings recorded with the smaps file (default: this machine's, read now)")
+    s.add_argument("--version", default="auto", help="a version of the library, or auto (default)")
+    s.add_argument("--record", type=Path, metavar="PREFIX", help="also write PREFIX.smaps and PREFIX.json")
+    s.set_defaults(run=cmd_smaps)
+
+    c = sub.add_parser("conform", parents=[common, library],
+                       help="create mappings with known inputs, compare THPeligible with the model")
+    c.add_argument("--version", default="auto", help="a version of the library, or auto (default)")
+    c.add_argument("--verbose", "-v", action="store_true", help="one line per case")
+    c.add_argument("--record", type=Path, metavar="DIR", help="write the children's smaps and the inputs to DIR")
+    c.set_defaults(run=cmd_conform)
+
+
+def choose_version(lib: m.Library, wanted: str, kernel: str) -> tuple[str, list[str]]:
+    from .smaps import pick_version
+
+    if wanted != "auto":
+        _known_version(lib, wanted)
+        return wanted, []
+    chosen = pick_version(lib.versions, kernel)
+    if chosen is None:
+        raise UsageError(f"--version auto: no modelled release at or below kernel {kernel}; "
+                         "versions: " + ", ".join(lib.versions))
+    same = chosen[1:] == ".".join(kernel.split(".")[:2])
+    return chosen, [f"note: --version auto: {chosen}, the modelled release nearest at or below "
+                    f"kernel {kernel}" + ("" if same else " (this kernel has no spec of its own)")]
+
+
+def _settings(path: Path | None, pid: str) -> tuple[Settings, Process | None]:
+    from .smaps import Process, Settings, SmapsError, load_json, read_settings
+
+    if path is None:
+        return read_settings(pid), None
+    doc = load_json(path)
+    if not isinstance(doc, dict) or "settings" not in doc:
+        raise SmapsError(f"{path}:1:1: error: expected an object with 'settings'")
+    proc = Process.from_json(doc["process"]) if isinstance(doc.get("process"), dict) else None
+    return Settings.from_json(doc["settings"], str(path)), proc
+
+
+def cmd_smaps(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .render import kernel as render
+    from .smaps import Process, SmapsError, explain, parse_smaps, read_process
+
+    try:
+        if args.file is not None:
+            source = str(args.file)
+            text = args.file.read_text(encoding="utf-8")
+            settings, proc = _settings(args.settings, "self")
+            proc = proc or Process(None, None)
+            title = f"{args.file}"
+        else:
+            pid = "self" if args.pid == "self" else str(_pid(args.pid))
+            source = f"/proc/{pid}/smaps"
+            text = Path(source).read_text(encoding="utf-8")
+            settings, recorded = _settings(args.settings, pid)
+            proc = recorded or read_process(int(pid) if pid != "self" else "self")
+            comm = _comm(pid)
+            title = f"pid {args.pid}" + (f" ({comm})" if comm else "")
+        vmas = parse_smaps(text, source)
+    except OSError as exc:
+        raise UsageError(f"cannot read: {exc}") from None
+    except SmapsError as exc:
+        err.write(f"{exc}\n")
+        return 2
+    lib = _library(args.spec)
+    version, notes = choose_version(lib, args.version, settings.kernel)
+    notes.append(_settings_note(settings, proc))
+    reports = explain(lib, version, vmas, settings, proc)
+    if args.record is not None:
+        _record(args.record, text, settings, proc, title)
+    title = f"{title}: kernel {settings.kernel}, model {version}"
+    if args.json:
+        out.write(render.smaps_json({"source": source, "kernel": settings.kernel, "version": version, "notes": notes,
+                                     "settings": settings.to_json(), "process": proc.to_json()}, reports))
+    else:
+        out.write(render.smaps_text(title, notes, reports))
+    if any(r.status == "DISAGREE" for r in reports):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _pid(text: str) -> int:
+    try:
+        pid = int(text)
+    except ValueError:
+        raise UsageError(f"--pid {text}: not a process id") from None
+    if not Path(f"/proc/{pid}").is_dir():
+        raise UsageError(f"--pid {text}: no such process")
+    return pid
+
+
+def _comm(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _settings_note(s: Settings, p: Process) -> str:
+    def orders(mask: int) -> str:
+        return ",".join(str(k) for k in range(64) if mask >> k & 1) or "none"
+
+    cfg = {True: "y", False: "n", None: "?"}[s.read_only_thp_for_fs]
+    prctl = {True: "PR_SET_THP_DISABLE", False: "none", None: "?"}[p.disable_completely]
+    if p.disable_completely is False and p.disable_except_advised:
+        prctl = "PR_THP_DISABLE_EXCEPT_ADVISED"
+    elif p.disable_completely is False and p.disable_except_advised is None:
+        prctl = "not PR_SET_THP_DISABLE; EXCEPT_ADVISED unknown"
+    return (f"settings: enabled={s.thp_enabled}, shmem_enabled={s.shmem_enabled}; anon orders "
+            f"always={orders(s.anon.get('always', 0))} madvise={orders(s.anon.get('madvise', 0))} "
+            f"inherit={orders(s.anon.get('inherit', 0))}; shmem orders always={orders(s.shmem.get('always', 0))} "
+            f"inherit={orders(s.shmem.get('inherit', 0))}; CONFIG_READ_ONLY_THP_FOR_FS={cfg}; prctl: {prctl}")
+
+
+def _record(prefix: Path, text: str, settings: Settings, proc: Process, what: str) -> None:
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    prefix.with_name(prefix.name + ".smaps").write_text(text, encoding="utf-8")
+    doc = {"recorded_from": what, "settings": settings.to_json(), "process": proc.to_json()}
+    prefix.with_name(prefix.name + ".json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def cmd_conform(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from . import conform
+    from .render import kernel as render
+    from .smaps import Explainer, read_settings
+
+    settings = read_settings()
+    lib = _library(args.spec)
+    version, notes = choose_version(lib, args.version, settings.kernel)
+    if os.geteuid() != 0:
+        notes.append("note: not root: the tmpfs huge= mounts are left out")
+    outs, raw = conform.probe(settings)
+    ex = Explainer(lib, version)
+    outs = [dataclasses.replace(o, result=ex.ask(o.known)) if not o.skipped else o for o in outs]
+    if args.record is not None:
+        conform.record(args.record, settings, outs, raw)
+    title = f"conform: kernel {settings.kernel}, model {version}"
+    if args.json:
+        out.write(render.conform_json({"kernel": settings.kernel, "version": version, "notes": notes}, outs))
+    else:
+        out.write(render.conform_text(title, notes, outs, args.verbose))
+    statuses = {o.status for o in outs}
+    if "DISAGREE" in statuses:
+        return EXIT_FAILED
+    if "undecided" in statuses:
+        return EXIT_UNKNOWN
+    return EXIT_OK
