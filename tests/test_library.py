@@ -57,7 +57,7 @@ def test_check_output_does_not_depend_on_the_number_of_workers() -> None:
 
     paths = [CORPUS / "mini.thp"]
     lib = load_library(paths)
-    one = check_all(lib, paths, jobs=1, min_parallel=0)
-    two = check_all(lib, paths, jobs=2, min_parallel=0)
+    one = check_all(lib, jobs=1, min_parallel=0)
+    two = check_all(lib, jobs=2, min_parallel=0)
     assert one == two
     assert [v.verdict for v in one] == ["proved", "proved", "refuted", "proved", "vacuous", "vacuous"]

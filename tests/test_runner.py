@@ -16,9 +16,9 @@ def test_forked_chunks_answer_as_in_process() -> None:
     paths = [CORPUS / "mini.thp"]
     lib = load_library(paths)
     assert len(chunks(lib)) >= 2  # else the forked path below is not exercised
-    here = check_all(lib, paths, jobs=1, min_parallel=10**9)
-    one = check_all(lib, paths, jobs=1, min_parallel=0)
-    two = check_all(lib, paths, jobs=2, min_parallel=0)
+    here = check_all(lib, jobs=1, min_parallel=10**9)
+    one = check_all(lib, jobs=1, min_parallel=0)
+    two = check_all(lib, jobs=2, min_parallel=0)
     assert here == one == two
     names = [(p, i.version) for p, prop in lib.properties.items() for i in prop.instances]
     assert [(v.property, v.version) for v in two] == names  # library order

@@ -220,7 +220,7 @@ def _checked(paths: list[Path], jobs: int | None, use_cache: bool) -> tuple[m.Li
     from .runner import check_all
 
     lib = _library(paths) if use_cache else _load(paths)
-    verdicts = check_all(lib, paths or None, jobs)
+    verdicts = check_all(lib, jobs)
     if key and not any(v.verdict in ("error", "unknown") for v in verdicts):
         cache.store(key, lib.paths, lib.sources, (lib, verdicts))
     return lib, verdicts

@@ -20,7 +20,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-from pathlib import Path
 
 from . import model as m
 from .results import Verdict
@@ -55,8 +54,7 @@ def _start(library: bytes) -> None:
     _worker = pickle.loads(library)
 
 
-def check_all(lib: m.Library, paths: list[Path] | None = None, jobs: int | None = None,
-              min_parallel: int = 40) -> tuple[Verdict, ...]:
+def check_all(lib: m.Library, jobs: int | None = None, min_parallel: int = 40) -> tuple[Verdict, ...]:
     """Every property on every version, in library order. Small libraries
     (fewer than min_parallel checks) are checked in this process."""
     work = chunks(lib)
