@@ -342,10 +342,15 @@ def _eval_one(lib: m.Library, solver: object, version: str | None, caller: str |
     v = lib.versions[version]
     if output not in v.functions or v.functions[output].params:
         raise UsageError(f"'{output}' is not an output of {version}; outputs: {', '.join(v.outputs)}")
+    given = parse_values(lib, ([f"caller={caller}"] if caller is not None else []) + list(sets))
+    return solver.evaluate(version, output, given)
+
+
+def parse_values(lib: m.Library, texts: Sequence[str]) -> list[Fixed]:
+    """Several ATOM=VALUE texts -> coordinates, each once; raises UsageError
+    when one coordinate is given two values."""
     given: list[Fixed] = []
-    if caller is not None:
-        given.extend(parse_value(lib, f"caller={caller}"))
-    for text in sets:
+    for text in texts:
         given.extend(parse_value(lib, text))
     seen: dict[tuple[str, int | None], object] = {}
     for f in given:
@@ -353,8 +358,7 @@ def _eval_one(lib: m.Library, solver: object, version: str | None, caller: str |
         if key in seen and seen[key] != f.value:
             raise UsageError(f"'{f.atom}' is given two values")
         seen[key] = f.value
-    unique = list({(f.atom, f.element): f for f in given}.values())
-    return solver.evaluate(version, output, unique)
+    return list({(f.atom, f.element): f for f in given}.values())
 
 
 def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -12,11 +12,10 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .cli import EXIT_FAILED, EXIT_OK, UsageError, _known_version, _library, parse_value
+from .cli import EXIT_FAILED, EXIT_OK, UsageError, _known_version, _library, parse_value, parse_values
 
 if TYPE_CHECKING:
     from . import model as m
-    from .results import Fixed
 
 
 def register(sub: Any, common: argparse.ArgumentParser, library: argparse.ArgumentParser) -> None:
@@ -136,25 +135,12 @@ def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 # ---------------------------------------------------------------- timeline
 
 
-def _given(lib: m.Library, sets: list[str]) -> list[Fixed]:
-    given: list[Fixed] = []
-    for text in sets:
-        given.extend(parse_value(lib, text))
-    seen: dict[tuple[str, int | None], object] = {}
-    for f in given:
-        key = (f.atom, f.element)
-        if key in seen and seen[key] != f.value:
-            raise UsageError(f"'{f.atom}' is given two values")
-        seen[key] = f.value
-    return list({(f.atom, f.element): f for f in given}.values())
-
-
 def cmd_timeline(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .analysis.timeline import timeline
     from .render import analysis as render
 
     lib = _library(args.spec)
-    given = _given(lib, args.set)
+    given = parse_values(lib, args.set)
     if any(f.atom == "caller" for f in given) and args.caller is not None:
         raise UsageError("give the caller once: --caller or --set caller=...")
     t = timeline(lib, given, _caller(lib, args.caller), args.output, releases_only=args.releases_only)

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from .cli import EXIT_INTERNAL, UsageError, _checked, _known_version, parse_value
+from .cli import EXIT_INTERNAL, UsageError, _checked, _known_version, parse_value, parse_values
 
 if TYPE_CHECKING:
     from . import model as m
@@ -140,10 +140,7 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _timeline_vma(lib: m.Library, sets: list[str] | None) -> tuple[Fixed, ...]:
     chosen = list(sets) if sets is not None else [s for s in SEED_VMA if s.split("=")[0] in lib.atoms]
-    given: list[Fixed] = []
-    for text in chosen:
-        given.extend(parse_value(lib, text))
-    return tuple(given)
+    return tuple(parse_values(lib, chosen))
 
 
 def _pairs(lib: m.Library, given: list[str] | None) -> list[tuple[str, str]] | None:
