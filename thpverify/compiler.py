@@ -115,10 +115,10 @@ class Compiler:
         key = (version, name)
         if key not in self.cache:
             fn = self.lib.function(version, name)
-            self.cache[key] = self._body(fn, {})
+            self.cache[key] = self.body(fn, {})
         return self.cache[key]
 
-    def _body(self, fn: m.Function, env: dict[str, z3.ExprRef]) -> _Term:
+    def body(self, fn: m.Function, env: dict[str, z3.ExprRef]) -> _Term:
         """(value, rule) of a body: statements run in order; an `if` whose
         test is not constant splits into both continuations, joined by an
         If term. Iterative, with an explicit stack, so that a chain of
@@ -186,7 +186,7 @@ class Compiler:
             value, rule = self.function(call.version, call.name)
         else:
             args = {name: self.expr(a, env) for (name, _), a in zip(fn.params, call.args, strict=True)}
-            value, rule = self._body(fn, args)
+            value, rule = self.body(fn, args)
         return (value if call is e else self.expr(e, env)), rule
 
     # ----------------------------------------------------------- expressions
@@ -204,7 +204,7 @@ class Compiler:
             if not fn.params:
                 return self.function(e.version, e.name)[0]
             args = {name: self.expr(a, env) for (name, _), a in zip(fn.params, e.args, strict=True)}
-            return self._body(fn, args)[0]
+            return self.body(fn, args)[0]
         return _OPS[e.op](self, e, [self.expr(a, env) for a in e.args])
 
     def _lit(self, e: m.Lit) -> z3.ExprRef:

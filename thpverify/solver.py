@@ -237,7 +237,7 @@ class Solver:
         if r == z3.unknown:
             return Verdict(**base, verdict="unknown", reason=f"solver: {s.reason_unknown()}")
         if r == z3.unsat:
-            core = self._min_core(s, lits, premises)
+            core = self.min_core(s, lits, premises)
             who = ", ".join(names[c.get_id()] for c in core) or "the callers and 'given' clauses"
             return Verdict(**base, verdict="vacuous", reason=f"the premises cannot hold together ({who})",
                            core=tuple(names[c.get_id()] for c in core), checks=("conflict re-checked",))
@@ -245,7 +245,7 @@ class Solver:
             antecedent = self.guard(inst.claim.args[0], "antecedent")
             r = s.check(*premises, *lits, antecedent)
             if r == z3.unsat:
-                core = self._min_core(s, lits, [*premises, antecedent])
+                core = self.min_core(s, lits, [*premises, antecedent])
                 return Verdict(**base, verdict="vacuous",
                                reason="the left side of '->' never holds under the premises",
                                core=tuple(names[c.get_id()] for c in core), checks=("conflict re-checked",))
@@ -254,14 +254,14 @@ class Solver:
         if r == z3.unknown:
             return Verdict(**base, verdict="unknown", reason=f"solver: {s.reason_unknown()}")
         if r == z3.unsat:
-            core = self._min_core(s, lits, [*premises, negated])
+            core = self.min_core(s, lits, [*premises, negated])
             checks = ("core re-checked",) + self._spot_check(inst, s, guards)
             return Verdict(**base, verdict="proved", core=tuple(names[c.get_id()] for c in core), checks=checks)
         model = s.model()
         cex = self._counterexample(inst, s, guards, model)
         return Verdict(**base, verdict="refuted", counterexample=cex, checks=(cex.replay,))
 
-    def _min_core(self, s: z3.Solver, lits: list[z3.ExprRef], extra: list[z3.ExprRef]) -> list[z3.ExprRef]:
+    def min_core(self, s: z3.Solver, lits: list[z3.ExprRef], extra: list[z3.ExprRef]) -> list[z3.ExprRef]:
         """A minimal subset of assumption literals that keeps the query unsat, re-checked."""
         core_ids = {c.get_id() for c in s.unsat_core()}
         core = [lit for lit in lits if lit.get_id() in core_ids]
@@ -558,7 +558,7 @@ class Solver:
         r = s.check(*lits)
         if r == z3.unsat:
             names = {lit.get_id(): a.name for lit, a in zip(lits, assumptions, strict=True)}
-            core = self._min_core(s, lits, [])
+            core = self.min_core(s, lits, [])
             who = tuple(names[c.get_id()] for c in core)
             return EvalResult(**common, value=None, depends_on=(), rule=None, rule_at="", kernel="", trace=trace,
                               note="this input contradicts the assumptions " + ", ".join(who), contradicts=who)
@@ -570,7 +570,7 @@ class Solver:
         v0 = model.eval(value, model_completion=True)
         r0 = model.eval(rule, model_completion=True)
         if s.check(value != v0) == z3.unsat:
-            shown = self._show_term(fn.returns, v0)
+            shown = self.show_term(fn.returns, v0)
             kleene = ev.run(self.lib, version, name, partial)
             if not kleene.known:
                 full = {**self.assignment(model), **partial}
@@ -585,7 +585,7 @@ class Solver:
         depends = self._depends(version, name, given, assumptions)
         return EvalResult(**common, value=None, depends_on=tuple(depends), rule=None, rule_at="", kernel="", trace=trace)
 
-    def _show_term(self, typ: m.Type, term: z3.ExprRef) -> str:
+    def show_term(self, typ: m.Type, term: z3.ExprRef) -> str:
         if typ.kind == "bool":
             return "true" if z3.is_true(term) else "false"
         if typ.kind == "enum":
@@ -664,15 +664,15 @@ def smt2(lib: m.Library, version: str) -> str:
     for fn in v.functions.values():
         if fn.kind != "predicate":
             continue
-        params = {name: z3.Const(name, _sort(c, t)) for name, t in fn.params}
-        value, _ = c._body(fn, params)
+        params = {name: z3.Const(name, sort_of(c, t)) for name, t in fn.params}
+        value, _ = c.body(fn, params)
         formals = " ".join(f"({name} {term.sort().sexpr()})" for name, term in params.items())
-        out.append(f"(define-fun {fn.name} ({formals}) {_sort(c, fn.returns).sexpr()}")
+        out.append(f"(define-fun {fn.name} ({formals}) {sort_of(c, fn.returns).sexpr()}")
         out.append(f"  {value.sexpr()})")
     return "\n".join(out) + "\n"
 
 
-def _sort(c: Compiler, t: m.Type) -> z3.SortRef:
+def sort_of(c: Compiler, t: m.Type) -> z3.SortRef:
     if t.kind == "bool":
         return z3.BoolSort(c.ctx)
     if t.kind == "enum":

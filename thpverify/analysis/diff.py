@@ -92,7 +92,7 @@ def _core(eng: Engine, assumptions: list[m.Assumption], fixed: list[z3.ExprRef],
     if s.check(*lits) != z3.unsat:
         return ()
     names = {lit.get_id(): x.name for lit, x in zip(lits, assumptions, strict=True)}
-    return tuple(names[c.get_id()] for c in eng.solver._min_core(s, lits, []))
+    return tuple(names[c.get_id()] for c in eng.solver.min_core(s, lits, []))
 
 
 def _cone(eng: Engine, reads: list[m.Call]) -> list[str]:

@@ -101,7 +101,7 @@ class Engine:
         return self.c.rules[index]
 
     def side(self, version: str, value: z3.ExprRef, rule: z3.ExprRef, typ: m.Type) -> Side:
-        shown = self.solver._show_term(typ, value)
+        shown = self.solver.show_term(typ, value)
         r = self.rule(rule.as_long())  # type: ignore[attr-defined]
         return Side(version, shown, r.id, str(r.span), str(r.cite) if r.cite else "")
 

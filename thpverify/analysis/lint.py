@@ -37,7 +37,7 @@ import z3
 from .. import evaluate as ev
 from .. import model as m
 from ..results import Fixed, LintFinding, LintReport
-from ..solver import Solver, _sort, atoms_of
+from ..solver import Solver, atoms_of, sort_of
 from .engine import Engine, release_key
 
 
@@ -90,13 +90,13 @@ class _Linter:
         if key in self.done:
             return
         self.done.add(key)
-        params = {name: z3.FreshConst(_sort(self.c, t), prefix=name) for name, t in fn.params}
+        params = {name: z3.FreshConst(sort_of(self.c, t), prefix=name) for name, t in fn.params}
         points: list[_Point] = []
         self.walk(fn.body, z3.BoolVal(True, self.c.ctx), dict(params), (), points)
         s = self.eng.new(*(self.c.expr(a.expr) for a in assumptions))
         if s.check() == z3.unsat:
             return  # reported as a contradiction; every rule would look dead
-        value = self.c._body(fn, dict(params))[0]
+        value = self.c.body(fn, dict(params))[0]
         dead: set[tuple[int, ...]] = set()
         for p in points:
             rule = p.stmt.rule
@@ -217,7 +217,7 @@ class _Linter:
     def redundant(self, version: str, fn: m.Function, p: _Point, name: str, also: list[str],
                   params: dict[str, z3.ExprRef], s: z3.Solver, value: z3.ExprRef) -> LintFinding | None:
         without = replace(fn, body=_remove(fn.body, p.path))
-        other = self.c._body(without, dict(params))[0]
+        other = self.c.body(without, dict(params))[0]
         if s.check(value != other) != z3.unsat:
             return None
         assert p.test is not None
@@ -237,7 +237,7 @@ class _Linter:
                 params: dict[str, z3.ExprRef], s: z3.Solver, value: z3.ExprRef) -> LintFinding | None:
         body = _swap(fn.body, a.path)
         changed = replace(fn, body=body)
-        other = self.c._body(changed, dict(params))[0]
+        other = self.c.body(changed, dict(params))[0]
         if s.check(value != other) != z3.sat:
             return None
         full, args = self._witness(s, params, dict(fn.params), value != other)
