@@ -27,6 +27,13 @@ def test_diff_519_to_61_page_fault() -> None:
     golden("diff_v5.19_v6.1_page_fault.txt", out)
 
 
+def test_a_table_too_large_to_be_short_is_refused_not_truncated() -> None:
+    code, out, err = run_cli("diff", "v6.1", "v6.7", "--caller", "page_fault", "--max-rows", "3", *STORY)
+    assert (code, out) == (5, "")
+    assert "needs more than 3 rows" in err and "--caller" in err
+    assert run_cli("diff", "v6.1", "v6.7", "--caller", "page_fault", "--max-rows", "0", *STORY)[0] == 10  # no limit
+
+
 def test_diff_61_to_67_page_fault_is_the_regression_and_nothing_else() -> None:
     code, out, _ = run_cli("diff", "v6.1", "v6.7", "--caller", "page_fault", *STORY)
     assert code == 10

@@ -12,7 +12,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .cli import EXIT_FAILED, EXIT_OK, UsageError, _known_version, _library, parse_value, parse_values
+from .cli import EXIT_FAILED, EXIT_OK, EXIT_UNKNOWN, UsageError, _known_version, _library, parse_value, parse_values
 
 if TYPE_CHECKING:
     from . import model as m
@@ -28,6 +28,9 @@ def register(sub: Any, common: argparse.ArgumentParser, library: argparse.Argume
                    help="cubes over atoms only, without named conditions such as VM_NO_KHUGEPAGED")
     d.add_argument("--drop", action="append", default=[], metavar="ASSUMPTION",
                    help="leave out a named assumption, to see what it settles (repeatable)")
+    d.add_argument("--max-rows", type=int, default=64, metavar="N",
+                   help="give up, with exit 5, when the search finds more than N rows, before redundant ones "
+                        "are dropped (default 64; 0: no limit)")
     d.set_defaults(run=cmd_diff)
 
     p = sub.add_parser("patch", parents=[common, library],
@@ -97,7 +100,15 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for name in args.drop:
         if name not in known:
             raise UsageError(f"no assumption '{name}' in {args.a} or {args.b}")
-    t = diff(lib, args.a, args.b, _caller(lib, args.caller), args.output, derived=not args.atoms_only, drop=tuple(args.drop))
+    from .analysis.engine import TooManyRowsError
+
+    try:
+        t = diff(lib, args.a, args.b, _caller(lib, args.caller), args.output, derived=not args.atoms_only,
+                 drop=tuple(args.drop), max_rows=args.max_rows or None)
+    except TooManyRowsError as exc:
+        err.write(f"thpverify: diff {args.a} {args.b}: the disagreement needs more than {exc.limit} rows,\n"
+                  "no short table: fix the caller with --caller, or raise --max-rows (0: no limit)\n")
+        return EXIT_UNKNOWN
     out.write(_dump(render.diff_json(t)) if args.json else render.diff_text(t))
     return EXIT_FAILED if t.rows else EXIT_OK
 
@@ -112,7 +123,14 @@ def cmd_patch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     lib = _library(args.spec)
     for v in (args.base, args.candidate):
         _output(lib, v, args.output)
-    report = patch(lib, args.base, args.candidate, args.output)
+    from .analysis.engine import TooManyRowsError
+
+    try:
+        report = patch(lib, args.base, args.candidate, args.output)
+    except TooManyRowsError as exc:
+        err.write(f"thpverify: patch {args.base} {args.candidate}: a caller's diff needs more than {exc.limit} rows,\n"
+                  f"no short table: compare the two with thpverify diff --caller C --max-rows N\n")
+        return EXIT_UNKNOWN
     out.write(_dump(render.patch_json(report)) if args.json else render.patch_text(report))
     return EXIT_FAILED if any(c.change == "newly failing" for c in report.properties) else EXIT_OK
 

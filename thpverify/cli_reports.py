@@ -179,7 +179,17 @@ def _diffs(lib: m.Library, caller: str | None, output: str,
             if v not in having:
                 raise UsageError(f"version '{v}' has no output '{output}'")
     engine = Engine(lib)
-    return tuple(diff(lib, a, b, caller=caller, output=output, engine=engine) for a, b in pairs), ""
+    from .analysis.engine import TooManyRowsError
+
+    tables: list[DiffTable] = []
+    too_large: list[str] = []
+    for a, b in pairs:
+        try:
+            tables.append(diff(lib, a, b, caller=caller, output=output, engine=engine))
+        except TooManyRowsError as exc:
+            too_large.append(f"{a} → {b} (more than {exc.limit} rows)")
+    note = ("left out, no short table: " + ", ".join(too_large)) if too_large else ""
+    return tuple(tables), note
 
 
 def _timeline(lib: m.Library, given: tuple[Fixed, ...], caller: str | None, output: str) -> tuple[Timeline | None, str]:

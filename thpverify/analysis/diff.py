@@ -25,14 +25,18 @@ from .. import model as m
 from ..results import DiffRow, DiffTable
 from .engine import Engine, Space, literals
 
+MAX_ROWS = 64  # past this a decision table is no longer short: narrow the question instead
+
 
 def diff(lib: m.Library, a: str, b: str, caller: str | None = None, output: str = "eligible",
-         engine: Engine | None = None, derived: bool = True, drop: tuple[str, ...] = ()) -> DiffTable:
+         engine: Engine | None = None, derived: bool = True, drop: tuple[str, ...] = (),
+         max_rows: int | None = MAX_ROWS) -> DiffTable:
     """The inputs where versions `a` and `b` give `output` different values
-    (`drop`: named assumptions to leave out, to see what they settle)."""
+    (`drop`: named assumptions to leave out, to see what they settle).
+    Raises engine.TooManyRowsError when the table needs more than max_rows rows."""
     if b < a:
         # One computation for both orders, so that diff(b, a) mirrors diff(a, b) row for row.
-        t = diff(lib, b, a, caller, output, engine, derived, drop)
+        t = diff(lib, b, a, caller, output, engine, derived, drop, max_rows)
         mirrored = tuple(DiffRow(r.cube, r.b, r.a, r.replay) for r in t.rows)
         return DiffTable(a, b, output, caller, t.assumptions, mirrored, t.disagreeing, t.total, t.space, t.checks, t.core, t.dropped)
     eng = engine or Engine(lib)
@@ -49,7 +53,7 @@ def diff(lib: m.Library, a: str, b: str, caller: str | None = None, output: str 
     va, ra = eng.output(a, output)
     vb, rb = eng.output(b, output)
     region = va != vb
-    found = eng.cover(region, space.care, coords, [va, ra, vb, rb])
+    found = eng.cover(region, space.care, coords, [va, ra, vb, rb], max_rows)
     rows = []
     for cube, values in found:
         side_a = eng.side(a, values[0], values[1], typ)

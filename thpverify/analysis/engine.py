@@ -35,6 +35,14 @@ class AnalysisError(Exception):
     """The solver and the interpreter disagree, or the solver gave up."""
 
 
+class TooManyRowsError(Exception):
+    """A cover needs more rows than the caller allowed: no short table exists."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} rows")
+        self.limit = limit
+
+
 @dataclass(frozen=True)
 class Coordinate:
     name: str
@@ -190,9 +198,11 @@ class Engine:
     # ------------------------------------------------------------ covers
 
     def cover(self, region: z3.ExprRef, care: Sequence[z3.ExprRef], coords: Sequence[Coordinate],
-              observed: Sequence[z3.ExprRef] = ()) -> list[tuple[Cube, list[z3.ExprRef]]]:
+              observed: Sequence[z3.ExprRef] = (), max_rows: int | None = None) -> list[tuple[Cube, list[z3.ExprRef]]]:
         """Prime cubes covering exactly `region` under `care`, each with the
-        observed terms constant on it (returned with their values).
+        observed terms constant on it (returned with their values). Raises
+        TooManyRowsError when the search finds more than max_rows cubes
+        (counted before redundant ones are dropped).
 
         Greedy: take an uncovered point, expand it to a prime implicant of
         "region and the point's observed values" (drop whole literals, then
@@ -216,6 +226,8 @@ class Engine:
             # slower incremental mode.
             cube = self._expand(self.new(*care, z3.Not(klass)), {c: (point[c],) for c in coords})
             rows.append((cube, values))
+            if max_rows is not None and len(rows) > max_rows:
+                raise TooManyRowsError(max_rows)
             find.add(z3.Not(self.cube_term(cube)))
         return self._irredundant(rows, care, region)
 

@@ -155,9 +155,9 @@ def _diff_tables(diffs: Sequence[DiffTable], note: str) -> list[str]:
     out = ['<h2 id="diffs">What changed between consecutive versions</h2>']
     if note:
         out.append(f'<p class="muted">Diff tables: {_e(note)}.</p>')
-        return out
     if not diffs:
-        out.append('<p class="muted">No pair of versions to compare.</p>')
+        if not note:
+            out.append('<p class="muted">No pair of versions to compare.</p>')
         return out
     first = diffs[0]
     who = f" for caller <code>{_e(first.caller)}</code>" if first.caller else ""
