@@ -261,6 +261,18 @@ class Solver:
         cex = self._counterexample(inst, s, guards, model)
         return Verdict(**base, verdict="refuted", counterexample=cex, checks=(cex.replay,))
 
+    def assumption_core(self, assumptions: Sequence[m.Assumption],
+                        facts: Sequence[z3.ExprRef] = ()) -> list[m.Assumption] | None:
+        """A minimal, re-checked subset of the assumptions that contradicts
+        `facts` (or each other); None when all of them hold together with facts."""
+        s = self.new()
+        s.add(*facts)
+        lits = [self.guarded(s, [self.term(a.expr)], f"assume!{a.name}") for a in assumptions]
+        if s.check(*lits) != z3.unsat:
+            return None
+        named = {lit.get_id(): a for lit, a in zip(lits, assumptions, strict=True)}
+        return [named[c.get_id()] for c in self.min_core(s, lits, [])]
+
     def min_core(self, s: z3.Solver, lits: list[z3.ExprRef], extra: list[z3.ExprRef]) -> list[z3.ExprRef]:
         """A minimal subset of assumption literals that keeps the query unsat, re-checked."""
         core_ids = {c.get_id() for c in s.unsat_core()}

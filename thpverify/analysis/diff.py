@@ -87,16 +87,8 @@ def _count_by_class(eng: Engine, space: Space, observed: list[z3.ExprRef], class
 
 def _core(eng: Engine, assumptions: list[m.Assumption], fixed: list[z3.ExprRef], region: z3.ExprRef) -> tuple[str, ...]:
     """A minimal set of named assumptions under which the versions agree (re-checked)."""
-    s = eng.new(*fixed, region)
-    lits = []
-    for x in assumptions:
-        lit = z3.Bool(f"diff!{x.name}", eng.c.ctx)
-        s.add(z3.Implies(lit, eng.c.expr(x.expr)))
-        lits.append(lit)
-    if s.check(*lits) != z3.unsat:
-        return ()
-    names = {lit.get_id(): x.name for lit, x in zip(lits, assumptions, strict=True)}
-    return tuple(names[c.get_id()] for c in eng.solver.min_core(s, lits, []))
+    core = eng.solver.assumption_core(assumptions, [*fixed, region])
+    return tuple(a.name for a in core) if core is not None else ()
 
 
 def _cone(eng: Engine, reads: list[m.Call]) -> list[str]:

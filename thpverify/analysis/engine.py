@@ -138,9 +138,9 @@ class Engine:
         fixed: list[z3.ExprRef] = []
         if caller is not None:
             fixed.append(self.c.atoms["caller"] == self.c.value(self.lib.atoms["caller"], caller))
-        care = [self.c.expr(a.expr) for a in assumptions] + fixed
+        care = [self.solver.term(a.expr) for a in assumptions] + fixed
         touching = [a for a in assumptions if reads_of[a.name] & atoms]
-        counted = [self.c.expr(a.expr) for a in touching]
+        counted = [self.solver.term(a.expr) for a in touching]
         ordered = [a for a in self.lib.atoms if a in atoms and not (caller is not None and a == "caller")]
         return Space(assumptions, caller, ordered, care, counted, fixed, [frozenset(reads_of[a.name]) for a in touching])
 

@@ -93,7 +93,7 @@ class _Linter:
         params = {name: z3.FreshConst(sort_of(self.c, t), prefix=name) for name, t in fn.params}
         points: list[_Point] = []
         self.walk(fn.body, z3.BoolVal(True, self.c.ctx), dict(params), (), points)
-        s = self.eng.new(*(self.c.expr(a.expr) for a in assumptions))
+        s = self.eng.new(*(self.eng.solver.term(a.expr) for a in assumptions))
         if s.check() == z3.unsat:
             return  # reported as a contradiction; every rule would look dead
         value = self.c.body(fn, dict(params))[0]
@@ -324,7 +324,7 @@ def _contradictions(lib: m.Library, engine: Engine, versions: Sequence[str]) -> 
     ok = []
     for v in versions:
         assumptions = lib.versions[v].assumptions
-        core = _core(engine, assumptions)
+        core = engine.solver.assumption_core(assumptions)
         if core is None:
             ok.append(v)
             continue
@@ -334,31 +334,13 @@ def _contradictions(lib: m.Library, engine: Engine, versions: Sequence[str]) -> 
     for i, a in enumerate(ok):
         for b in ok[i + 1:]:
             merged = {x.name: x for x in lib.versions[a].assumptions + lib.versions[b].assumptions}
-            core = _core(engine, tuple(merged.values()))
+            core = engine.solver.assumption_core(tuple(merged.values()))
             if core is not None:
                 out.append(LintFinding("contradiction", f"{a}+{b}", "+".join(x.name for x in core), str(core[0].span),
                                        f"the assumptions of {a} and {b} together cannot hold: "
                                        f"{', '.join(x.name for x in core)}; a diff of the two ranges over no input",
                                        replay="core re-checked by the solver"))
     return out
-
-
-def _core(engine: Engine, assumptions: Sequence[m.Assumption]) -> list[m.Assumption] | None:
-    s = engine.new()
-    lits = []
-    for a in assumptions:
-        lit = z3.Bool(f"lint!{a.name}", engine.c.ctx)
-        s.add(z3.Implies(lit, engine.c.expr(a.expr)))
-        lits.append(lit)
-    if s.check(*lits) != z3.unsat:
-        return None
-    names = {lit.get_id(): a for lit, a in zip(lits, assumptions, strict=True)}
-    core = [lit for lit in lits if lit.get_id() in {c.get_id() for c in s.unsat_core()}]
-    for lit in list(core):
-        trial = [c for c in core if c.get_id() != lit.get_id()]
-        if s.check(*trial) == z3.unsat:
-            core = trial
-    return [names[c.get_id()] for c in core]
 
 
 def _unused(lib: m.Library, solver: Solver, versions: Sequence[str]) -> list[LintFinding]:
