@@ -16,8 +16,8 @@ from .timing import timed
 
 
 def measure(path: Path, reps: int, budget: float) -> dict[str, Any]:
-    from thpverify.resolve import load
-    from thpverify.typecheck import typecheck
+    from thpverify.lang.resolve import load
+    from thpverify.lang.typecheck import typecheck
 
     try:
         from thpverify.analysis.diff import diff

@@ -27,12 +27,12 @@ def sample_names(names: list[str], k: int) -> list[str]:
 
 def measure(sample: int, profile: int) -> dict[str, Any]:
     start = time.perf_counter()
-    import thpverify.parser  # noqa: F401  (lark is imported here)
-    import thpverify.solver  # noqa: F401  (z3 is imported here)
+    import thpverify.backend.solver  # noqa: F401  (z3 is imported here)
+    import thpverify.lang.parser  # noqa: F401  (lark is imported here)
 
     out: dict[str, Any] = {"import_parser_solver": time.perf_counter() - start}
-    from thpverify.library import load_library
-    from thpverify.solver import Solver
+    from thpverify.backend.solver import Solver
+    from thpverify.lang.library import load_library
 
     start = time.perf_counter()
     lib = load_library()

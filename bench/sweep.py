@@ -27,12 +27,12 @@ def thpverify_phases(path: Path, text: str, reps: int, budget: float) -> tuple[A
     """parse / resolve / typecheck / compile / solve / verdict, per query."""
     import z3
 
-    from thpverify import resolve as resolve_module
-    from thpverify.compiler import Compiler
-    from thpverify.parser import parse_text
-    from thpverify.resolve import load
-    from thpverify.solver import Solver
-    from thpverify.typecheck import typecheck
+    from thpverify.backend.compiler import Compiler
+    from thpverify.backend.solver import Solver
+    from thpverify.lang import resolve as resolve_module
+    from thpverify.lang.parser import parse_text
+    from thpverify.lang.resolve import load
+    from thpverify.lang.typecheck import typecheck
 
     out: dict[str, Any] = {}
     start = time.perf_counter()

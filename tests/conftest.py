@@ -9,7 +9,7 @@ import pytest
 
 from thpverify import model as m
 from thpverify.cli import main
-from thpverify.library import load_library
+from thpverify.lang.library import load_library
 
 pytest_plugins = ["pytester"]
 

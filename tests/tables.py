@@ -8,10 +8,10 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from thpverify import evaluate as ev
 from thpverify import model as m
-from thpverify.resolve import load
-from thpverify.typecheck import typecheck
+from thpverify.lang.resolve import load
+from thpverify.lang.typecheck import typecheck
+from thpverify.semantics import evaluate as ev
 
 BOOLS = ["a", "b", "c", "d"]
 MODES = ["x", "y", "z"]

@@ -9,12 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tables import HEADER, _wrap, build, conditions, holds, inputs
 
-from thpverify import evaluate as ev
 from thpverify import model as m
 from thpverify.analysis.diff import diff
 from thpverify.analysis.engine import Engine
 from thpverify.analysis.requires import requires
 from thpverify.results import DiffTable, Literal
+from thpverify.semantics import evaluate as ev
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

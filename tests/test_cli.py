@@ -113,7 +113,7 @@ def test_prove_exit_codes() -> None:
 
 
 def test_export_is_read_back_by_z3_and_matches_the_compiler(lib) -> None:  # type: ignore[no-untyped-def]
-    from thpverify.compiler import Compiler
+    from thpverify.backend.compiler import Compiler
 
     code, out, _ = run_cli("export", "--version", "v6.1", "--format", "smt2")
     assert code == 0

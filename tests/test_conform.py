@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from conftest import run_cli
 
-from thpverify import conform
 from thpverify import model as m
-from thpverify.smaps import Explainer, Settings, parse_smaps, pick_version
+from thpverify.kernel import conform
+from thpverify.kernel.smaps import Explainer, Settings, parse_smaps, pick_version
 
 RECORDED = Path(__file__).parent / "fixtures" / "smaps" / "conform"
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS, run_cli
 
-from thpverify import crosscheck, runner
-from thpverify.library import load_library
-from thpverify.solver import Solver, smt2_instance
+from thpverify.backend import cvc5 as crosscheck
+from thpverify.backend.solver import Solver, smt2_instance
+from thpverify.infra import runner
+from thpverify.lang.library import load_library
 
 pytest.importorskip("cvc5")
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from tables import build, holds, inputs, tables
 
-from thpverify import evaluate as ev
 from thpverify import model as m
-from thpverify.compiler import Compiler
-from thpverify.solver import Solver, atoms_of
+from thpverify.backend.compiler import Compiler
+from thpverify.backend.solver import Solver, atoms_of
+from thpverify.semantics import evaluate as ev
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -15,7 +15,7 @@ import xmlschema
 import yaml
 from conftest import HERE, golden, run_cli
 
-from thpverify.cli_reports import write_atomic
+from thpverify.cli.reports import write_atomic
 
 ROOT = HERE.parent
 MINI = "tests/corpus/mini.thp"
@@ -281,7 +281,7 @@ def test_ci_doc_workflow_is_a_valid_github_workflow() -> None:
 
 def test_ci_doc_commands_parse() -> None:
     """Every thpverify command line in the workflow is accepted by our argument parser."""
-    from thpverify.cli import _parser
+    from thpverify.cli.main import _parser
 
     workflow = next(v for k, v in _yaml_blocks(ROOT / "docs" / "ci.md").items() if ".github/workflows/" in k)
     commands = [line.split("run:", 1)[1].split(">>")[0].split() for line in workflow.splitlines()

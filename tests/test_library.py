@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from thpverify import model as m
-from thpverify.solver import Solver
+from thpverify.backend.solver import Solver
 
 
 def test_every_version_names_its_source(lib: m.Library) -> None:
@@ -52,8 +52,8 @@ def test_check_output_does_not_depend_on_the_number_of_workers() -> None:
     """Z3 keeps state across contexts in one process: each property gets a fresh process."""
     from conftest import CORPUS
 
-    from thpverify.library import load_library
-    from thpverify.runner import check_all
+    from thpverify.infra.runner import check_all
+    from thpverify.lang.library import load_library
 
     paths = [CORPUS / "mini.thp"]
     lib = load_library(paths)

@@ -12,7 +12,9 @@ from conftest import CORPUS, HERE
 # Imported here so that pytester's in-process runs (which drop the modules a
 # run imports) reuse them instead of importing Z3 and building the parser
 # again in every test.
-from thpverify import parser, pytest_plugin, resolve, solver, typecheck  # noqa: F401
+from thpverify.backend import solver  # noqa: F401
+from thpverify.infra import pytest_plugin  # noqa: F401
+from thpverify.lang import parser, resolve, typecheck  # noqa: F401
 from thpverify.render import sarif  # noqa: F401
 
 ROOT = HERE.parent
@@ -22,14 +24,14 @@ WRONG = MINI.replace('expect fails on "old";\n  expect holds;', "expect holds;")
 
 
 def _installed() -> bool:
-    return any(ep.value == "thpverify.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11"))
+    return any(ep.value == "thpverify.infra.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11"))
 
 
 def _args(*args: str) -> list[str]:
     """Load the plugin by name unless the installed entry point already does;
     leave out plugins the inner runs do not need."""
     quiet = ["-p", "no:hypothesispytest", "-p", "no:cacheprovider"]
-    return [*quiet, *args] if _installed() else [*quiet, "-p", "thpverify.pytest_plugin", *args]
+    return [*quiet, *args] if _installed() else [*quiet, "-p", "thpverify.infra.pytest_plugin", *args]
 
 
 def _specs(pytester: pytest.Pytester, text: str = MINI, name: str = "mini.thp") -> Path:
@@ -121,7 +123,7 @@ def test_plugin_imports_neither_z3_nor_lark_without_spec_files(pytester: pytest.
         import sys
 
         def test_light(pytestconfig):
-            assert pytestconfig.pluginmanager.hasplugin("thpverify.pytest_plugin") or \\
+            assert pytestconfig.pluginmanager.hasplugin("thpverify.infra.pytest_plugin") or \\
                 pytestconfig.pluginmanager.hasplugin("thpverify")
             assert "z3" not in sys.modules
             assert "lark" not in sys.modules

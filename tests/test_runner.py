@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS, run_cli
 
-from thpverify import cache
-from thpverify.library import load_library
-from thpverify.runner import check_all, chunks
+from thpverify.infra import cache
+from thpverify.infra.runner import check_all, chunks
+from thpverify.lang.library import load_library
 
 
 def test_forked_chunks_answer_as_in_process() -> None:
@@ -32,16 +32,16 @@ def test_warm_run_reads_the_cache_and_a_change_misses(tmp_path: Path, monkeypatc
     cold_json = run_cli("check", "--json", str(spec))
     assert cold[0] == 0
 
-    import thpverify.runner
+    import thpverify.infra.runner
 
     solved: list[object] = []
-    real = thpverify.runner.check_all
+    real = thpverify.infra.runner.check_all
 
     def counting(*args: object, **kwargs: object) -> object:
         solved.append(args)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(thpverify.runner, "check_all", counting)
+    monkeypatch.setattr(thpverify.infra.runner, "check_all", counting)
     assert run_cli("check", str(spec)) == cold
     assert run_cli("check", "--json", str(spec)) == cold_json
     assert solved == []

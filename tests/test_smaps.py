@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from thpverify import model as m
-from thpverify.smaps import (
+from thpverify.kernel.smaps import (
     ORDERS,
     PAGE,
     Explainer,

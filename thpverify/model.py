@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .nodes import Span
+from .lang.nodes import Span
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ def _core(eng: Engine, assumptions: list[m.Assumption], fixed: list[z3.ExprRef],
 
 
 def _cone(eng: Engine, reads: list[m.Call]) -> list[str]:
-    from ..solver import atoms_of
+    from ..backend.solver import atoms_of
 
     return atoms_of(eng.lib, reads)
 

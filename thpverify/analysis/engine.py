@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import z3
 
-from .. import evaluate as ev
 from .. import model as m
+from ..backend.solver import Solver, atoms_of
 from ..results import Fixed, Literal, Side
-from ..solver import Solver, atoms_of
+from ..semantics import evaluate as ev
 
 REPLAY_LEAVES = 256
 DRAWN = 16
@@ -495,7 +495,7 @@ class Engine:
         return self.replay(cube, space, expected, cone)
 
     def _matches(self, o: ev.Outcome, side: Side) -> bool:
-        from ..solver import show_value
+        from ..backend.solver import show_value
 
         if side.rule is None:
             return show_value(o.value) == side.value

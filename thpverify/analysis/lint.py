@@ -34,10 +34,10 @@ from dataclasses import dataclass, replace
 
 import z3
 
-from .. import evaluate as ev
 from .. import model as m
+from ..backend.solver import Solver, atoms_of, sort_of
 from ..results import Fixed, LintFinding, LintReport
-from ..solver import Solver, atoms_of, sort_of
+from ..semantics import evaluate as ev
 from .engine import Engine, release_key
 
 
@@ -254,7 +254,7 @@ class _Linter:
 
 
 def _show(v: ev.Value) -> str:
-    from ..solver import show_value
+    from ..backend.solver import show_value
 
     return show_value(v)
 

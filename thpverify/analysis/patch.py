@@ -11,8 +11,8 @@ without them, which shows what those assumptions settle.
 from __future__ import annotations
 
 from .. import model as m
+from ..backend.solver import Solver
 from ..results import DiffTable, PatchReport, PropertyChange
-from ..solver import Solver
 from .diff import diff
 from .engine import Engine
 

@@ -24,7 +24,7 @@ def requires(lib: m.Library, versions: Sequence[str], caller: str | None = None,
     eng = engine or Engine(lib)
     reads = [eng.call(v, output) for v in versions]
     space = eng.space(versions, reads, caller)
-    from ..solver import atoms_of
+    from ..backend.solver import atoms_of
 
     cone_set = set(atoms_of(lib, reads))
     cone = [a for a in space.atoms if a in cone_set]

@@ -10,8 +10,8 @@ right after the release they patch; `releases_only` leaves them out.
 from __future__ import annotations
 
 from .. import model as m
+from ..backend.solver import Solver
 from ..results import Fixed, Timeline, TimelineStep
-from ..solver import Solver
 from .engine import is_patch, release_key
 
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..diagnostics import Diagnostic
+from ..lang.diagnostics import Diagnostic
 from ..results import SCHEMA, CheckReport, EvalResult, Verdict
 
 

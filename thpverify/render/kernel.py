@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from ..smaps import VmaReport, human
+from ..kernel.smaps import VmaReport, human
 from .json import dumps
 from .text import _wrap
 

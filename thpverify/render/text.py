@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..diagnostics import Diagnostic
+from ..lang.diagnostics import Diagnostic
 from ..results import CheckReport, Counterexample, EvalResult, Verdict
 
 EXPECT_WORD = {"holds": "proved", "fails": "refuted", "vacuous": "vacuous"}

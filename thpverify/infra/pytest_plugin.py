@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from . import model as m
-    from .results import Verdict
+    from .. import model as m
+    from ..results import Verdict
 
 _DECLARES_PROPERTY = re.compile(r"^\s*property\s+[A-Za-z_]", re.MULTILINE)
 
@@ -47,15 +47,15 @@ class _Libraries:
 
     def library(self, folder: Path) -> m.Library:
         if folder not in self.libs:
-            from .resolve import load
-            from .typecheck import typecheck
+            from ..lang.resolve import load
+            from ..lang.typecheck import typecheck
 
             self.libs[folder] = typecheck(load([folder], display_root=self.root))
         return self.libs[folder]
 
     def solver(self, folder: Path) -> Any:
         if folder not in self.solvers:
-            from .solver import Solver
+            from ..backend.solver import Solver
 
             self.solvers[folder] = Solver(self.library(folder))
         return self.solvers[folder]
@@ -90,7 +90,7 @@ class SpecFile(pytest.File):
     """A .thp file: its properties, each on every version it ranges over."""
 
     def collect(self) -> Iterator[PropertyItem]:
-        from .diagnostics import SpecError
+        from ..lang.diagnostics import SpecError
 
         libraries = self.config.stash[_LIBRARIES]
         folder = self.path.parent.resolve()
@@ -137,7 +137,7 @@ class PropertyItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str | Any:
         if isinstance(excinfo.value, UnexpectedVerdictError):
-            from .render.sarif import details, headline
+            from ..render.sarif import details, headline
 
             v = excinfo.value.verdict
             return f"{headline(v)}\n{details(v)}"
@@ -148,8 +148,8 @@ class PropertyItem(pytest.Item):
 
 
 def _diagnostics(exc: Exception, root: Path) -> str:
-    from .diagnostics import SpecError
-    from .render import text as render_text
+    from ..lang.diagnostics import SpecError
+    from ..render import text as render_text
 
     assert isinstance(exc, SpecError)
     sources: dict[str, str] = {}

@@ -6,15 +6,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from . import model as m
+    from .. import model as m
 
 
 def bundled_path() -> Path:
     """The spec library shipped inside the package (specs/ in a checkout)."""
-    installed = Path(__file__).resolve().parent / "specs"
+    installed = Path(__file__).resolve().parent.parent / "specs"
     if any(installed.glob("*.thp")):
         return installed
-    return Path(__file__).resolve().parent.parent / "specs"
+    return Path(__file__).resolve().parent.parent.parent / "specs"
 
 
 def load_library(paths: list[Path] | None = None) -> m.Library:

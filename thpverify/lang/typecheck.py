@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from . import model as m
+from .. import model as m
 from . import nodes as n
 from .diagnostics import Diagnostic, SpecError, did_you_mean
 from .resolve import RawFunction, RawVersion, Scopes

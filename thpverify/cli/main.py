@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from . import model as m
-    from .results import Fixed, Verdict
+    from .. import model as m
+    from ..results import Fixed, Verdict
 
 EXIT_OK, EXIT_SPEC, EXIT_UNKNOWN, EXIT_INTERNAL, EXIT_FAILED = 0, 2, 5, 6, 10
 
@@ -38,7 +38,7 @@ With no spec path, the bundled spec library is used."""
 # Modules that add subcommands: each has register(sub, common, library),
 # which adds its parsers; like this module, they import z3 and lark only
 # inside the commands, so that --help stays fast.
-_COMMAND_MODULES: tuple[str, ...] = ("cli_reports", "cli_kernel", "cli_analysis")
+_COMMAND_MODULES: tuple[str, ...] = ("reports", "kernel", "analysis")
 
 CHECK_FORMATS = ("text", "json", "junit", "sarif", "markdown")
 
@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     if not getattr(args, "command", None):
         parser.print_help(out)
         return EXIT_SPEC
-    from .diagnostics import SpecError
+    from ..lang.diagnostics import SpecError
 
     try:
         code: int = args.run(args, out, err)
@@ -127,9 +127,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
 
 
 def _spec_error(exc: Exception, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .diagnostics import SpecError
-    from .render import json as render_json
-    from .render import text as render_text
+    from ..lang.diagnostics import SpecError
+    from ..render import json as render_json
+    from ..render import text as render_text
 
     assert isinstance(exc, SpecError)
     if getattr(args, "json", False):
@@ -140,7 +140,7 @@ def _spec_error(exc: Exception, args: argparse.Namespace, out: TextIO, err: Text
             try:
                 sources[d.span.file] = Path(d.span.file).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
-                from .library import bundled_path
+                from ..lang.library import bundled_path
 
                 candidate = bundled_path().parent / d.span.file
                 sources[d.span.file] = candidate.read_text(encoding="utf-8") if candidate.is_file() else ""
@@ -149,15 +149,15 @@ def _spec_error(exc: Exception, args: argparse.Namespace, out: TextIO, err: Text
 
 
 def _load(paths: list[Path] | None) -> m.Library:
-    from .library import load_library
+    from ..lang.library import load_library
 
     return load_library(paths or None)
 
 
 def _library(paths: list[Path] | None) -> m.Library:
     """The specs, parsed and type-checked, or read back from the cache when unchanged."""
-    from . import cache
-    from .library import bundled_path, load_library
+    from ..infra import cache
+    from ..lang.library import bundled_path, load_library
 
     for p in paths or []:
         if not p.exists():
@@ -175,10 +175,10 @@ def _library(paths: list[Path] | None) -> m.Library:
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .cli_reports import cross_check, render_check, require_solver, write_atomic
-    from .render import json as render_json
-    from .render import text as render_text
-    from .results import CheckReport
+    from ..render import json as render_json
+    from ..render import text as render_text
+    from ..results import CheckReport
+    from .reports import cross_check, render_check, require_solver, write_atomic
 
     fmt = args.format or ("json" if args.json else "text")
     if args.json and fmt != "json":
@@ -206,8 +206,8 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _checked(paths: list[Path], jobs: int | None, use_cache: bool) -> tuple[m.Library, tuple[Verdict, ...]]:
     """The library and its verdicts: from the cache when nothing changed
     (no z3, no lark, no solving), else loaded, checked and stored."""
-    from . import cache
-    from .library import bundled_path
+    from ..infra import cache
+    from ..lang.library import bundled_path
 
     for p in paths:
         if not p.exists():
@@ -217,7 +217,7 @@ def _checked(paths: list[Path], jobs: int | None, use_cache: bool) -> tuple[m.Li
     if hit is not None:
         lib, verdicts = hit
         return lib, verdicts
-    from .runner import check_all
+    from ..infra.runner import check_all
 
     lib = _library(paths) if use_cache else _load(paths)
     verdicts = check_all(lib, jobs)
@@ -230,10 +230,10 @@ def _checked(paths: list[Path], jobs: int | None, use_cache: bool) -> tuple[m.Li
 
 
 def cmd_prove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .diagnostics import did_you_mean
-    from .render import json as render_json
-    from .render import text as render_text
-    from .solver import Solver
+    from ..backend.solver import Solver
+    from ..lang.diagnostics import did_you_mean
+    from ..render import json as render_json
+    from ..render import text as render_text
 
     lib = _library(args.spec)
     prop = lib.properties.get(args.property)
@@ -265,7 +265,7 @@ def cmd_prove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _known_version(lib: m.Library, version: str) -> None:
-    from .diagnostics import did_you_mean
+    from ..lang.diagnostics import did_you_mean
 
     if version not in lib.versions:
         hint = did_you_mean(version, lib.versions)
@@ -278,8 +278,8 @@ def _known_version(lib: m.Library, version: str) -> None:
 
 def parse_value(lib: m.Library, text: str) -> list[Fixed]:
     """ATOM=VALUE, ATOM[k]=VALUE -> coordinates; raises UsageError."""
-    from .diagnostics import did_you_mean
-    from .results import Fixed
+    from ..lang.diagnostics import did_you_mean
+    from ..results import Fixed
 
     if "=" not in text:
         raise UsageError(f"'{text}': expected ATOM=VALUE")
@@ -333,7 +333,7 @@ def _int(raw: str, whole: str) -> int:
 
 def _eval_one(lib: m.Library, solver: object, version: str | None, caller: str | None,
               sets: list[str], output: str) -> object:
-    from .solver import Solver
+    from ..backend.solver import Solver
 
     assert isinstance(solver, Solver)
     if not version:
@@ -362,10 +362,10 @@ def parse_values(lib: m.Library, texts: Sequence[str]) -> list[Fixed]:
 
 
 def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .render import json as render_json
-    from .render import text as render_text
-    from .results import EvalResult
-    from .solver import Solver
+    from ..backend.solver import Solver
+    from ..render import json as render_json
+    from ..render import text as render_text
+    from ..results import EvalResult
 
     lib = _library(args.spec)
     solver = Solver(lib)
@@ -412,7 +412,7 @@ def _json_value(v: object) -> str:
 
 
 def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .solver import smt2
+    from ..backend.solver import smt2
 
     lib = _library(args.spec)
     _known_version(lib, args.version)

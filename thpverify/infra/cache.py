@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = 1
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent
 
 
 def directory() -> Path | None:

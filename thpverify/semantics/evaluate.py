@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from . import model as m
+from .. import model as m
 
 ALL = (1 << 63) - 1
 FORK_BUDGET = 4096

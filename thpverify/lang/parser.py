@@ -25,9 +25,9 @@ _PUNCT = {
 def _lark() -> Lark:
     """The parser; its tables are kept in the cache directory (Lark checks
     them against the grammar's hash), which makes a cold start faster."""
-    from . import cache
+    from ..infra import cache
 
-    grammar = resources.files("thpverify").joinpath("grammar.lark").read_text(encoding="utf-8")
+    grammar = resources.files("thpverify.lang").joinpath("grammar.lark").read_text(encoding="utf-8")
     where = cache.directory()
     stored: str | bool = False
     if where is not None:

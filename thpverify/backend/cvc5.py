@@ -19,8 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import model as m
-from .results import Verdict
+from .. import model as m
+from ..results import Verdict
 
 TIME_LIMIT_MS = 60_000
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import z3
 
-from . import model as m
-from .evaluate import delegate
+from .. import model as m
+from ..semantics.evaluate import delegate
 
 RULE_BITS = 16
 

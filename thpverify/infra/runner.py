@@ -21,9 +21,9 @@ import multiprocessing
 import os
 import pickle
 
-from . import model as m
-from .results import Verdict
-from .solver import Solver, atoms_of
+from .. import model as m
+from ..backend.solver import Solver, atoms_of
+from ..results import Verdict
 
 _worker: m.Library | None = None
 
@@ -85,7 +85,7 @@ def _run(lib: m.Library, work: list[Chunk], jobs: int) -> list[list[Verdict]]:
     method = "forkserver" if "forkserver" in methods else "spawn"
     context = multiprocessing.get_context(method)
     if method == "forkserver":
-        context.set_forkserver_preload([f"{__package__}.solver"])
+        context.set_forkserver_preload(["thpverify.backend.solver"])
     library = pickle.dumps(lib, protocol=pickle.HIGHEST_PROTOCOL)
     with context.Pool(processes=jobs, maxtasksperchild=1, initializer=_start, initargs=(library,)) as pool:
         return pool.map(_check_chunk, work, chunksize=1)

@@ -12,11 +12,11 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from .cli import EXIT_INTERNAL, UsageError, _checked, _known_version, parse_value, parse_values
+from .main import EXIT_INTERNAL, UsageError, _checked, _known_version, parse_value, parse_values
 
 if TYPE_CHECKING:
-    from . import model as m
-    from .results import CheckReport, DiffTable, Fixed, Timeline
+    from .. import model as m
+    from ..results import CheckReport, DiffTable, Fixed, Timeline
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -41,22 +41,22 @@ def write_atomic(path: Path, text: str) -> None:
 def render_check(fmt: str, report: CheckReport, lib: m.Library, verbose: bool = False) -> str:
     """A check report in one of cli.CHECK_FORMATS."""
     if fmt == "json":
-        from .render import json as render_json
+        from ..render import json as render_json
 
         return render_json.check_report(report)
     if fmt == "junit":
-        from .render import junit
+        from ..render import junit
 
         return junit.check_report(report, lib)
     if fmt == "sarif":
-        from .render import sarif
+        from ..render import sarif
 
         return sarif.check_report(report, lib)
     if fmt == "markdown":
-        from .render import markdown
+        from ..render import markdown
 
         return markdown.check_report(report, lib)
-    from .render import text as render_text
+    from ..render import text as render_text
 
     docs = {p.name: p.doc for p in lib.properties.values()}
     return render_text.check_report(report, docs, verbose)
@@ -64,7 +64,7 @@ def render_check(fmt: str, report: CheckReport, lib: m.Library, verbose: bool = 
 
 def require_solver(solver: str) -> None:
     """Fail early, before the proofs, when the second solver is missing."""
-    from . import crosscheck
+    from ..backend import cvc5 as crosscheck
 
     try:
         crosscheck.cvc5_version()
@@ -74,7 +74,7 @@ def require_solver(solver: str) -> None:
 
 def cross_check(solver: str, lib: m.Library, report: CheckReport, out: TextIO, code: int) -> int:
     """Re-prove every proved claim with a second solver; exit 6 on any disagreement."""
-    from . import crosscheck
+    from ..backend import cvc5 as crosscheck
 
     results = crosscheck.cross_check(lib, report.verdicts)
     out.write(crosscheck.text(results))
@@ -110,8 +110,8 @@ SEED_VMA = ("VM_HUGEPAGE=1", "VM_MIXEDMAP=1", "huge_fault=1", "vma_is_dax=0", "v
 
 
 def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .render import html
-    from .results import CheckReport
+    from ..render import html
+    from ..results import CheckReport
 
     if args.spec and args.paths:
         raise UsageError("give spec paths either as arguments or with --spec, not both")
@@ -132,7 +132,7 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     page = html.report(report, lib, diffs=diffs, diff_note=diff_note, timeline=timeline,
                        timeline_note=timeline_note, given=given, caller=caller)
     write_atomic(args.html, page)
-    from .render import text as render_text
+    from ..render import text as render_text
 
     out.write(f"wrote {args.html}: {render_text.summary(report.verdicts)}\n")
     return report.exit_code
@@ -162,8 +162,8 @@ def _diffs(lib: m.Library, caller: str | None, output: str,
            pairs: list[tuple[str, str]] | None = None) -> tuple[tuple[DiffTable, ...], str]:
     """The given pairs, or consecutive releases in release order and each patch version against its base."""
     try:
-        from .analysis.diff import diff
-        from .analysis.engine import Engine, is_patch, release_key
+        from ..analysis.diff import diff
+        from ..analysis.engine import Engine, is_patch, release_key
     except ImportError:
         return (), "not available in this build (thpverify.analysis.diff is missing)"
     having = [v for v in lib.versions if output in lib.versions[v].outputs]
@@ -179,7 +179,7 @@ def _diffs(lib: m.Library, caller: str | None, output: str,
             if v not in having:
                 raise UsageError(f"version '{v}' has no output '{output}'")
     engine = Engine(lib)
-    from .analysis.engine import TooManyRowsError
+    from ..analysis.engine import TooManyRowsError
 
     tables: list[DiffTable] = []
     too_large: list[str] = []
@@ -194,7 +194,7 @@ def _diffs(lib: m.Library, caller: str | None, output: str,
 
 def _timeline(lib: m.Library, given: tuple[Fixed, ...], caller: str | None, output: str) -> tuple[Timeline | None, str]:
     try:
-        from .analysis.timeline import timeline
+        from ..analysis.timeline import timeline
     except ImportError:
         return None, "not available in this build (thpverify.analysis.timeline is missing)"
     return timeline(lib, list(given), caller=caller, output=output), ""

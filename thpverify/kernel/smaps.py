@@ -529,7 +529,7 @@ class Explainer:
     """Asks the model about observed VMAs; identical inputs are asked once."""
 
     def __init__(self, lib: Any, version: str) -> None:
-        from .solver import Solver
+        from ..backend.solver import Solver
 
         self.lib = lib
         self.version = version
@@ -537,7 +537,7 @@ class Explainer:
         self.cache: dict[tuple[tuple[str, bool | str | int], ...], Any] = {}
 
     def ask(self, known: Sequence[tuple[str, bool | str | int]]) -> Any:
-        from .results import Fixed
+        from ..results import Fixed
 
         key = tuple(sorted((a, v) for a, v in known if a in self.lib.atoms))
         if key not in self.cache:
@@ -546,7 +546,7 @@ class Explainer:
         return self.cache[key]
 
     def report(self, v: Vma, obs: Observation) -> VmaReport:
-        from .results import Fixed
+        from ..results import Fixed
 
         r = self.ask(obs.known)
         known = dict(obs.known)

@@ -14,10 +14,10 @@ from typing import Any
 
 import z3
 
-from . import evaluate as ev
-from . import model as m
+from .. import model as m
+from ..results import Counterexample, Decision, EvalResult, Fixed, Verdict
+from ..semantics import evaluate as ev
 from .compiler import Compiler
-from .results import Counterexample, Decision, EvalResult, Fixed, Verdict
 
 TIMEOUT_MS = 20_000
 RLIMIT = 50_000_000

@@ -12,10 +12,10 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .cli import EXIT_FAILED, EXIT_OK, EXIT_UNKNOWN, UsageError, _known_version, _library, parse_value, parse_values
+from .main import EXIT_FAILED, EXIT_OK, EXIT_UNKNOWN, UsageError, _known_version, _library, parse_value, parse_values
 
 if TYPE_CHECKING:
-    from . import model as m
+    from .. import model as m
 
 
 def register(sub: Any, common: argparse.ArgumentParser, library: argparse.ArgumentParser) -> None:
@@ -68,7 +68,7 @@ def register(sub: Any, common: argparse.ArgumentParser, library: argparse.Argume
 
 
 def _dump(doc: dict[str, Any]) -> str:
-    from .results import SCHEMA
+    from ..results import SCHEMA
 
     return json.dumps({"schema": SCHEMA, **doc}, sort_keys=True, indent=2) + "\n"
 
@@ -90,8 +90,8 @@ def _output(lib: m.Library, version: str, output: str) -> None:
 
 
 def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .analysis.diff import diff
-    from .render import analysis as render
+    from ..analysis.diff import diff
+    from ..render import analysis as render
 
     lib = _library(args.spec)
     for v in (args.a, args.b):
@@ -100,7 +100,7 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for name in args.drop:
         if name not in known:
             raise UsageError(f"no assumption '{name}' in {args.a} or {args.b}")
-    from .analysis.engine import TooManyRowsError
+    from ..analysis.engine import TooManyRowsError
 
     try:
         t = diff(lib, args.a, args.b, _caller(lib, args.caller), args.output, derived=not args.atoms_only,
@@ -117,13 +117,13 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_patch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .analysis.patch import patch
-    from .render import analysis as render
+    from ..analysis.patch import patch
+    from ..render import analysis as render
 
     lib = _library(args.spec)
     for v in (args.base, args.candidate):
         _output(lib, v, args.output)
-    from .analysis.engine import TooManyRowsError
+    from ..analysis.engine import TooManyRowsError
 
     try:
         report = patch(lib, args.base, args.candidate, args.output)
@@ -139,8 +139,8 @@ def cmd_patch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .analysis.lint import lint
-    from .render import analysis as render
+    from ..analysis.lint import lint
+    from ..render import analysis as render
 
     lib = _library(args.spec)
     for v in args.versions:
@@ -154,8 +154,8 @@ def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_timeline(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .analysis.timeline import timeline
-    from .render import analysis as render
+    from ..analysis.timeline import timeline
+    from ..render import analysis as render
 
     lib = _library(args.spec)
     given = parse_values(lib, args.set)
@@ -170,9 +170,9 @@ def cmd_timeline(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_requires(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .analysis.engine import is_patch, release_key
-    from .analysis.requires import requires
-    from .render import analysis as render
+    from ..analysis.engine import is_patch, release_key
+    from ..analysis.requires import requires
+    from ..render import analysis as render
 
     lib = _library(args.spec)
     if args.all_versions == (args.version is not None):

@@ -14,11 +14,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .cli import EXIT_FAILED, EXIT_OK, EXIT_UNKNOWN, UsageError, _known_version, _library
+from .main import EXIT_FAILED, EXIT_OK, EXIT_UNKNOWN, UsageError, _known_version, _library
 
 if TYPE_CHECKING:
-    from . import model as m
-    from .smaps import Process, Settings
+    from .. import model as m
+    from ..kernel.smaps import Process, Settings
 
 
 def register(sub: Any, common: argparse.ArgumentParser, library: argparse.ArgumentParser) -> None:
@@ -42,7 +42,7 @@ def register(sub: Any, common: argparse.ArgumentParser, library: argparse.Argume
 
 
 def choose_version(lib: m.Library, wanted: str, kernel: str) -> tuple[str, list[str]]:
-    from .smaps import pick_version
+    from ..kernel.smaps import pick_version
 
     if wanted != "auto":
         _known_version(lib, wanted)
@@ -57,7 +57,7 @@ def choose_version(lib: m.Library, wanted: str, kernel: str) -> tuple[str, list[
 
 
 def _settings(path: Path | None, pid: str) -> tuple[Settings, Process | None]:
-    from .smaps import Process, Settings, SmapsError, load_json, read_settings
+    from ..kernel.smaps import Process, Settings, SmapsError, load_json, read_settings
 
     if path is None:
         return read_settings(pid), None
@@ -69,8 +69,8 @@ def _settings(path: Path | None, pid: str) -> tuple[Settings, Process | None]:
 
 
 def cmd_smaps(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .render import kernel as render
-    from .smaps import Process, SmapsError, explain, parse_smaps, read_process
+    from ..kernel.smaps import Process, SmapsError, explain, parse_smaps, read_process
+    from ..render import kernel as render
 
     try:
         if args.file is not None:
@@ -151,9 +151,9 @@ def _record(prefix: Path, text: str, settings: Settings, proc: Process, what: st
 
 
 def cmd_conform(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from . import conform
-    from .render import kernel as render
-    from .smaps import Explainer, read_settings
+    from ..kernel import conform
+    from ..kernel.smaps import Explainer, read_settings
+    from ..render import kernel as render
 
     settings = read_settings()
     lib = _library(args.spec)
