@@ -99,7 +99,7 @@ def test_ill_typed_spec_reports_every_problem(tmp_path: Path) -> None:
 
 
 def test_unexpected_verdict_exits_10(tmp_path: Path) -> None:
-    text = (CORPUS / "mini.thp").read_text(encoding="utf-8").replace('expect fails on "old";', "")
+    text = (CORPUS / "mini.thp").read_text(encoding="utf-8").replace('expect fails on "old";', 'expect holds on "old";')
     code, out, _ = run_cli("check", str(write_spec(tmp_path, text)))
     assert code == 10
     assert "UNEXPECTED: expected proved" in out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .lang.diagnostics import Diagnostic
 from .lang.nodes import Span
 
 
@@ -186,6 +187,11 @@ class Version:
     functions: dict[str, Function] = field(hash=False, compare=False)
     assumptions: tuple[Assumption, ...]
     span: Span
+    # What a patch declares it means to change (not inherited by versions
+    # that extend it): callers whose answers may change, properties whose
+    # verdicts may change.
+    intends_callers: tuple[str, ...] = ()
+    intends_properties: tuple[str, ...] = ()
 
     def get(self, key: str) -> str:
         return dict(self.meta).get(key, "")
@@ -230,8 +236,32 @@ class Library:
     files: tuple[str, ...]
     sources: dict[str, str] = field(hash=False, compare=False)
     paths: dict[str, str] = field(default_factory=dict, hash=False, compare=False)  # shown name -> file read
+    warnings: tuple[Diagnostic, ...] = ()  # problems that do not stop a check (W codes)
 
     def function(self, version: str, name: str) -> Function:
         if version:
             return self.versions[version].functions[name]
         return self.global_functions[name]
+
+
+def rename_versions(e: Expr, renames: dict[str, str]) -> Expr:
+    """The expression with every call into a version of `renames` made into
+    the version it maps to ("v6.6"::eligible -> "mine"::eligible)."""
+    if isinstance(e, Call):
+        args = tuple(rename_versions(a, renames) for a in e.args)
+        return Call(renames.get(e.version, e.version), e.name, args, e.type, e.span)
+    if isinstance(e, Op):
+        return Op(e.op, tuple(rename_versions(a, renames) for a in e.args), e.type, e.span)
+    return e
+
+
+def versions_called(e: Expr) -> set[str]:
+    """The versions an expression calls into by name ("" excluded)."""
+    if isinstance(e, Call):
+        found = {e.version} if e.version else set()
+        for a in e.args:
+            found |= versions_called(a)
+        return found
+    if isinstance(e, Op):
+        return set().union(*(versions_called(a) for a in e.args)) if e.args else set()
+    return set()

@@ -233,30 +233,78 @@ class Requirement:
 @dataclass(frozen=True)
 class PropertyChange:
     """A property's verdict on the base and on the candidate: `change` is
-    "newly failing", "newly holding" or "unchanged"."""
+    "newly failing", "newly holding", "unchanged", or "BEFORE -> AFTER" for
+    a change between vacuous, unknown and error. A property that names
+    versions is checked with the candidate in the base's place (`across`).
+    `intended`: the candidate declares it means to change this property."""
 
     property: str
     base: str
     candidate: str
     change: str
+    across: bool = False
+    intended: bool = False
+
+
+@dataclass(frozen=True)
+class RowCoverage:
+    """Whether a behaviour change (row `row`, counted from 1, of the diff
+    table for `caller`) is covered: some property whose verdict the patch
+    changes tells the two versions apart on an input of the row
+    (`covered_by`, each confirmed on one input by the interpreter), or the
+    patch declared it meant to change that caller (`intended`)."""
+
+    caller: str | None
+    row: int
+    covered_by: tuple[str, ...]
+    intended: bool
+
+    @property
+    def uncovered(self) -> bool:
+        return not self.covered_by and not self.intended
 
 
 @dataclass(frozen=True)
 class PatchReport:
-    """What a candidate version changes against its base: property verdicts
-    and, per caller, the diff table of `output`."""
+    """What a candidate version changes against its base: property verdicts,
+    per caller the diff table of `output`, and which rows of those tables
+    some property or a declared intent covers."""
 
     base: str
     candidate: str
     properties: tuple[PropertyChange, ...]
     diffs: tuple[DiffTable, ...]
+    coverage: tuple[RowCoverage, ...] = ()
+    intends_callers: tuple[str, ...] = ()
+    intends_properties: tuple[str, ...] = ()
+
+    @property
+    def uncovered(self) -> tuple[RowCoverage, ...]:
+        return tuple(c for c in self.coverage if c.uncovered)
+
+    @property
+    def newly_failing(self) -> tuple[PropertyChange, ...]:
+        """Newly failing properties the patch did not declare."""
+        return tuple(c for c in self.properties if c.change == "newly failing" and not c.intended)
+
+    def exit_code(self, strict: bool = False) -> int:
+        """10 when a property newly fails (and the patch did not declare it),
+        or, with `strict`, when a behaviour change is uncovered; 5 when a
+        verdict on the candidate is unknown; 6 on an error; else 0."""
+        if any(c.candidate == "error" for c in self.properties):
+            return 6
+        if self.newly_failing or (strict and self.uncovered):
+            return 10
+        if any(c.candidate == "unknown" for c in self.properties):
+            return 5
+        return 0
 
 
 @dataclass(frozen=True)
 class LintFinding:
     """One lint finding: `kind` (dead-rule, always-true, always-false,
     redundant-rule, order-dependent, unread-atom, unused-assumption,
-    contradiction), where (spec file:line:col), the rule or name, a witness
+    contradiction, uncited-rule), where (spec file:line:col), the rule or name, a witness
     input (may be empty when the finding is a static fact) and how it was
     replayed. `key` is what --allow takes to silence it."""
 

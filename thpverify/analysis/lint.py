@@ -319,6 +319,22 @@ def _unread(lib: m.Library, versions: Sequence[str]) -> list[LintFinding]:
             for name, atom in lib.atoms.items() if name not in read]
 
 
+def _uncited(lib: m.Library, versions: Sequence[str]) -> list[LintFinding]:
+    """Rules of kernel predicates with neither a label nor a kernel line
+    (the W001 warning of the type checker), once each, under the first
+    version that has them."""
+    out: dict[str, LintFinding] = {}
+    for v in versions:
+        for fn in lib.versions[v].functions.values():
+            if fn.kind != "predicate" or not fn.origin:
+                continue
+            for rule in fn.rules:
+                if rule.cite is None and rule.id == f"L{rule.span.line}" and str(rule.span) not in out:
+                    out[str(rule.span)] = LintFinding("uncited-rule", v, f"{fn.name}.{rule.id}", str(rule.span),
+                                                      f"this rule of '{fn.name}' has neither a label nor a kernel line")
+    return list(out.values())
+
+
 def _contradictions(lib: m.Library, engine: Engine, versions: Sequence[str]) -> list[LintFinding]:
     out = []
     ok = []
@@ -376,6 +392,7 @@ def lint(lib: m.Library, versions: Sequence[str] | None = None, allow: Sequence[
                 linter.function(v, fn, [x for x in owners[id(fn)] if x != v])
     found = list(linter.findings.values())
     found += _unread(lib, list(lib.versions))
+    found += _uncited(lib, names)
     found += _contradictions(lib, engine, names)
     if proofs:
         found += _unused(lib, engine.solver, names)

@@ -1,18 +1,33 @@
 """What a candidate version changes against its base.
 
-For every property with an instance on both versions: its verdict on each
-(proved counts as holding; refuted as failing; vacuous and unknown are
-neither) and whether the candidate makes it newly failing, newly holding or
-leaves it unchanged. Then, for each caller, the diff table of the output;
-where no input disagrees only thanks to some assumptions, also the table
-without them, which shows what those assumptions settle.
+Properties: every property is checked on the base and on the candidate. A
+property written for each version is checked on both versions; a property
+that names versions ("v6.6"::eligible, `fix_v3_is_v67`) and names the base
+is checked as written and again with the candidate in the base's place; one
+that does not name the base cannot change and is left out. Proved counts as
+holding; refuted as failing; vacuous and unknown are neither. Each property
+is newly failing, newly holding or unchanged.
+
+Behaviour: for each caller, the diff table of the output; where no input
+disagrees only thanks to some assumptions, also the table without them,
+which shows what those assumptions settle.
+
+Coverage: a row of a diff table is covered by a property whose verdict
+changed when, on some input of the row that meets the property's premises
+and assumptions, the property's claim differs between the two versions
+(one query per row and property, its input confirmed by the interpreter).
+A row of a caller the patch declares (`intends caller`) is intended. Any
+other row is a behaviour change that no property covers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .. import model as m
 from ..backend.solver import Solver
-from ..results import DiffTable, PatchReport, PropertyChange
+from ..lang.nodes import Span
+from ..results import DiffTable, Literal, PatchReport, PropertyChange, RowCoverage
 from .diff import diff
 from .engine import Engine
 
@@ -21,28 +36,113 @@ HOLDS = {"proved": True, "refuted": False}
 
 def patch(lib: m.Library, base: str, candidate: str, output: str = "eligible") -> PatchReport:
     solver = Solver(lib)
+    cand = lib.versions[candidate]
+    pairs = [(prop, before, after) for prop in lib.properties.values() for before, after in _pairs(lib, prop, base, candidate)]
     changes = []
-    for prop in lib.properties.values():
-        by_version = {i.version: i for i in prop.instances}
-        if base not in by_version or candidate not in by_version:
-            continue
-        before = solver.check(by_version[base]).verdict
-        after = solver.check(by_version[candidate]).verdict
-        was, now = HOLDS.get(before), HOLDS.get(after)
-        if was is not False and now is False:
-            change = "newly failing"
-        elif was is not True and now is True:
-            change = "newly holding"
-        else:
-            change = "unchanged" if before == after else f"{before} -> {after}"
-        changes.append(PropertyChange(prop.name, before, after, change))
+    for prop, before, after in pairs:
+        was, now = solver.check(before).verdict, solver.check(after).verdict
+        changes.append(PropertyChange(prop.name, was, now, _change(was, now), before.version == "",
+                                      prop.name in cand.intends_properties))
     engine = Engine(lib, solver)
     diffs: list[DiffTable] = []
+    coverage: list[RowCoverage] = []
+    changed = [(c.property, before, after) for c, (_, before, after) in zip(changes, pairs, strict=True)
+               if c.change in ("newly failing", "newly holding")]
     caller = lib.atoms.get("caller")
     for c in caller.values if caller is not None else (None,):
         t = diff(lib, base, candidate, c, output, engine=engine)
         diffs.append(t)
+        for i, row in enumerate(t.rows, 1):
+            covered = tuple(dict.fromkeys(name for name, before, after in changed
+                                          if _tells_apart(lib, solver, row.cube, c, before, after)))
+            coverage.append(RowCoverage(c, i, covered, c in cand.intends_callers))
         if not t.rows and t.core:
             # Agreement that rests on assumptions: show what they settle.
             diffs.append(diff(lib, base, candidate, c, output, engine=engine, drop=t.core))
-    return PatchReport(base, candidate, tuple(changes), tuple(diffs))
+    return PatchReport(base, candidate, tuple(changes), tuple(diffs), tuple(coverage),
+                       cand.intends_callers, cand.intends_properties)
+
+
+def _change(before: str, after: str) -> str:
+    was, now = HOLDS.get(before), HOLDS.get(after)
+    if was is not False and now is False:
+        return "newly failing"
+    if was is not True and now is True:
+        return "newly holding"
+    return "unchanged" if before == after else f"{before} -> {after}"
+
+
+def _pairs(lib: m.Library, prop: m.Property, base: str, candidate: str) -> list[tuple[m.Instance, m.Instance]]:
+    """The instances of a property to compare: (on the base, on the candidate)."""
+    by_version = {i.version: i for i in prop.instances}
+    if base in by_version and candidate in by_version:
+        return [(by_version[base], by_version[candidate])]
+    out = []
+    for inst in prop.instances:
+        if inst.version == "" and base in _named(inst):
+            out.append((inst, _substitute(lib, inst, base, candidate)))
+    return out
+
+
+def _named(inst: m.Instance) -> set[str]:
+    found: set[str] = set()
+    for e in (*inst.premises, inst.claim):
+        found |= m.versions_called(e)
+    return found
+
+
+def _substitute(lib: m.Library, inst: m.Instance, base: str, candidate: str) -> m.Instance:
+    """A property across versions with the candidate in the base's place:
+    its calls renamed, and the assumptions of the versions it now names
+    (less those it drops, plus its own)."""
+    renames = {base: candidate}
+    named = _named(inst)
+    merged_before = {a.name for v in named for a in lib.versions[v].assumptions}
+    kept = {a.name for a in inst.assumptions}
+    dropped = merged_before - kept
+    merged: dict[str, m.Assumption] = {}
+    for v in sorted({renames.get(v, v) for v in named}):
+        for a in lib.versions[v].assumptions:
+            if a.name not in dropped:
+                merged.setdefault(a.name, a)
+    own = [a for a in inst.assumptions if a.scope == "property"]
+    return m.Instance(
+        inst.property, "", tuple(m.rename_versions(p, renames) for p in inst.premises), tuple(merged.values()) + tuple(own),
+        m.rename_versions(inst.claim, renames), None, None,
+    )
+
+
+def _tells_apart(lib: m.Library, solver: Solver, cube: Sequence[Literal], caller: str | None,
+                 before: m.Instance, after: m.Instance) -> bool:
+    """Whether, on some input of the row that both instances' premises and
+    assumptions allow, the claim differs between them."""
+    span = before.claim.span
+    facts: list[m.Expr] = [literal_expr(lib, lit, span) for lit in cube]
+    if caller is not None and "caller" in lib.atoms:
+        atom = lib.atoms["caller"]
+        facts.append(m.Op("eq", (m.AtomRef("caller", atom.type, span), m.Lit(caller, atom.type, span)), m.BOOL, span))
+    facts += [*before.premises, *after.premises]
+    facts += list({a.name: a.expr for a in (*before.assumptions, *after.assumptions)}.values())
+    facts.append(m.Op("not", (m.Op("iff", (before.claim, after.claim), m.BOOL, span),), m.BOOL, span))
+    return solver.find(facts) is not None
+
+
+def literal_expr(lib: m.Library, lit: Literal, span: Span) -> m.Expr:
+    """A literal of a decision-table row as an expression of the library."""
+    if lit.derived:
+        fn = lib.global_functions[lit.name]
+        term: m.Expr = m.Call("", lit.name, (), fn.returns, span)
+        return term if lit.values[0] is True else m.Op("not", (term,), m.BOOL, span)
+    atom = lib.atoms[lit.name]
+    ref = m.AtomRef(atom.name, atom.type, span)
+    if lit.element is not None:
+        elem = m.Lit(lit.element, m.Type("elem", atom.type.name), span)
+        member: m.Expr = m.Op("in", (elem, ref), m.BOOL, span)
+        return member if lit.values[0] is True else m.Op("not", (member,), m.BOOL, span)
+    if atom.type.kind == "bool":
+        return ref if lit.values[0] is True else m.Op("not", (ref,), m.BOOL, span)
+    options: list[m.Expr] = [m.Op("eq", (ref, m.Lit(v, atom.type, span)), m.BOOL, span) for v in lit.values]
+    out = options[0]
+    for o in options[1:]:
+        out = m.Op("or", (out, o), m.BOOL, span)
+    return out

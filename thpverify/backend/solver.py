@@ -261,6 +261,22 @@ class Solver:
         cex = self._counterexample(inst, s, guards, model)
         return Verdict(**base, verdict="refuted", counterexample=cex, checks=(cex.replay,))
 
+    def find(self, exprs: Sequence[m.Expr]) -> dict[str, bool | str | int] | None:
+        """An input on which every closed bool expression holds, confirmed by
+        the interpreter; None when there is none. Raises InternalError when
+        the solver gives up or the interpreter disagrees."""
+        s = self.new()
+        s.add(*(self.c.expr(e) for e in exprs))  # not self.term: these expressions are short-lived
+        r = s.check()
+        if r == z3.unknown:
+            raise InternalError(f"solver: {s.reason_unknown()}")
+        if r == z3.unsat:
+            return None
+        values = self.assignment(s.model())
+        if not all(ev.value_of(self.lib, e, values) is True for e in exprs):
+            raise InternalError(f"the solver's input {values} does not replay through the interpreter")
+        return values
+
     def assumption_core(self, assumptions: Sequence[m.Assumption],
                         facts: Sequence[z3.ExprRef] = ()) -> list[m.Assumption] | None:
         """A minimal, re-checked subset of the assumptions that contradicts

@@ -1,7 +1,8 @@
 """Subcommands that compare versions: diff, patch, lint, timeline, requires.
 
 Exit codes: diff 10 when the versions disagree, 0 when they agree; patch 10
-when a property is newly failing; lint 10 when a finding is not allowed;
+when a property is newly failing (or, with --strict, a behaviour change is
+uncovered); lint 10 when a finding is not allowed;
 timeline and requires 0. Usage and spec errors 2, internal errors 6. z3 is
 imported only inside the commands, so that --help stays fast.
 """
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .main import EXIT_FAILED, EXIT_OK, EXIT_UNKNOWN, UsageError, _known_version, _library, parse_value, parse_values
+from .common import EXIT_FAILED, EXIT_OK, EXIT_UNKNOWN, UsageError, known_version, library, parse_value, parse_values
 
 if TYPE_CHECKING:
     from .. import model as m
@@ -34,10 +36,13 @@ def register(sub: Any, common: argparse.ArgumentParser, library: argparse.Argume
     d.set_defaults(run=cmd_diff)
 
     p = sub.add_parser("patch", parents=[common, library],
-                       help="what a candidate changes: property verdicts, and the diff table per caller")
-    p.add_argument("base", metavar="BASE")
-    p.add_argument("candidate", metavar="CANDIDATE")
+                       help="what a candidate changes: property verdicts, the diff table per caller, uncovered changes")
+    p.add_argument("base", metavar="BASE", help="the version the candidate patches, e.g. v6.6")
+    p.add_argument("candidate", metavar="CANDIDATE",
+                   help="a version of the library, or a spec file (FILE.thp) that declares the candidate version")
     p.add_argument("--output", default="eligible", help="the predicate to compare (default: eligible)")
+    p.add_argument("--strict", action="store_true",
+                   help="also exit 10 when a behaviour change is covered by no property and not declared with 'intends'")
     p.set_defaults(run=cmd_patch)
 
     li = sub.add_parser("lint", parents=[common, library],
@@ -80,7 +85,7 @@ def _caller(lib: m.Library, caller: str | None) -> str | None:
 
 
 def _output(lib: m.Library, version: str, output: str) -> None:
-    _known_version(lib, version)
+    known_version(lib, version)
     v = lib.versions[version]
     if output not in v.outputs:
         raise UsageError(f"'{output}' is not an output of {version}; outputs: {', '.join(v.outputs)}")
@@ -93,7 +98,7 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..analysis.diff import diff
     from ..render import analysis as render
 
-    lib = _library(args.spec)
+    lib = library(args.spec, args.include)
     for v in (args.a, args.b):
         _output(lib, v, args.output)
     known = {x.name for v in (args.a, args.b) for x in lib.versions[v].assumptions}
@@ -117,22 +122,64 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_patch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ..analysis.engine import TooManyRowsError
     from ..analysis.patch import patch
     from ..render import analysis as render
+    from .common import nothing_to_check
 
-    lib = _library(args.spec)
-    for v in (args.base, args.candidate):
+    lib, candidate = _candidate(args)
+    nothing_to_check(lib)
+    for v in (args.base, candidate):
         _output(lib, v, args.output)
-    from ..analysis.engine import TooManyRowsError
-
     try:
-        report = patch(lib, args.base, args.candidate, args.output)
+        report = patch(lib, args.base, candidate, args.output)
     except TooManyRowsError as exc:
-        err.write(f"thpverify: patch {args.base} {args.candidate}: a caller's diff needs more than {exc.limit} rows,\n"
+        err.write(f"thpverify: patch {args.base} {candidate}: a caller's diff needs more than {exc.limit} rows,\n"
                   f"no short table: compare the two with thpverify diff --caller C --max-rows N\n")
         return EXIT_UNKNOWN
-    out.write(_dump(render.patch_json(report)) if args.json else render.patch_text(report))
-    return EXIT_FAILED if any(c.change == "newly failing" for c in report.properties) else EXIT_OK
+    out.write(_dump(render.patch_json(report, args.strict)) if args.json else render.patch_text(report, args.strict))
+    return report.exit_code(args.strict)
+
+
+def _candidate(args: argparse.Namespace) -> tuple[m.Library, str]:
+    """The library and the candidate's version name. A candidate that names
+    a file is loaded beside the library (--spec, or the bundled one), with
+    its imports resolved along the search path; the version it declares is
+    the candidate (the one that extends BASE, when it declares several)."""
+    from pathlib import Path
+
+    text = args.candidate
+    if not (text.endswith(".thp") or os.path.sep in text or os.path.lexists(text)):
+        lib = library(args.spec, args.include)
+        known_version(lib, text)
+        return lib, text
+    path = Path(text)
+    lib = library(args.spec, args.include, extra=[path])
+    real = os.path.realpath(path)
+    shown = [name for name, read in lib.paths.items() if read == real]
+    declared = [v.name for v in lib.versions.values() if v.span.file in shown]
+    if not declared:
+        raise UsageError(f"{text}: declares no version; a candidate is written as\n"
+                         f"  version \"NAME\" extends \"{args.base}\" {{ ... }}")
+    if len(declared) > 1:
+        extending = [v for v in declared if _extends(lib, v, args.base)]
+        if len(extending) != 1:
+            raise UsageError(f"{text}: declares {len(declared)} versions ({', '.join(declared)}); "
+                             f"{'none' if not extending else 'several'} of them extend {args.base}")
+        declared = extending
+    known_version(lib, args.base)
+    return lib, declared[0]
+
+
+def _extends(lib: m.Library, version: str, base: str) -> bool:
+    seen: set[str] = set()
+    v: str | None = version
+    while v is not None and v not in seen:
+        if v == base:
+            return True
+        seen.add(v)
+        v = lib.versions[v].base if v in lib.versions else None
+    return False
 
 
 # -------------------------------------------------------------------- lint
@@ -142,9 +189,9 @@ def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..analysis.lint import lint
     from ..render import analysis as render
 
-    lib = _library(args.spec)
+    lib = library(args.spec, args.include)
     for v in args.versions:
-        _known_version(lib, v)
+        known_version(lib, v)
     report = lint(lib, args.versions or None, allow=args.allow, order=args.order, proofs=args.proofs)
     out.write(_dump(render.lint_json(report)) if args.json else render.lint_text(report))
     return EXIT_FAILED if report.findings else EXIT_OK
@@ -157,7 +204,7 @@ def cmd_timeline(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..analysis.timeline import timeline
     from ..render import analysis as render
 
-    lib = _library(args.spec)
+    lib = library(args.spec, args.include)
     given = parse_values(lib, args.set)
     if any(f.atom == "caller" for f in given) and args.caller is not None:
         raise UsageError("give the caller once: --caller or --set caller=...")
@@ -174,7 +221,7 @@ def cmd_requires(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..analysis.requires import requires
     from ..render import analysis as render
 
-    lib = _library(args.spec)
+    lib = library(args.spec, args.include)
     if args.all_versions == (args.version is not None):
         raise UsageError("give --version V or --all-versions")
     if args.version is not None:

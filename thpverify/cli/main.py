@@ -16,11 +16,29 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from .common import (
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_SPEC,
+    EXIT_UNKNOWN,
+    UsageError,
+    checked,
+    known_version,
+    library,
+    nothing_to_check,
+    parse_value,
+    parse_values,
+)
+
 if TYPE_CHECKING:
     from .. import model as m
-    from ..results import Fixed, Verdict
 
-EXIT_OK, EXIT_SPEC, EXIT_UNKNOWN, EXIT_INTERNAL, EXIT_FAILED = 0, 2, 5, 6, 10
+# The names command modules used before cli.common existed.
+_checked, _known_version, _library = checked, known_version, library
+__all__ = ["main", "main_entry", "parse_value", "parse_values", "UsageError", "_checked", "_known_version", "_library",
+           "EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_SPEC", "EXIT_UNKNOWN"]
+
 
 DESCRIPTION = """\
 thpverify: a formal verifier for the Linux kernel's transparent-huge-page
@@ -43,16 +61,14 @@ _COMMAND_MODULES: tuple[str, ...] = ("reports", "kernel", "analysis")
 CHECK_FORMATS = ("text", "json", "junit", "sarif", "markdown")
 
 
-class UsageError(Exception):
-    pass
-
-
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON (schema thpverify/1)")
     library = argparse.ArgumentParser(add_help=False)
     library.add_argument("--spec", action="append", type=Path, metavar="PATH",
                          help="spec file or directory to load instead of the bundled library (repeatable)")
+    library.add_argument("-I", "--include", action="append", type=Path, default=[], metavar="DIR",
+                         help="also look for imported specs in DIR, before $THPVERIFY_PATH and the bundled library (repeatable)")
 
     p = argparse.ArgumentParser(prog="thpverify", description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -60,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", parents=[common], help="prove every property on every version, compare with expectations")
     c.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="spec files or directories (default: the bundled library)")
+    c.add_argument("-I", "--include", action="append", type=Path, default=[], metavar="DIR",
+                   help="also look for imported specs in DIR, before $THPVERIFY_PATH and the bundled library (repeatable)")
     c.add_argument("--verbose", "-v", action="store_true", help="show witnesses, traces and the checks made on each answer")
     c.add_argument("--jobs", "-j", type=int, metavar="N", help="worker processes (default: the number of cores, at most 4)")
     c.add_argument("--no-cache", action="store_true",
@@ -134,41 +152,10 @@ def _spec_error(exc: Exception, args: argparse.Namespace, out: TextIO, err: Text
     assert isinstance(exc, SpecError)
     if getattr(args, "json", False):
         out.write(render_json.diagnostics(exc.diagnostics))
-    sources: dict[str, str] = {}
-    for d in exc.diagnostics:
-        if d.span.file not in sources:
-            try:
-                sources[d.span.file] = Path(d.span.file).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                from ..lang.library import bundled_path
-
-                candidate = bundled_path().parent / d.span.file
-                sources[d.span.file] = candidate.read_text(encoding="utf-8") if candidate.is_file() else ""
-    err.write(render_text.diagnostics(exc.diagnostics, sources))
+    # Source lines come from the specs as they were read: a file that was
+    # refused, or is not a spec, is never read again to be shown.
+    err.write(render_text.diagnostics(exc.diagnostics, exc.sources))
     return EXIT_SPEC
-
-
-def _load(paths: list[Path] | None) -> m.Library:
-    from ..lang.library import load_library
-
-    return load_library(paths or None)
-
-
-def _library(paths: list[Path] | None) -> m.Library:
-    """The specs, parsed and type-checked, or read back from the cache when unchanged."""
-    from ..infra import cache
-    from ..lang.library import bundled_path, load_library
-
-    for p in paths or []:
-        if not p.exists():
-            raise UsageError(f"{p}: no such file or directory")
-    key = cache.key(paths or [bundled_path()], {"command": "library"})
-    lib: m.Library | None = cache.load(key) if key else None
-    if lib is None:
-        lib = load_library(paths or None)
-        if key:
-            cache.store(key, lib.paths, lib.sources, lib)
-    return lib
 
 
 # ------------------------------------------------------------------ check
@@ -185,7 +172,10 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"--json and --format {fmt} disagree; give one")
     if args.cross_check:
         require_solver(args.cross_check)
-    lib, verdicts = _checked(args.paths, args.jobs, not args.no_cache)
+    lib, verdicts = checked(args.paths, args.jobs, not args.no_cache, args.include)
+    if lib.warnings:
+        err.write(render_text.diagnostics(lib.warnings, lib.sources))
+    nothing_to_check(lib)
     report = CheckReport(lib.files, tuple(lib.versions), verdicts)
     code = report.exit_code
     if args.output is not None:
@@ -203,29 +193,6 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return code
 
 
-def _checked(paths: list[Path], jobs: int | None, use_cache: bool) -> tuple[m.Library, tuple[Verdict, ...]]:
-    """The library and its verdicts: from the cache when nothing changed
-    (no z3, no lark, no solving), else loaded, checked and stored."""
-    from ..infra import cache
-    from ..lang.library import bundled_path
-
-    for p in paths:
-        if not p.exists():
-            raise UsageError(f"{p}: no such file or directory")
-    key = cache.key(paths or [bundled_path()], {"command": "check"}) if use_cache else None
-    hit = cache.load(key) if key else None
-    if hit is not None:
-        lib, verdicts = hit
-        return lib, verdicts
-    from ..infra.runner import check_all
-
-    lib = _library(paths) if use_cache else _load(paths)
-    verdicts = check_all(lib, jobs)
-    if key and not any(v.verdict in ("error", "unknown") for v in verdicts):
-        cache.store(key, lib.paths, lib.sources, (lib, verdicts))
-    return lib, verdicts
-
-
 # ------------------------------------------------------------------ prove
 
 
@@ -235,14 +202,14 @@ def cmd_prove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..render import json as render_json
     from ..render import text as render_text
 
-    lib = _library(args.spec)
+    lib = library(args.spec, args.include)
     prop = lib.properties.get(args.property)
     if prop is None:
         hint = did_you_mean(args.property, lib.properties)
         raise UsageError(f"no property '{args.property}'" + (f"; {hint}" if hint else ""))
     instances = [i for i in prop.instances if args.version in (None, i.version)]
     if args.version is not None and not instances:
-        _known_version(lib, args.version)
+        known_version(lib, args.version)
         raise UsageError(f"property '{args.property}' is checked across versions, not on one; drop --version")
     solver = Solver(lib)
     verdicts = [solver.check(i) for i in instances]
@@ -264,71 +231,7 @@ def cmd_prove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def _known_version(lib: m.Library, version: str) -> None:
-    from ..lang.diagnostics import did_you_mean
-
-    if version not in lib.versions:
-        hint = did_you_mean(version, lib.versions)
-        raise UsageError(f"no version '{version}'" + (f"; {hint}" if hint else "")
-                         + "\nversions: " + ", ".join(lib.versions))
-
-
 # ------------------------------------------------------------------- eval
-
-
-def parse_value(lib: m.Library, text: str) -> list[Fixed]:
-    """ATOM=VALUE, ATOM[k]=VALUE -> coordinates; raises UsageError."""
-    from ..lang.diagnostics import did_you_mean
-    from ..results import Fixed
-
-    if "=" not in text:
-        raise UsageError(f"'{text}': expected ATOM=VALUE")
-    name, raw = (s.strip() for s in text.split("=", 1))
-    element = None
-    if name.endswith("]") and "[" in name:
-        name, index = name[:-1].split("[", 1)
-        element = _int(index, text)
-    atom = lib.atoms.get(name)
-    if atom is None:
-        hint = did_you_mean(name, lib.atoms)
-        raise UsageError(f"unknown atom '{name}'" + (f"; {hint}" if hint else ""))
-    kind = atom.type.kind
-    if element is not None:
-        if kind != "set":
-            raise UsageError(f"'{name}' is not a set; write {name}={raw}")
-        universe = lib.universes[atom.type.name]
-        if element not in universe.elements:
-            raise UsageError(f"{element} is not in universe {atom.type.name} {list(universe.elements)}")
-        return [Fixed(name, element, _bool(raw, text))]
-    if kind == "bool":
-        return [Fixed(name, None, _bool(raw, text))]
-    if kind == "enum":
-        if raw not in atom.values:
-            hint = did_you_mean(raw, atom.values)
-            raise UsageError(f"'{raw}' is not a value of {name}: {', '.join(atom.values)}" + (f"; {hint}" if hint else ""))
-        return [Fixed(name, None, raw)]
-    universe = lib.universes[atom.type.name]
-    members = {_int(x, text) for x in raw.strip("{}").replace(" ", "").split(",") if x}
-    outside = sorted(members - set(universe.elements))
-    if outside:
-        raise UsageError(f"{outside[0]} is not in universe {atom.type.name} {list(universe.elements)}")
-    return [Fixed(name, None, sum(1 << k for k in members))]
-
-
-def _bool(raw: str, whole: str) -> bool:
-    value = raw.lower()
-    if value in ("1", "true", "yes", "y", "on"):
-        return True
-    if value in ("0", "false", "no", "n", "off"):
-        return False
-    raise UsageError(f"'{whole}': expected true or false")
-
-
-def _int(raw: str, whole: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise UsageError(f"'{whole}': '{raw}' is not a number") from None
 
 
 def _eval_one(lib: m.Library, solver: object, version: str | None, caller: str | None,
@@ -338,27 +241,12 @@ def _eval_one(lib: m.Library, solver: object, version: str | None, caller: str |
     assert isinstance(solver, Solver)
     if not version:
         raise UsageError("--version is required; versions: " + ", ".join(lib.versions))
-    _known_version(lib, version)
+    known_version(lib, version)
     v = lib.versions[version]
     if output not in v.functions or v.functions[output].params:
         raise UsageError(f"'{output}' is not an output of {version}; outputs: {', '.join(v.outputs)}")
     given = parse_values(lib, ([f"caller={caller}"] if caller is not None else []) + list(sets))
     return solver.evaluate(version, output, given)
-
-
-def parse_values(lib: m.Library, texts: Sequence[str]) -> list[Fixed]:
-    """Several ATOM=VALUE texts -> coordinates, each once; raises UsageError
-    when one coordinate is given two values."""
-    given: list[Fixed] = []
-    for text in texts:
-        given.extend(parse_value(lib, text))
-    seen: dict[tuple[str, int | None], object] = {}
-    for f in given:
-        key = (f.atom, f.element)
-        if key in seen and seen[key] != f.value:
-            raise UsageError(f"'{f.atom}' is given two values")
-        seen[key] = f.value
-    return list({(f.atom, f.element): f for f in given}.values())
 
 
 def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -367,7 +255,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..render import text as render_text
     from ..results import EvalResult
 
-    lib = _library(args.spec)
+    lib = library(args.spec, args.include)
     solver = Solver(lib)
     if args.batch is None:
         r = _eval_one(lib, solver, args.version, args.caller, args.set, args.output)
@@ -414,8 +302,8 @@ def _json_value(v: object) -> str:
 def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..backend.solver import smt2
 
-    lib = _library(args.spec)
-    _known_version(lib, args.version)
+    lib = library(args.spec, args.include)
+    known_version(lib, args.version)
     out.write(smt2(lib, args.version))
     return EXIT_OK
 

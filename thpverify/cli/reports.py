@@ -12,7 +12,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from .main import EXIT_INTERNAL, UsageError, _checked, _known_version, parse_value, parse_values
+from .common import EXIT_INTERNAL, UsageError, nothing_to_check, parse_value, parse_values
+from .common import checked as _checked
+from .common import known_version as _known_version
 
 if TYPE_CHECKING:
     from .. import model as m
@@ -117,6 +119,7 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError("give spec paths either as arguments or with --spec, not both")
     paths = list(args.paths or args.spec or [])
     lib, verdicts = _checked(paths, args.jobs, not args.no_cache)
+    nothing_to_check(lib)
     given = _timeline_vma(lib, args.set)
     caller = args.caller
     if caller is None and "caller" in lib.atoms and "page_fault" in lib.atoms["caller"].values:

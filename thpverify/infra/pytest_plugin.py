@@ -47,10 +47,12 @@ class _Libraries:
 
     def library(self, folder: Path) -> m.Library:
         if folder not in self.libs:
+            from ..lang.library import search_path
             from ..lang.resolve import load
             from ..lang.typecheck import typecheck
 
-            self.libs[folder] = typecheck(load([folder], display_root=self.root))
+            # Specs in a project's own folder import the bundled library as `check` does.
+            self.libs[folder] = typecheck(load([folder], display_root=self.root, search=search_path([folder])))
         return self.libs[folder]
 
     def solver(self, folder: Path) -> Any:

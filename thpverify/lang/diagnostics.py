@@ -21,8 +21,11 @@ class Diagnostic:
 class SpecError(Exception):
     """One or more located problems; raised only at a pass boundary."""
 
-    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+    def __init__(self, diagnostics: Iterable[Diagnostic], sources: dict[str, str] | None = None) -> None:
         self.diagnostics = tuple(sorted(diagnostics, key=lambda d: (d.span, d.code, d.message)))
+        # The text of every spec read, by the name shown in messages: an error
+        # shows its source line from here, never by reading a file again.
+        self.sources = dict(sources or {})
         super().__init__("; ".join(f"{d.span}: {d.message}" for d in self.diagnostics))
 
 

@@ -1,4 +1,5 @@
-"""Where specs come from: the bundled library, or paths a user names."""
+"""Where specs come from: the bundled library, or paths a user names, with
+imports looked up along the search path."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .. import model as m
+    from .resolve import SearchPath
 
 
 def bundled_path() -> Path:
@@ -17,12 +19,21 @@ def bundled_path() -> Path:
     return Path(__file__).resolve().parent.parent.parent / "specs"
 
 
-def load_library(paths: list[Path] | None = None) -> m.Library:
-    """Parse, resolve and type-check; raises SpecError with every problem found."""
+def search_path(paths: list[Path] | None = None, include: list[Path] | None = None) -> SearchPath:
+    """Imports resolve in the importing file's directory, then each named
+    directory and -I directory, then $THPVERIFY_PATH, then the bundled library."""
+    from .resolve import SearchPath
+
+    return SearchPath.make(list(paths or []), list(include or []), bundled_path())
+
+
+def load_library(paths: list[Path] | None = None, include: list[Path] | None = None,
+                 extra: list[Path] | None = None) -> m.Library:
+    """Parse, resolve and type-check `paths` (default: the bundled library)
+    and `extra` (files loaded beside them, e.g. a candidate patch); raises
+    SpecError with every problem found."""
     from .resolve import load
     from .typecheck import typecheck
 
-    if not paths:
-        root = bundled_path()
-        return typecheck(load([root], display_root=root.parent))
-    return typecheck(load(paths))
+    named = list(paths or [bundled_path()]) + list(extra or [])
+    return typecheck(load(named, search=search_path(named, include)))

@@ -294,7 +294,14 @@ class PatchDecl:
     span: Span
 
 
-VersionItem = Meta | DefDecl | AssumeDecl | DropDecl | PredicateDecl | PatchDecl
+@dataclass(frozen=True)
+class IntendsDecl:
+    kind: str  # caller, property
+    names: tuple[str, ...]
+    span: Span
+
+
+VersionItem = Meta | DefDecl | AssumeDecl | DropDecl | PredicateDecl | PatchDecl | IntendsDecl
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ _PUNCT = {
     "LBRACE": "'{'", "RBRACE": "'}'", "EQUAL": "'='", "MORETHAN": "'>'", "LESSTHAN": "'<'",
     "NAME": "a name", "STRING": "a string", "INT": "a number", "ASSIGN_OP": "'='",
     "VERDICT": "'holds', 'fails' or 'vacuous'", "CMP_OP": "a comparison",
+    "INTENT_KIND": "'caller' or 'property'",
 }
 
 
@@ -249,6 +250,9 @@ class _Build(Transformer[Token, Any]):
 
     def drop_decl(self, meta: Any, c: list[Any]) -> n.DropDecl:
         return n.DropDecl(c[0], self._span(meta))
+
+    def intends_decl(self, meta: Any, c: list[Any]) -> n.IntendsDecl:
+        return n.IntendsDecl(str(c[0]), c[1], self._span(meta))
 
     def patch_decl(self, meta: Any, c: list[Any]) -> n.PatchDecl:
         return n.PatchDecl(str(c[0]), tuple(c[1:]), self._span(meta))

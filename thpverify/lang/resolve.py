@@ -7,7 +7,10 @@ the predicates it inherits, and hands the result to the type checker.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -33,6 +36,7 @@ class RawVersion:
     functions: dict[str, RawFunction]
     assumptions: list[tuple[n.AssumeDecl, str]]
     order: int
+    intends: list[n.IntendsDecl] = field(default_factory=list)  # the version's own, never inherited
 
 
 @dataclass
@@ -52,40 +56,80 @@ class Scopes:
 META_KEYS = ("release", "repository", "commit", "date", "url", "note", "summary", "title")
 
 
-def spec_files(paths: list[Path]) -> list[Path]:
-    """The .thp files named, and those inside named directories, sorted."""
+SPEC_SUFFIX = ".thp"
+MAX_SPEC_BYTES = 10 * 1024 * 1024  # a spec file larger than this is refused before it is read
+# Places that hold no spec, whatever a path or a link says.
+_NEVER = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+@dataclass(frozen=True)
+class SearchPath:
+    """Where imports are looked for, in order, after the importing file's own
+    directory; and the roots an import may resolve into."""
+
+    dirs: tuple[Path, ...] = ()
+    roots: tuple[Path, ...] = ()
+    bundled: Path | None = None
+
+    @staticmethod
+    def make(named: list[Path], include: list[Path], bundled: Path | None) -> SearchPath:
+        """The search order of the docs: each --spec/-I directory, then
+        $THPVERIFY_PATH, then the bundled library. The roots are those
+        directories and the directories of the files named."""
+        env = [Path(p) for p in os.environ.get("THPVERIFY_PATH", "").split(os.pathsep) if p.strip()]
+        dirs = [p for p in named if p.is_dir()] + list(include) + env + ([bundled] if bundled else [])
+        roots = dirs + [p.parent for p in named if not p.is_dir()]
+        unique: dict[str, Path] = {}
+        for r in roots:
+            unique.setdefault(os.path.realpath(r), Path(os.path.realpath(r)))
+        return SearchPath(tuple(dict.fromkeys(dirs)), tuple(unique.values()), bundled)
+
+
+def spec_files(paths: list[Path], problems: list[Diagnostic] | None = None) -> list[Path]:
+    """The .thp files named, and those inside named directories, sorted.
+    A directory that cannot be listed is a problem, never skipped."""
     found: list[Path] = []
     for p in paths:
-        if p.is_dir():
-            found.extend(sorted(p.rglob("*.thp")))
-        else:
+        if not p.is_dir():
             found.append(p)
+            continue
+        inside: list[Path] = []
+
+        def unreadable(exc: OSError, top: Path = p) -> None:
+            if problems is not None:
+                where = exc.filename or str(top)
+                problems.append(Diagnostic(n.Span(str(where), 0, 0, 0, 0), "E010",
+                                           f"cannot read directory {where}: {exc.strerror or exc}"))
+
+        for top, dirnames, filenames in os.walk(p, onerror=unreadable):
+            dirnames.sort()
+            inside.extend(Path(top) / f for f in filenames if f.endswith(SPEC_SUFFIX))
+        found.extend(sorted(inside))
     return found
 
 
-def load(paths: list[Path], display_root: Path | None = None) -> Scopes:
+def load(paths: list[Path], display_root: Path | None = None, search: SearchPath | None = None) -> Scopes:
     """Read, parse and gather every file; raise SpecError with all problems."""
+    search = search or SearchPath.make(paths, [], None)
     scopes = Scopes()
     problems: list[Diagnostic] = []
     parsed: list[n.SpecFile] = []
-    seen: set[Path] = set()
-    queue: list[tuple[Path, n.Import | None]] = [(p, None) for p in spec_files(paths)]
+    seen: set[str] = set()
+    queue: list[tuple[Path, n.Import | None]] = [(p, None) for p in spec_files(paths, problems)]
     while queue:
         path, importer = queue.pop(0)
-        real = path.resolve()
+        shown = _display(path, display_root, search)
+        where = importer.span if importer else n.Span(shown, 0, 0, 0, 0)
+        text, real, problem = _read_spec(path, search if importer else None)
+        if problem:
+            problems.append(Diagnostic(where, "E010", problem))
+            continue
+        assert text is not None and real is not None
         if real in seen:
             continue
         seen.add(real)
-        shown = _display(path, display_root)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            where = importer.span if importer else n.Span(shown, 0, 0, 0, 0)
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            problems.append(Diagnostic(where, "E010", f"cannot read {shown}: {reason}"))
-            continue
         scopes.sources[shown] = text
-        scopes.paths[shown] = str(real)
+        scopes.paths[shown] = real
         scopes.files.append(shown)
         try:
             spec = parse_text(text, shown)
@@ -95,23 +139,110 @@ def load(paths: list[Path], display_root: Path | None = None) -> Scopes:
         parsed.append(spec)
         for decl in spec.decls:
             if isinstance(decl, n.Import):
-                queue.append((path.parent / decl.path, decl))
+                found = _find_import(decl, path.parent, search)
+                if isinstance(found, str):
+                    problems.append(Diagnostic(decl.span, "E010", found, _import_hint(decl, search)))
+                else:
+                    queue.append((found, decl))
     if problems:
-        raise SpecError(problems)
+        raise SpecError(problems, scopes.sources)
     for spec in parsed:
         _gather(spec, scopes, problems)
     _build_versions(scopes, problems)
     if problems:
-        raise SpecError(problems)
+        raise SpecError(problems, scopes.sources)
     return scopes
 
 
-def _display(path: Path, root: Path | None) -> str:
-    """A path as shown in messages: under root if given, else under the working directory."""
+def _find_import(decl: n.Import, here: Path, search: SearchPath) -> Path | str:
+    """The file an import names: the importing file's directory first, then
+    the search path; or why there is none. Nothing is read here."""
+    if "\0" in decl.path or not decl.path.strip():
+        return f"cannot import '{_printable(decl.path)}': not a file name"
+    if not decl.path.endswith(SPEC_SUFFIX):
+        return f"cannot import '{_printable(decl.path)}': not a spec file (spec files end in {SPEC_SUFFIX})"
+    wanted = Path(decl.path)
+    places = [wanted] if wanted.is_absolute() else [here / wanted] + [d / wanted for d in search.dirs]
+    for place in places:
+        if os.path.lexists(place):
+            return place
+    if wanted.is_absolute():
+        return f"cannot import '{decl.path}': no such file"
+    return f"cannot import '{decl.path}': no such spec in {_places(here, search)}"
+
+
+def _import_hint(decl: n.Import, search: SearchPath) -> str:
+    if decl.path.endswith(SPEC_SUFFIX) and not Path(decl.path).is_absolute():
+        return "name a directory that holds it with -I DIR or $THPVERIFY_PATH"
+    return ""
+
+
+def _places(here: Path, search: SearchPath) -> str:
+    shown = [str(here)] + [str(d) for d in search.dirs]
+    return ", ".join(dict.fromkeys(shown))
+
+
+def _printable(text: str) -> str:
+    return text.encode("unicode_escape").decode("ascii")
+
+
+def _read_spec(path: Path, search: SearchPath | None) -> tuple[str | None, str | None, str]:
+    """A spec file's text and real path, or why it cannot be read. Only a
+    regular file (after links) below MAX_SPEC_BYTES is read; an import
+    (search given) must also lie inside one of the spec roots. The content
+    of a file that is refused never reaches a message."""
+    shown = _printable(str(path))
+    if "\0" in str(path):
+        return None, None, f"cannot read {shown}: not a file name"
+    try:
+        real = Path(os.path.realpath(path, strict=True))
+    except (OSError, RuntimeError) as exc:
+        reason = "symbolic link loop" if isinstance(exc, RuntimeError) or getattr(exc, "errno", 0) == errno.ELOOP \
+            else (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
+        return None, None, f"cannot read {shown}: {reason}"
+    if any(real == p or p in real.parents for p in _NEVER):
+        return None, None, f"cannot read {shown}: {real.parts[1]}/ holds no spec files"
+    if search is not None and not any(real == r or r in real.parents for r in search.roots):
+        return None, None, f"cannot import {shown}: it lies outside the spec roots ({', '.join(str(r) for r in search.roots)})"
+    if not str(real).endswith(SPEC_SUFFIX):
+        return None, None, f"cannot read {shown}: not a spec file (spec files end in {SPEC_SUFFIX})"
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        return None, None, f"cannot read {shown}: {exc.strerror or exc}"
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, None, f"cannot read {shown}: not a regular file"
+        if st.st_size > MAX_SPEC_BYTES:
+            return None, None, f"cannot read {shown}: {st.st_size} bytes; spec files are at most {MAX_SPEC_BYTES}"
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        return None, None, f"cannot read {shown}: {exc.strerror or exc}"
+    finally:
+        os.close(fd)
+    if len(data) > MAX_SPEC_BYTES:
+        return None, None, f"cannot read {shown}: spec files are at most {MAX_SPEC_BYTES} bytes"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, None, f"cannot read {shown}: not UTF-8 text (byte {exc.start})"
+    if "\0" in text:
+        return None, None, f"cannot read {shown}: it holds a NUL byte, so it is not spec text"
+    return text, str(real), ""
+
+
+def _display(path: Path, root: Path | None, search: SearchPath) -> str:
+    """A path as shown in messages: a bundled file as specs/NAME, else under
+    root if given, else under the working directory."""
+    bundled = search.bundled
+    if bundled is not None and os.path.realpath(path).startswith(os.path.realpath(bundled) + os.sep):
+        return str(Path(bundled.name) / Path(os.path.realpath(path)).relative_to(os.path.realpath(bundled)))
     for base in (root, Path.cwd()):
         if base is not None:
             try:
-                return str(path.resolve().relative_to(base.resolve()))
+                return str(Path(os.path.abspath(path)).relative_to(os.path.abspath(base)))
             except ValueError:
                 pass
     return str(path)
@@ -230,6 +361,11 @@ def _apply_items(raw: RawVersion, scopes: Scopes, problems: list[Diagnostic]) ->
                 raw.assumptions.append((n.AssumeDecl(dropped, "", n.BoolLit(True, item.span), item.span), "drop"))
         elif isinstance(item, n.PatchDecl):
             _apply_patch(item, raw, scopes, problems)
+        elif isinstance(item, n.IntendsDecl):
+            if raw.decl.base is None:
+                problems.append(Diagnostic(item.span, "E018", f"'intends' belongs to a patch; '{name}' extends no version",
+                                           f"write version \"{name}\" extends \"BASE\""))
+            raw.intends.append(item)
 
 
 def _apply_patch(patch: n.PatchDecl, raw: RawVersion, scopes: Scopes, problems: list[Diagnostic]) -> None:
@@ -246,7 +382,9 @@ def _apply_patch(patch: n.PatchDecl, raw: RawVersion, scopes: Scopes, problems: 
         new_body, found = _edit(body, op)
         if not found:
             labels = sorted(_labels(body))
-            hint = did_you_mean(op.target, labels)
+            close = did_you_mean(op.target, labels)
+            listed = f"labels in {patch.predicate}: {', '.join(labels)}" if labels else f"{patch.predicate} has no labelled rules"
+            hint = f"{close} {listed}" if close else listed
             problems.append(Diagnostic(op.span, "E017", f"no rule labelled '{op.target}' in {patch.predicate}", hint))
             continue
         body = new_body

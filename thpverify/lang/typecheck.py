@@ -26,6 +26,7 @@ class _Checker:
     def __init__(self, scopes: Scopes) -> None:
         self.s = scopes
         self.problems: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
         self.universes: dict[str, m.Universe] = {}
         self.atoms: dict[str, m.Atom] = {}
         self.consts: dict[str, m.Lit] = {}
@@ -44,16 +45,37 @@ class _Checker:
         global_functions = {name: self._function("", name) for name in self.s.functions}
         global_assumptions = tuple(self._assumption(d, scope) for d, scope in self.s.assumptions)
         properties = {name: self._property(decl) for name, decl in self.s.properties.items()}
+        self._intents(properties)
         if self.problems:
             unique = {(d.span, d.code, d.message): d for d in self.problems}
-            raise SpecError(unique.values())
+            raise SpecError(unique.values(), self.s.sources)
+        warnings = sorted({(d.span, d.code, d.message): d for d in self.warnings}.values(),
+                          key=lambda d: (d.span, d.code, d.message))
         return m.Library(
             self.universes, self.atoms, self.versions, properties, global_functions,
-            global_assumptions, tuple(self.s.files), self.s.sources, self.s.paths,
+            global_assumptions, tuple(self.s.files), self.s.sources, self.s.paths, tuple(warnings),
         )
 
     def error(self, span: n.Span, code: str, message: str, hint: str = "") -> None:
         self.problems.append(Diagnostic(span, code, message, hint))
+
+    def warn(self, span: n.Span, code: str, message: str, hint: str = "") -> None:
+        self.warnings.append(Diagnostic(span, code, message, hint, "warning"))
+
+    def _intents(self, properties: dict[str, m.Property]) -> None:
+        """What each patch declares it means to change must name callers
+        and properties that exist."""
+        caller = self.atoms.get("caller")
+        callers = caller.values if caller is not None else ()
+        for raw in self.s.versions.values():
+            for item in raw.intends:
+                known = callers if item.kind == "caller" else tuple(properties)
+                for name in item.names:
+                    if name not in known:
+                        hint = did_you_mean(name, known)
+                        if not hint and item.kind == "caller":
+                            hint = f"callers: {', '.join(known)}"
+                        self.error(item.span, "E043", f"'intends {item.kind}': unknown {item.kind} '{name}'", hint)
 
     # ----------------------------------------------------------- vocabulary
 
@@ -111,8 +133,11 @@ class _Checker:
             for d, scope in self.s.assumptions + raw.assumptions
             if scope != "drop" and d.name not in dropped
         ]
+        callers = tuple(x for i in raw.intends if i.kind == "caller" for x in i.names)
+        props = tuple(x for i in raw.intends if i.kind == "property" for x in i.names)
         return m.Version(
             name, raw.decl.base, tuple(sorted(raw.meta.items())), functions, tuple(assumptions), raw.decl.span,
+            intends_callers=callers, intends_properties=props,
         )
 
     def _raw(self, version: str, name: str) -> RawFunction | None:
@@ -198,18 +223,30 @@ class _Checker:
                 elif v in explicit:
                     self.error(e.span, "E040", f"two expectations for version '{v}'")
                 explicit[v] = e
-        cross = _names_versions(decl)
-        for v in sorted(cross):
+        cross = set(_names_versions(decl))
+        for v, span in sorted(_names_versions(decl).items()):
             if v not in self.versions:
-                self.error(decl.span, "E041", f"unknown version '{v}'", did_you_mean(v, versions))
+                self.error(span, "E041", f"unknown version '{v}'", did_you_mean(v, versions))
         targets = [""] if cross else versions
         instances = []
         for v in targets:
             if cross and any(x not in self.versions for x in cross):
                 break
-            expect = explicit.get(v) or default
-            instances.append(self._instance(decl, v, sorted(cross), expect))
+            instances.append(self._instance(decl, v, sorted(cross), self._expected(v, explicit, default)))
         return m.Property(decl.name, decl.doc, decl.callers, tuple(instances), decl.span)
+
+    def _expected(self, version: str, explicit: dict[str, n.Expect], default: n.Expect | None) -> n.Expect | None:
+        """A version's own expectation; else, for a version that extends
+        another, its base's (a patch inherits what its base is expected to
+        do unless it says otherwise); else the property's default."""
+        seen: set[str] = set()
+        v: str | None = version
+        while v is not None and v not in seen and v in self.s.versions:
+            if v in explicit:
+                return explicit[v]
+            seen.add(v)
+            v = self.s.versions[v].decl.base
+        return default
 
     def _instance(self, decl: n.PropertyDecl, version: str, cross: list[str], expect: n.Expect | None) -> m.Instance:
         self.version = version
@@ -323,8 +360,9 @@ class _Checker:
         if e.version is None and e.name in BUILTINS and self._raw(self.version, e.name) is None:
             return self._builtin(e, env)
         scope = self.version if e.version is None else e.version
-        if e.version is not None and e.version not in self.versions:
-            return m.Lit(False, m.BOOL, e.span)  # reported once by the property check
+        if e.version is not None and e.version not in self.s.versions:
+            self.error(e.span, "E041", f"unknown version '{e.version}'", did_you_mean(e.version, self.s.versions))
+            return m.Lit(False, m.BOOL, e.span)
         raw = self._raw(scope, e.name)
         if raw is None:
             known = list(self.s.functions) + (list(self.s.versions[scope].functions) if scope else [])
@@ -479,13 +517,14 @@ def _any(options: Sequence[m.Expr], span: n.Span) -> m.Expr:
     return out
 
 
-def _names_versions(decl: n.PropertyDecl) -> set[str]:
-    found: set[str] = set()
+def _names_versions(decl: n.PropertyDecl) -> dict[str, n.Span]:
+    """The versions a property names ("v6.1"::eligible), each with the first place it does."""
+    found: dict[str, n.Span] = {}
 
     def walk(e: n.Expr | n.Range) -> None:
         if isinstance(e, n.Call):
             if e.version is not None:
-                found.add(e.version)
+                found.setdefault(e.version, e.span)
             for a in e.args:
                 walk(a)
         elif isinstance(e, n.Not):
@@ -540,6 +579,11 @@ class _Body:
 
     def plain_rule(self, stmt: n.Stmt, outer: m.Rule | None) -> m.Rule:
         rule = m.Rule(f"L{stmt.span.line}", self.decl.name, stmt.span, outer.cite if outer else None)
+        if outer is None and rule.cite is None and self.decl.origin is not None:
+            # A rule of a kernel predicate that says neither what it is nor
+            # where it comes from is shown as NAME.L<line>, with no kernel line.
+            self.c.warn(stmt.span, "W001", f"this rule of '{self.decl.name}' has neither a label nor a kernel line",
+                        "tag it: 'label @LINE: ...', 'label: ...' or '@LINE: ...'")
         self.rules.append(rule)
         return rule
 

@@ -241,17 +241,26 @@ def requires_json(r: Requirement) -> dict[str, Any]:
 # ------------------------------------------------------------------- patch
 
 
-def patch_text(p: PatchReport) -> str:
+def patch_text(p: PatchReport, strict: bool = False) -> str:
     out = [f"patch {p.base} -> {p.candidate}"]
+    if p.intends_callers or p.intends_properties:
+        declared = [f"caller {c}" for c in p.intends_callers] + [f"property {x}" for x in p.intends_properties]
+        out.extend(_wrap("intends: " + ", ".join(declared), ""))
     for change in ("newly failing", "newly holding"):
         hits = [c for c in p.properties if c.change == change]
         out.append("")
         out.append(f"{change} ({len(hits)}):")
         for c in hits:
-            out.append(f"  {c.property}")
-            out.append(f"    {p.base}: {c.base}, {p.candidate}: {c.candidate}")
+            out.append(f"  {c.property}" + ("  (intended)" if c.intended else ""))
+            across = f"  (with {p.candidate} in {p.base}'s place)" if c.across else ""
+            out.append(f"    {p.base}: {c.base}, {p.candidate}: {c.candidate}{across}")
         if not hits:
             out.append("  none")
+    other = [c for c in p.properties if c.change not in ("newly failing", "newly holding", "unchanged")]
+    if other:
+        out.append("")
+        out.append(f"other changes ({len(other)}):")
+        out.extend(f"  {c.property}: {c.change}" for c in other)
     same = [c for c in p.properties if c.change == "unchanged"]
     out.append("")
     out.append(f"unchanged ({len(same)}):")
@@ -260,12 +269,77 @@ def patch_text(p: PatchReport) -> str:
         out.append("")
         out.append("-" * 40)
         out.append(diff_text(t).rstrip("\n"))
+    out.append("")
+    out.append("-" * 40)
+    out.extend(_coverage_text(p))
+    out.append("")
+    out.extend(_wrap(_patch_verdict(p, strict), ""))
     return "\n".join(out) + "\n"
 
 
-def patch_json(p: PatchReport) -> dict[str, Any]:
-    return {"command": "patch", "base": p.base, "candidate": p.candidate,
-            "properties": [_plain(c) for c in p.properties], "diffs": [diff_json(t) for t in p.diffs]}
+def _rows(numbers: Sequence[int]) -> str:
+    return ("row " if len(numbers) == 1 else "rows ") + ", ".join(str(n) for n in numbers)
+
+
+def _coverage_text(p: PatchReport) -> list[str]:
+    """The rows of the diff tables, by who accounts for them."""
+    callers = list(dict.fromkeys(c.caller for c in p.coverage))
+    out = [f"behaviour changes no property covers ({len(p.uncovered)} rows):"]
+    for caller in callers:
+        rows = [c.row for c in p.uncovered if c.caller == caller]
+        if rows:
+            out.extend(_wrap(f"{caller or 'every caller'}: {_rows(rows)}", "  "))
+    if not p.uncovered:
+        out.append("  none")
+    intended = [c for c in p.coverage if c.intended and not c.covered_by]
+    if intended:
+        out.append(f"intended (declared with 'intends caller'), {len(intended)} rows:")
+        for caller in callers:
+            rows = [c.row for c in intended if c.caller == caller]
+            if rows:
+                out.extend(_wrap(f"{caller}: {_rows(rows)}", "  "))
+    covered = [c for c in p.coverage if c.covered_by]
+    if covered:
+        out.append(f"covered by a property whose verdict changed ({len(covered)} rows):")
+        groups: dict[tuple[str | None, tuple[str, ...]], list[int]] = {}
+        for c in covered:
+            groups.setdefault((c.caller, c.covered_by), []).append(c.row)
+        for (caller, names), rows in groups.items():
+            out.extend(_wrap(f"{caller or 'every caller'} {_rows(rows)}: {', '.join(names)}", "  "))
+    return out
+
+
+def _patch_verdict(p: PatchReport, strict: bool) -> str:
+    code = p.exit_code(strict)
+    failing = p.newly_failing
+    if code == 6:
+        return "verdict: ERROR: a check failed inside the tool (exit 6)"
+    if failing:
+        names = ", ".join(c.property for c in failing)
+        counted = "1 property newly fails" if len(failing) == 1 else f"{len(failing)} properties newly fail"
+        return f"verdict: FAIL: {counted}: {names} (exit 10)"
+    if code == 10:
+        return f"verdict: FAIL (--strict): {len(p.uncovered)} behaviour changes are covered by no property (exit 10)"
+    if code == 5:
+        return "verdict: INCONCLUSIVE: a verdict on the candidate is unknown (exit 5)"
+    changed = sum(len(t.rows) for t in p.diffs if not t.dropped)
+    if not changed:
+        return "verdict: OK: no property newly fails, and no input changes its answer (exit 0)"
+    if not p.uncovered:
+        return (f"verdict: OK: no property newly fails; {changed} rows change behaviour, each covered by a "
+                "property or declared with 'intends' (exit 0)")
+    tail = "; --strict fails on them" if not strict else ""
+    return (f"verdict: OK: no property newly fails; {changed} rows change behaviour, {len(p.uncovered)} of them "
+            f"covered by no property{tail} (exit 0)")
+
+
+def patch_json(p: PatchReport, strict: bool = False) -> dict[str, Any]:
+    return {"command": "patch", "base": p.base, "candidate": p.candidate, "strict": strict,
+            "intends": {"callers": list(p.intends_callers), "properties": list(p.intends_properties)},
+            "properties": [_plain(c) for c in p.properties], "diffs": [diff_json(t) for t in p.diffs],
+            "coverage": [{"caller": c.caller, "row": c.row, "covered_by": list(c.covered_by), "intended": c.intended,
+                          "uncovered": c.uncovered} for c in p.coverage],
+            "exit_code": p.exit_code(strict)}
 
 
 # -------------------------------------------------------------------- lint

@@ -1,0 +1,184 @@
+"""What every command shares: exit codes, the usage error, loading the
+specs (with the result cache), and reading ATOM=VALUE settings.
+
+Exit codes follow CBMC's contract: 0 all as expected; 10 a verdict differs
+from its expectation or a property fails; 5 inconclusive (unknown,
+timeout); 2 spec or usage error; 6 internal error. Like every cli module,
+this one imports neither z3 nor lark at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .. import model as m
+    from ..results import Fixed, Verdict
+
+EXIT_OK, EXIT_SPEC, EXIT_UNKNOWN, EXIT_INTERNAL, EXIT_FAILED = 0, 2, 5, 6, 10
+
+
+class UsageError(Exception):
+    pass
+
+
+def _exist(paths: Sequence[Path]) -> None:
+    for p in paths:
+        if not os.path.lexists(p):
+            raise UsageError(f"{p}: no such file or directory")
+
+
+def _cache_key(command: str, paths: list[Path], include: list[Path], extra: list[Path]) -> str | None:
+    from ..infra import cache
+    from ..lang.library import bundled_path
+
+    # Where imports may resolve is part of what was computed: the same files
+    # can import different ones under another search path.
+    options: dict[str, object] = {
+        "command": command,
+        "include": [os.path.realpath(p) for p in include],
+        "search": os.environ.get("THPVERIFY_PATH", ""),
+        "extra": [os.path.realpath(p) for p in extra],
+        "bundled": os.path.realpath(bundled_path()),
+    }
+    return cache.key((paths or [bundled_path()]) + extra, options)
+
+
+def load(paths: list[Path] | None, include: list[Path] | None = None, extra: list[Path] | None = None) -> m.Library:
+    """The specs, parsed and type-checked, without the cache."""
+    from ..lang.library import load_library
+
+    _exist([*(paths or []), *(include or []), *(extra or [])])
+    return load_library(paths or None, include, extra)
+
+
+def library(paths: list[Path] | None, include: list[Path] | None = None, extra: list[Path] | None = None) -> m.Library:
+    """The specs, parsed and type-checked, or read back from the cache when unchanged."""
+    from ..infra import cache
+
+    _exist([*(paths or []), *(include or []), *(extra or [])])
+    key = _cache_key("library", list(paths or []), list(include or []), list(extra or []))
+    lib: m.Library | None = cache.load(key) if key else None
+    if lib is None:
+        lib = load(paths, include, extra)
+        if key:
+            cache.store(key, lib.paths, lib.sources, lib)
+    return lib
+
+
+def nothing_to_check(lib: m.Library) -> None:
+    """A spec that names no property to check is an error, never a pass."""
+    from ..lang.diagnostics import Diagnostic, SpecError
+    from ..lang.nodes import Span
+
+    if any(p.instances for p in lib.properties.values()):
+        return
+    first = lib.files[0] if lib.files else "<no spec>"
+    named = ", ".join(lib.files[:3]) + (", ..." if len(lib.files) > 3 else "")
+    raise SpecError([Diagnostic(
+        Span(first, 1, 1, 1, 1), "E019", f"nothing to check: no property in the {len(lib.files)} spec files read ({named})",
+        'import "properties.thp" (the bundled properties) in your spec, or run '
+        "thpverify patch BASE YOUR.thp to check a candidate against its base")])
+
+
+def checked(paths: list[Path], jobs: int | None, use_cache: bool,
+            include: list[Path] | None = None) -> tuple[m.Library, tuple[Verdict, ...]]:
+    """The library and its verdicts: from the cache when nothing changed
+    (no z3, no lark, no solving), else loaded, checked and stored."""
+    from ..infra import cache
+
+    _exist([*paths, *(include or [])])
+    key = _cache_key("check", list(paths), list(include or []), []) if use_cache else None
+    hit = cache.load(key) if key else None
+    if hit is not None:
+        lib, verdicts = hit
+        return lib, verdicts
+    from ..infra.runner import check_all
+
+    lib = library(paths, include) if use_cache else load(paths, include)
+    verdicts = check_all(lib, jobs)
+    if key and not any(v.verdict in ("error", "unknown") for v in verdicts):
+        cache.store(key, lib.paths, lib.sources, (lib, verdicts))
+    return lib, verdicts
+
+
+def known_version(lib: m.Library, version: str) -> None:
+    from ..lang.diagnostics import did_you_mean
+
+    if version not in lib.versions:
+        hint = did_you_mean(version, lib.versions)
+        raise UsageError(f"no version '{version}'" + (f"; {hint}" if hint else "")
+                         + "\nversions: " + ", ".join(lib.versions))
+
+
+def parse_value(lib: m.Library, text: str) -> list[Fixed]:
+    """ATOM=VALUE, ATOM[k]=VALUE -> coordinates; raises UsageError."""
+    from ..lang.diagnostics import did_you_mean
+    from ..results import Fixed
+
+    if "=" not in text:
+        raise UsageError(f"'{text}': expected ATOM=VALUE")
+    name, raw = (s.strip() for s in text.split("=", 1))
+    element = None
+    if name.endswith("]") and "[" in name:
+        name, index = name[:-1].split("[", 1)
+        element = _int(index, text)
+    atom = lib.atoms.get(name)
+    if atom is None:
+        hint = did_you_mean(name, lib.atoms)
+        raise UsageError(f"unknown atom '{name}'" + (f"; {hint}" if hint else ""))
+    kind = atom.type.kind
+    if element is not None:
+        if kind != "set":
+            raise UsageError(f"'{name}' is not a set; write {name}={raw}")
+        universe = lib.universes[atom.type.name]
+        if element not in universe.elements:
+            raise UsageError(f"{element} is not in universe {atom.type.name} {list(universe.elements)}")
+        return [Fixed(name, element, _bool(raw, text))]
+    if kind == "bool":
+        return [Fixed(name, None, _bool(raw, text))]
+    if kind == "enum":
+        if raw not in atom.values:
+            hint = did_you_mean(raw, atom.values)
+            raise UsageError(f"'{raw}' is not a value of {name}: {', '.join(atom.values)}" + (f"; {hint}" if hint else ""))
+        return [Fixed(name, None, raw)]
+    universe = lib.universes[atom.type.name]
+    members = {_int(x, text) for x in raw.strip("{}").replace(" ", "").split(",") if x}
+    outside = sorted(members - set(universe.elements))
+    if outside:
+        raise UsageError(f"{outside[0]} is not in universe {atom.type.name} {list(universe.elements)}")
+    return [Fixed(name, None, sum(1 << k for k in members))]
+
+
+def _bool(raw: str, whole: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "y", "on"):
+        return True
+    if value in ("0", "false", "no", "n", "off"):
+        return False
+    raise UsageError(f"'{whole}': expected true or false")
+
+
+def _int(raw: str, whole: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise UsageError(f"'{whole}': '{raw}' is not a number") from None
+
+
+def parse_values(lib: m.Library, texts: Sequence[str]) -> list[Fixed]:
+    """Several ATOM=VALUE texts -> coordinates, each once; raises UsageError
+    when one coordinate is given two values."""
+    given: list[Fixed] = []
+    for text in texts:
+        given.extend(parse_value(lib, text))
+    seen: dict[tuple[str, int | None], object] = {}
+    for f in given:
+        key = (f.atom, f.element)
+        if key in seen and seen[key] != f.value:
+            raise UsageError(f"'{f.atom}' is given two values")
+        seen[key] = f.value
+    return list({(f.atom, f.element): f for f in given}.values())
