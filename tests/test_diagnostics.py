@@ -45,6 +45,8 @@ CASES: dict[str, tuple[str, str]] = {
     "E021": (VOCAB + "const K = a; //!", "constant 'K' must be a literal value"),
     "E022": ("atom c: enum {x, x}; //!", "repeats a value"),
     "E023": (VOCAB + "atom q: set of nope; //!", "unknown universe 'nope'"),
+    "E024": ('arch "a" { const K = 1; }\narch "b" { const K = 2; }\nversion "v" {}\n'
+             'property p {\n  prove true;\n  expect holds arch "c"; //!\n}', "no architecture 'c'"),
     "E030": (VOCAB + "def d1 = d2; //!\ndef d2 = d1;", "calls itself"),
     "E031": (VOCAB + "context c: s; //!", "must be a condition (bool)"),
     "E032": (VOCAB + 'version "v" {\n  predicate p(x: bool, x: bool) -> bool { //!\n    return x;\n  }\n}', "declared twice"),

@@ -237,6 +237,12 @@ class Library:
     sources: dict[str, str] = field(hash=False, compare=False)
     paths: dict[str, str] = field(default_factory=dict, hash=False, compare=False)  # shown name -> file read
     warnings: tuple[Diagnostic, ...] = ()  # problems that do not stop a check (W codes)
+    arch: str = ""  # the architecture selected ("" when the specs declare none)
+    arches: tuple[str, ...] = ()  # every architecture the specs declare
+    constants: tuple[tuple[str, bool | int | str], ...] = ()  # named constants, e.g. ("PMD_ORDER", 9)
+
+    def constant(self, name: str) -> bool | int | str | None:
+        return dict(self.constants).get(name)
 
     def function(self, version: str, name: str) -> Function:
         if version:

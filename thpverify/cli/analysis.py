@@ -98,7 +98,7 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..analysis.diff import diff
     from ..render import analysis as render
 
-    lib = library(args.spec, args.include)
+    lib = library(args.spec, args.include, arch=args.arch)
     for v in (args.a, args.b):
         _output(lib, v, args.output)
     known = {x.name for v in (args.a, args.b) for x in lib.versions[v].assumptions}
@@ -150,11 +150,11 @@ def _candidate(args: argparse.Namespace) -> tuple[m.Library, str]:
 
     text = args.candidate
     if not (text.endswith(".thp") or os.path.sep in text or os.path.lexists(text)):
-        lib = library(args.spec, args.include)
+        lib = library(args.spec, args.include, arch=args.arch)
         known_version(lib, text)
         return lib, text
     path = Path(text)
-    lib = library(args.spec, args.include, extra=[path])
+    lib = library(args.spec, args.include, extra=[path], arch=args.arch)
     real = os.path.realpath(path)
     shown = [name for name, read in lib.paths.items() if read == real]
     declared = [v.name for v in lib.versions.values() if v.span.file in shown]
@@ -189,7 +189,7 @@ def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..analysis.lint import lint
     from ..render import analysis as render
 
-    lib = library(args.spec, args.include)
+    lib = library(args.spec, args.include, arch=args.arch)
     for v in args.versions:
         known_version(lib, v)
     report = lint(lib, args.versions or None, allow=args.allow, order=args.order, proofs=args.proofs)
@@ -204,7 +204,7 @@ def cmd_timeline(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..analysis.timeline import timeline
     from ..render import analysis as render
 
-    lib = library(args.spec, args.include)
+    lib = library(args.spec, args.include, arch=args.arch)
     given = parse_values(lib, args.set)
     if any(f.atom == "caller" for f in given) and args.caller is not None:
         raise UsageError("give the caller once: --caller or --set caller=...")
@@ -221,7 +221,7 @@ def cmd_requires(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..analysis.requires import requires
     from ..render import analysis as render
 
-    lib = library(args.spec, args.include)
+    lib = library(args.spec, args.include, arch=args.arch)
     if args.all_versions == (args.version is not None):
         raise UsageError("give --version V or --all-versions")
     if args.version is not None:

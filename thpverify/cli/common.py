@@ -31,7 +31,7 @@ def _exist(paths: Sequence[Path]) -> None:
             raise UsageError(f"{p}: no such file or directory")
 
 
-def _cache_key(command: str, paths: list[Path], include: list[Path], extra: list[Path]) -> str | None:
+def _cache_key(command: str, paths: list[Path], include: list[Path], extra: list[Path], arch: str | None) -> str | None:
     from ..infra import cache
     from ..lang.library import bundled_path
 
@@ -43,27 +43,30 @@ def _cache_key(command: str, paths: list[Path], include: list[Path], extra: list
         "search": os.environ.get("THPVERIFY_PATH", ""),
         "extra": [os.path.realpath(p) for p in extra],
         "bundled": os.path.realpath(bundled_path()),
+        "arch": arch or "",
     }
     return cache.key((paths or [bundled_path()]) + extra, options)
 
 
-def load(paths: list[Path] | None, include: list[Path] | None = None, extra: list[Path] | None = None) -> m.Library:
+def load(paths: list[Path] | None, include: list[Path] | None = None, extra: list[Path] | None = None,
+         arch: str | None = None) -> m.Library:
     """The specs, parsed and type-checked, without the cache."""
     from ..lang.library import load_library
 
     _exist([*(paths or []), *(include or []), *(extra or [])])
-    return load_library(paths or None, include, extra)
+    return load_library(paths or None, include, extra, arch)
 
 
-def library(paths: list[Path] | None, include: list[Path] | None = None, extra: list[Path] | None = None) -> m.Library:
+def library(paths: list[Path] | None, include: list[Path] | None = None, extra: list[Path] | None = None,
+            arch: str | None = None) -> m.Library:
     """The specs, parsed and type-checked, or read back from the cache when unchanged."""
     from ..infra import cache
 
     _exist([*(paths or []), *(include or []), *(extra or [])])
-    key = _cache_key("library", list(paths or []), list(include or []), list(extra or []))
+    key = _cache_key("library", list(paths or []), list(include or []), list(extra or []), arch)
     lib: m.Library | None = cache.load(key) if key else None
     if lib is None:
-        lib = load(paths, include, extra)
+        lib = load(paths, include, extra, arch)
         if key:
             cache.store(key, lib.paths, lib.sources, lib)
     return lib
@@ -85,20 +88,20 @@ def nothing_to_check(lib: m.Library) -> None:
 
 
 def checked(paths: list[Path], jobs: int | None, use_cache: bool,
-            include: list[Path] | None = None) -> tuple[m.Library, tuple[Verdict, ...]]:
+            include: list[Path] | None = None, arch: str | None = None) -> tuple[m.Library, tuple[Verdict, ...]]:
     """The library and its verdicts: from the cache when nothing changed
     (no z3, no lark, no solving), else loaded, checked and stored."""
     from ..infra import cache
 
     _exist([*paths, *(include or [])])
-    key = _cache_key("check", list(paths), list(include or []), []) if use_cache else None
+    key = _cache_key("check", list(paths), list(include or []), [], arch) if use_cache else None
     hit = cache.load(key) if key else None
     if hit is not None:
         lib, verdicts = hit
         return lib, verdicts
     from ..infra.runner import check_all
 
-    lib = library(paths, include) if use_cache else load(paths, include)
+    lib = library(paths, include, arch=arch) if use_cache else load(paths, include, arch=arch)
     verdicts = check_all(lib, jobs)
     if key and not any(v.verdict in ("error", "unknown") for v in verdicts):
         cache.store(key, lib.paths, lib.sources, (lib, verdicts))
@@ -125,7 +128,7 @@ def parse_value(lib: m.Library, text: str) -> list[Fixed]:
     element = None
     if name.endswith("]") and "[" in name:
         name, index = name[:-1].split("[", 1)
-        element = _int(index, text)
+        element = _order(lib, index, text)
     atom = lib.atoms.get(name)
     if atom is None:
         hint = did_you_mean(name, lib.atoms)
@@ -146,7 +149,7 @@ def parse_value(lib: m.Library, text: str) -> list[Fixed]:
             raise UsageError(f"'{raw}' is not a value of {name}: {', '.join(atom.values)}" + (f"; {hint}" if hint else ""))
         return [Fixed(name, None, raw)]
     universe = lib.universes[atom.type.name]
-    members = {_int(x, text) for x in raw.strip("{}").replace(" ", "").split(",") if x}
+    members = {_order(lib, x, text) for x in raw.strip("{}").replace(" ", "").split(",") if x}
     outside = sorted(members - set(universe.elements))
     if outside:
         raise UsageError(f"{outside[0]} is not in universe {atom.type.name} {list(universe.elements)}")
@@ -160,6 +163,14 @@ def _bool(raw: str, whole: str) -> bool:
     if value in ("0", "false", "no", "n", "off"):
         return False
     raise UsageError(f"'{whole}': expected true or false")
+
+
+def _order(lib: m.Library, raw: str, whole: str) -> int:
+    """A number, or a named constant of the specs (PMD_ORDER)."""
+    value = lib.constant(raw)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return _int(raw, whole)
 
 
 def _int(raw: str, whole: str) -> int:

@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .main import EXIT_FAILED, EXIT_OK, EXIT_UNKNOWN, UsageError, _known_version, _library
+from .common import EXIT_FAILED, EXIT_OK, EXIT_UNKNOWN, UsageError, library
+from .common import known_version as _known_version
 
 if TYPE_CHECKING:
     from .. import model as m
@@ -93,7 +94,7 @@ def cmd_smaps(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except SmapsError as exc:
         err.write(f"{exc}\n")
         return 2
-    lib = _library(args.spec)
+    lib = library(args.spec, args.include, arch=args.arch)
     version, notes = choose_version(lib, args.version, settings.kernel)
     notes.append(_settings_note(settings, proc))
     reports = explain(lib, version, vmas, settings, proc)
@@ -156,7 +157,7 @@ def cmd_conform(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..render import kernel as render
 
     settings = read_settings()
-    lib = _library(args.spec)
+    lib = library(args.spec, args.include, arch=args.arch)
     version, notes = choose_version(lib, args.version, settings.kernel)
     if os.geteuid() != 0:
         notes.append("note: not root: the tmpfs huge= mounts are left out")

@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="spec file or directory to load instead of the bundled library (repeatable)")
     library.add_argument("-I", "--include", action="append", type=Path, default=[], metavar="DIR",
                          help="also look for imported specs in DIR, before $THPVERIFY_PATH and the bundled library (repeatable)")
+    library.add_argument("--arch", metavar="NAME",
+                         help="the architecture whose page orders the specs use (default: the first declared, x86_64)")
 
     p = argparse.ArgumentParser(prog="thpverify", description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="spec files or directories (default: the bundled library)")
     c.add_argument("-I", "--include", action="append", type=Path, default=[], metavar="DIR",
                    help="also look for imported specs in DIR, before $THPVERIFY_PATH and the bundled library (repeatable)")
+    c.add_argument("--arch", metavar="NAME",
+                   help="the architecture whose page orders the specs use (default: the first declared, x86_64)")
     c.add_argument("--verbose", "-v", action="store_true", help="show witnesses, traces and the checks made on each answer")
     c.add_argument("--jobs", "-j", type=int, metavar="N", help="worker processes (default: the number of cores, at most 4)")
     c.add_argument("--no-cache", action="store_true",
@@ -172,7 +176,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError(f"--json and --format {fmt} disagree; give one")
     if args.cross_check:
         require_solver(args.cross_check)
-    lib, verdicts = checked(args.paths, args.jobs, not args.no_cache, args.include)
+    lib, verdicts = checked(args.paths, args.jobs, not args.no_cache, args.include, args.arch)
     if lib.warnings:
         err.write(render_text.diagnostics(lib.warnings, lib.sources))
     nothing_to_check(lib)
@@ -202,7 +206,7 @@ def cmd_prove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..render import json as render_json
     from ..render import text as render_text
 
-    lib = library(args.spec, args.include)
+    lib = library(args.spec, args.include, arch=args.arch)
     prop = lib.properties.get(args.property)
     if prop is None:
         hint = did_you_mean(args.property, lib.properties)
@@ -255,7 +259,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..render import text as render_text
     from ..results import EvalResult
 
-    lib = library(args.spec, args.include)
+    lib = library(args.spec, args.include, arch=args.arch)
     solver = Solver(lib)
     if args.batch is None:
         r = _eval_one(lib, solver, args.version, args.caller, args.set, args.output)
@@ -302,7 +306,7 @@ def _json_value(v: object) -> str:
 def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..backend.solver import smt2
 
-    lib = library(args.spec, args.include)
+    lib = library(args.spec, args.include, arch=args.arch)
     known_version(lib, args.version)
     out.write(smt2(lib, args.version))
     return EXIT_OK

@@ -118,7 +118,7 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.spec and args.paths:
         raise UsageError("give spec paths either as arguments or with --spec, not both")
     paths = list(args.paths or args.spec or [])
-    lib, verdicts = _checked(paths, args.jobs, not args.no_cache)
+    lib, verdicts = _checked(paths, args.jobs, not args.no_cache, args.include, args.arch)
     nothing_to_check(lib)
     given = _timeline_vma(lib, args.set)
     caller = args.caller

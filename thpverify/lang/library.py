@@ -28,7 +28,7 @@ def search_path(paths: list[Path] | None = None, include: list[Path] | None = No
 
 
 def load_library(paths: list[Path] | None = None, include: list[Path] | None = None,
-                 extra: list[Path] | None = None) -> m.Library:
+                 extra: list[Path] | None = None, arch: str | None = None) -> m.Library:
     """Parse, resolve and type-check `paths` (default: the bundled library)
     and `extra` (files loaded beside them, e.g. a candidate patch); raises
     SpecError with every problem found."""
@@ -36,4 +36,4 @@ def load_library(paths: list[Path] | None = None, include: list[Path] | None = N
     from .typecheck import typecheck
 
     named = list(paths or [bundled_path()]) + list(extra or [])
-    return typecheck(load(named, search=search_path(named, include)))
+    return typecheck(load(named, search=search_path(named, include), arch=arch))

@@ -110,8 +110,8 @@ class Cond:
 
 @dataclass(frozen=True)
 class Range:
-    low: int
-    high: int
+    low: int | str  # a number, or the name of a constant
+    high: int | str
     span: Span
 
 
@@ -317,6 +317,15 @@ class Expect:
     verdict: str  # holds, fails, vacuous
     versions: tuple[str, ...] | None  # None: every version not named elsewhere
     span: Span
+    arches: tuple[str, ...] | None = None  # None: whatever architecture is selected
+
+
+@dataclass(frozen=True)
+class ArchDecl:
+    name: str
+    doc: str
+    decls: tuple[UniverseDecl | ConstDecl, ...]
+    span: Span
 
 
 @dataclass(frozen=True)
@@ -343,6 +352,7 @@ Decl = (
     | PredicateDecl
     | VersionDecl
     | PropertyDecl
+    | ArchDecl
 )
 
 

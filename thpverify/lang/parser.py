@@ -327,7 +327,12 @@ class _Build(Transformer[Token, Any]):
 
     def expect_clause(self, meta: Any, c: list[Any]) -> tuple[str, Any, n.Span]:
         versions = tuple(_unquote(s) for s in c[1]) if c[1] is not None else None
-        return ("expect", n.Expect(str(c[0]), versions, self._span(meta)), self._span(meta))
+        arches = tuple(_unquote(s) for s in c[2]) if c[2] is not None else None
+        return ("expect", n.Expect(str(c[0]), versions, self._span(meta), arches), self._span(meta))
+
+    def arch_decl(self, meta: Any, c: list[Any]) -> n.ArchDecl:
+        name, doc, *decls = c
+        return n.ArchDecl(_unquote(name), doc or "", tuple(decls), self._span(meta))
 
     def version_list(self, meta: Any, c: list[Any]) -> list[Token]:
         return c
@@ -380,7 +385,7 @@ class _Build(Transformer[Token, Any]):
         return n.SetLit(items, self._span(meta))
 
     def range_item(self, meta: Any, c: list[Any]) -> n.Range:
-        low, high = int(c[0]), int(c[1])
-        if high < low:
+        low, high = (int(x) if x.type == "INT" else str(x) for x in c)
+        if isinstance(low, int) and isinstance(high, int) and high < low:
             raise SpecError([Diagnostic(self._span(meta), "E003", f"empty range {low}..{high}")])
         return n.Range(low, high, self._span(meta))

@@ -51,6 +51,8 @@ class Scopes:
     sources: dict[str, str] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     paths: dict[str, str] = field(default_factory=dict)
+    arches: dict[str, n.ArchDecl] = field(default_factory=dict)
+    arch: str = ""  # the architecture selected ("" when the specs declare none)
 
 
 META_KEYS = ("release", "repository", "commit", "date", "url", "note", "summary", "title")
@@ -108,8 +110,10 @@ def spec_files(paths: list[Path], problems: list[Diagnostic] | None = None) -> l
     return found
 
 
-def load(paths: list[Path], display_root: Path | None = None, search: SearchPath | None = None) -> Scopes:
-    """Read, parse and gather every file; raise SpecError with all problems."""
+def load(paths: list[Path], display_root: Path | None = None, search: SearchPath | None = None,
+         arch: str | None = None) -> Scopes:
+    """Read, parse and gather every file; raise SpecError with all problems.
+    `arch` selects an architecture block (default: the first declared)."""
     search = search or SearchPath.make(paths, [], None)
     scopes = Scopes()
     problems: list[Diagnostic] = []
@@ -146,12 +150,40 @@ def load(paths: list[Path], display_root: Path | None = None, search: SearchPath
                     queue.append((found, decl))
     if problems:
         raise SpecError(problems, scopes.sources)
-    for spec in parsed:
+    chosen = _select_arch(parsed, scopes, arch, problems)
+    for spec in ([chosen] if chosen else []) + parsed:
         _gather(spec, scopes, problems)
     _build_versions(scopes, problems)
     if problems:
         raise SpecError(problems, scopes.sources)
     return scopes
+
+
+def _select_arch(parsed: list[n.SpecFile], scopes: Scopes, arch: str | None,
+                 problems: list[Diagnostic]) -> n.SpecFile | None:
+    """The declarations of the selected architecture, as a file of their own."""
+    for spec in parsed:
+        for decl in spec.decls:
+            if isinstance(decl, n.ArchDecl):
+                if decl.name in scopes.arches:
+                    other = scopes.arches[decl.name].span
+                    problems.append(Diagnostic(decl.span, "E011", f"architecture '{decl.name}' is already declared at {other}"))
+                    continue
+                scopes.arches[decl.name] = decl
+    if arch is None:
+        if not scopes.arches:
+            return None
+        arch = next(iter(scopes.arches))
+    if arch not in scopes.arches:
+        known = ", ".join(scopes.arches) or "none"
+        first = next(iter(scopes.arches.values()), None)
+        where = first.span if first else n.Span(scopes.files[0] if scopes.files else "<no spec>", 1, 1, 1, 1)
+        problems.append(Diagnostic(where, "E024", f"no architecture '{arch}' in these specs (architectures: {known})",
+                                   did_you_mean(arch, scopes.arches)))
+        return None
+    scopes.arch = arch
+    chosen = scopes.arches[arch]
+    return n.SpecFile(chosen.span.file, tuple(chosen.decls))
 
 
 def _find_import(decl: n.Import, here: Path, search: SearchPath) -> Path | str:

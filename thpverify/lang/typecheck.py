@@ -54,6 +54,7 @@ class _Checker:
         return m.Library(
             self.universes, self.atoms, self.versions, properties, global_functions,
             global_assumptions, tuple(self.s.files), self.s.sources, self.s.paths, tuple(warnings),
+            self.s.arch, tuple(self.s.arches), tuple((k, c.value) for k, c in self.consts.items()),
         )
 
     def error(self, span: n.Span, code: str, message: str, hint: str = "") -> None:
@@ -212,17 +213,28 @@ class _Checker:
         explicit: dict[str, n.Expect] = {}
         default: n.Expect | None = None
         for e in decl.expects:
-            if e.versions is None:
-                if default is not None:
-                    self.error(e.span, "E040", "a property has one default 'expect' (without 'on')")
-                default = e
-                continue
-            for v in e.versions:
-                if v not in self.versions:
-                    self.error(e.span, "E041", f"unknown version '{v}'", did_you_mean(v, versions))
-                elif v in explicit:
-                    self.error(e.span, "E040", f"two expectations for version '{v}'")
-                explicit[v] = e
+            for a in e.arches or ():
+                if a not in self.s.arches:
+                    self.error(e.span, "E024", f"no architecture '{a}' in these specs", did_you_mean(a, self.s.arches))
+        # Expectations for the selected architecture override the general ones.
+        general = [e for e in decl.expects if e.arches is None]
+        specific = [e for e in decl.expects if e.arches is not None and self.s.arch in e.arches]
+        for group in (general, specific):
+            named: set[str] = set()
+            seen_default = False
+            for e in group:
+                if e.versions is None:
+                    if seen_default:
+                        self.error(e.span, "E040", "a property has one default 'expect' (without 'on')")
+                    seen_default, default = True, e
+                    continue
+                for v in e.versions:
+                    if v not in self.versions:
+                        self.error(e.span, "E041", f"unknown version '{v}'", did_you_mean(v, versions))
+                    elif v in named:
+                        self.error(e.span, "E040", f"two expectations for version '{v}'")
+                    named.add(v)
+                    explicit[v] = e
         cross = set(_names_versions(decl))
         for v, span in sorted(_names_versions(decl).items()):
             if v not in self.versions:
@@ -415,7 +427,10 @@ class _Checker:
         dynamic: list[m.Expr] = []
         for item in e.items:
             if isinstance(item, n.Range):
-                values = list(range(item.low, item.high + 1))
+                low, high = self._bound(item.low, item.span), self._bound(item.high, item.span)
+                if high < low:
+                    self.error(item.span, "E003", f"empty range {item.low}..{item.high} ({low}..{high})")
+                values = list(range(low, high + 1))
                 if universe is not None:
                     values = [v for v in values if v in universe.elements]
                 for v in values:
@@ -435,6 +450,17 @@ class _Checker:
         for d in dynamic:
             out = m.Op("union", (out, d), set_type, e.span)
         return out
+
+    def _bound(self, bound: int | str, span: n.Span) -> int:
+        """A bound of a range: a number, or a constant that holds one."""
+        if isinstance(bound, int):
+            return bound
+        const = self.consts.get(bound)
+        if const is None or isinstance(const.value, bool) or not isinstance(const.value, int):
+            hint = did_you_mean(bound, self.consts) or "a range bound is a number or a constant that holds one"
+            self.error(span, "E053", f"'{bound}' is not a numeric constant", hint)
+            return 0
+        return const.value
 
     def _enum_set(self, e: n.SetLit, expected: m.Type) -> m.Expr:
         # Only meaningful on the right of `in`: returned as a marker literal.
