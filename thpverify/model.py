@@ -6,6 +6,8 @@ and every return statement knows the rule it belongs to. Plain frozen data.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .lang.diagnostics import Diagnostic
@@ -249,6 +251,19 @@ class Library:
             return self.versions[version].functions[name]
         return self.global_functions[name]
 
+    # The one release order: the loader keeps `versions` in it (release_order).
+
+    def in_release_order(self, names: Iterable[str]) -> list[str]:
+        rank = {name: i for i, name in enumerate(self.versions)}
+        return sorted(names, key=rank.__getitem__)
+
+    def is_patch(self, name: str) -> bool:
+        """A version that extends one of the same release: a candidate
+        patch (the fix series, a user's patch), not a release."""
+        v = self.versions[name]
+        base = self.versions.get(v.base) if v.base else None
+        return base is not None and release_numbers(v.get("release")) == release_numbers(base.get("release"))
+
 
 def rename_versions(e: Expr, renames: dict[str, str]) -> Expr:
     """The expression with every call into a version of `renames` made into
@@ -271,3 +286,15 @@ def versions_called(e: Expr) -> set[str]:
     if isinstance(e, Op):
         return set().union(*(versions_called(a) for a in e.args)) if e.args else set()
     return set()
+
+
+def release_numbers(release: str) -> tuple[int, ...]:
+    """A release's first three numbers: "6.6.9 + v1 patch" -> (6, 6, 9)."""
+    return tuple(int(x) for x in re.findall(r"\d+", release.split("+")[0])[:3])
+
+
+def release_order(release: str, depth: int, declared: int) -> tuple[tuple[int, ...], int, int]:
+    """The sort key of the one release order: by release number (a version
+    without one last), then a patch after what it extends (`depth`: how many
+    versions it extends), then in the order declared."""
+    return (release_numbers(release) or (10**6,), depth, declared)

@@ -18,11 +18,10 @@ if TYPE_CHECKING:
     from .. import model as m
     from ..results import Fixed, Verdict
 
-EXIT_OK, EXIT_SPEC, EXIT_UNKNOWN, EXIT_INTERNAL, EXIT_FAILED = 0, 2, 5, 6, 10
+from ..errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_SPEC, EXIT_UNKNOWN, UsageError
 
-
-class UsageError(Exception):
-    pass
+__all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_SPEC", "EXIT_UNKNOWN", "UsageError", "checked", "known_version",
+           "library", "load", "nothing_to_check", "parse_value", "parse_values"]
 
 
 def _exist(paths: Sequence[Path]) -> None:

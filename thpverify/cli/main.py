@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from ..errors import InconclusiveError, ThpverifyError
 from .common import (
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -137,7 +138,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return _spec_error(exc, args, out, err)
     except UsageError as exc:
         err.write(f"thpverify: error: {exc}\n")
-        return EXIT_SPEC
+        return exc.exit_code
+    except InconclusiveError as exc:
+        err.write(f"thpverify: inconclusive: {exc}\n")
+        return exc.exit_code
+    except ThpverifyError as exc:
+        if os.environ.get("THPVERIFY_DEBUG"):
+            raise
+        err.write(f"thpverify: internal error: {exc}\nplease report it\n")
+        return exc.exit_code
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # the promise is no traceback, and exit 6

@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..errors import EXIT_SPEC, ThpverifyError
 from .nodes import Span
 
 
@@ -18,8 +19,10 @@ class Diagnostic:
     severity: str = "error"
 
 
-class SpecError(Exception):
-    """One or more located problems; raised only at a pass boundary."""
+class SpecError(ThpverifyError):
+    """One or more located problems; raised only at a pass boundary (exit 2)."""
+
+    exit_code = EXIT_SPEC
 
     def __init__(self, diagnostics: Iterable[Diagnostic], sources: dict[str, str] | None = None) -> None:
         self.diagnostics = tuple(sorted(diagnostics, key=lambda d: (d.span, d.code, d.message)))

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..model import release_order
 from . import nodes as n
 from .diagnostics import Diagnostic, SpecError, did_you_mean
 from .parser import parse_text
@@ -356,12 +356,10 @@ def _build_versions(scopes: Scopes, problems: list[Diagnostic]) -> None:
 
 def _release_order(raw: RawVersion, versions: dict[str, RawVersion]) -> tuple[tuple[int, ...], int, int]:
     """Release order; a patch on a release comes after the release it patches."""
-    release = raw.meta.get("release", "")
-    numbers = tuple(int(x) for x in re.findall(r"\d+", release)[:3])
     depth, base = 0, raw.decl.base
     while base in versions and depth < len(versions):
         depth, base = depth + 1, versions[base].decl.base
-    return (numbers or (10**6,), depth, raw.order)
+    return release_order(raw.meta.get("release", ""), depth, raw.order)
 
 
 def _apply_items(raw: RawVersion, scopes: Scopes, problems: list[Diagnostic]) -> None:
