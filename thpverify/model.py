@@ -10,8 +10,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .lang.diagnostics import Diagnostic
-from .lang.nodes import Span
+from .errors import Diagnostic
+from .location import Span
 
 
 @dataclass(frozen=True)

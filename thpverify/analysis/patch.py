@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from .. import model as m
 from ..backend.solver import Solver
-from ..lang.nodes import Span
+from ..location import Span
 from ..results import DiffTable, Literal, PatchReport, PropertyChange, RowCoverage
 from .diff import diff
 from .engine import Engine

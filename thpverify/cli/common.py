@@ -74,7 +74,7 @@ def library(paths: list[Path] | None, include: list[Path] | None = None, extra: 
 def nothing_to_check(lib: m.Library) -> None:
     """A spec that names no property to check is an error, never a pass."""
     from ..lang.diagnostics import Diagnostic, SpecError
-    from ..lang.nodes import Span
+    from ..location import Span
 
     if any(p.instances for p in lib.properties.values()):
         return

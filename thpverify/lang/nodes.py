@@ -8,20 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..location import NOWHERE, Span
 
-@dataclass(frozen=True, order=True)
-class Span:
-    file: str
-    line: int
-    col: int
-    end_line: int
-    end_col: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
-
-
-NOWHERE = Span("<builtin>", 0, 0, 0, 0)
+__all__ = ["NOWHERE", "Span"]  # and the node classes below
 
 
 # ------------------------------------------------------------------ types
