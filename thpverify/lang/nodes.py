@@ -313,7 +313,7 @@ class Expect:
 class ArchDecl:
     name: str
     doc: str
-    decls: tuple[UniverseDecl | ConstDecl, ...]
+    decls: tuple[UniverseDecl | ConstDecl | DefDecl, ...]
     span: Span
 
 
