@@ -1,14 +1,14 @@
 """A second opinion: re-prove Z3's proofs with cvc5 from the SMT-LIB export.
 
 For every proved verdict the property instance is written as an SMT-LIB 2
-script (solver.smt2_instance: premises, named assumptions, the negated
+script (smtlib.smt2_instance: premises, named assumptions, the negated
 claim) twice, once with every assumption of the instance and once with
 only the core the proof reported, and each script is handed to cvc5's own
 SMT-LIB parser. Both must come back unsat; a sat, an unknown or an error
 from cvc5 where Z3 proved is a disagreement, reported loudly (exit 6).
 
 cvc5 is an optional dependency (`pip install "thpverify[cvc5]"`); this
-module imports no z3 itself (the export goes through solver.py).
+module imports no z3 itself (the export goes through smtlib.py).
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def cross_check(lib: m.Library, verdicts: Iterable[Verdict], time_limit_ms: int 
     """cvc5's answers for every proved verdict: all assumptions, then the core alone."""
     cvc5_version()
     from .compiler import Compiler
-    from .solver import smt2_instance
+    from .smtlib import smt2_instance
 
     compiler = Compiler(lib)
     out: list[CrossCheck] = []

@@ -412,7 +412,7 @@ def _json_value(v: object) -> str:
 
 
 def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ..backend.solver import smt2
+    from ..backend.smtlib import smt2
 
     lib = _library(args.spec)
     _known_version(lib, args.version)
