@@ -88,10 +88,9 @@ def _instance(lib: m.Library, v: Verdict) -> m.Instance:
 def cross_check(lib: m.Library, verdicts: Iterable[Verdict], time_limit_ms: int = TIME_LIMIT_MS) -> tuple[CrossCheck, ...]:
     """cvc5's answers for every proved verdict: all assumptions, then the core alone."""
     cvc5_version()
-    from .compiler import Compiler
-    from .smtlib import smt2_instance
+    from . import smtlib
 
-    compiler = Compiler(lib)
+    compiler = smtlib.compiler(lib)
     out: list[CrossCheck] = []
     for v in verdicts:
         if v.verdict != "proved":
@@ -99,7 +98,7 @@ def cross_check(lib: m.Library, verdicts: Iterable[Verdict], time_limit_ms: int 
         inst = _instance(lib, v)
         scopes: list[tuple[str, Sequence[str] | None]] = [("all assumptions", None), ("core", v.core)]
         for scope, only in scopes:
-            script = smt2_instance(lib, inst, only=only, compiler=compiler)
+            script = smtlib.smt2_instance(lib, inst, only=only, compiler=compiler)
             names = tuple(a.name for a in inst.assumptions if only is None or a.name in only)
             answer = run_cvc5(script, f"{v.property}@{v.version}", time_limit_ms)
             out.append(CrossCheck(v.property, v.version, scope, names, answer))

@@ -1,0 +1,121 @@
+"""Untrusted specs and shared machines (issue 17): every reproducer of the
+issue that falls in the export, the cache, the parser's limits, --output
+and eval --batch, as a regression test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import z3
+from conftest import run_cli, write_spec
+
+from thpverify.backend import cvc5 as crosscheck
+from thpverify.backend import smtlib
+from thpverify.backend.solver import Solver
+from thpverify.lang.diagnostics import SpecError
+from thpverify.lang.library import load_library
+from thpverify.lang.parser import parse_text
+
+# ------------------------------------------------------------------ export
+
+# Every SMT-LIB 2.6 reserved word and the Core, BV, Int and Array theory
+# symbols (and cvc5's binders) that the DSL accepts as a name.
+SMT_WORDS = sorted(smtlib.RESERVED | {
+    "and", "or", "not", "xor", "distinct", "ite", "true", "false", "Bool", "Int", "Real", "Array", "BitVec",
+    "select", "store", "concat", "extract", "repeat", "bvand", "bvor", "bvnot", "bvadd", "bvult", "bvcomp",
+    "div", "mod", "abs", "to_real", "to_int", "is_int", "zero_extend", "sign_extend", "rotate_left",
+    "bv2nat", "int2bv", "lambda", "choice", "witness", "is", "a", "a_1", "well_formed_0", "premise_0",
+    "negated_claim", "x_t", "x_y", "atom", "value", "sort", "pred", "param", "assume", "premise", "claim",
+})
+
+
+def _usable(name: str) -> bool:
+    try:
+        parse_text(f"atom {name}: bool; assume {name}: {name} -> {name};\n"
+                   f"version \"v\" {{ predicate eligible() -> bool {{ if ({name}) return true; return false; }} }}", "w.thp")
+    except SpecError:
+        return False
+    return True
+
+
+def _corpus(tmp_path: Path) -> tuple[Path, list[str]]:
+    names = [w for w in SMT_WORDS if _usable(w)]
+    values = [w for w in names if w not in ("x", "y")][:6]
+    lines = [f"atom {', '.join(names)}: bool;",
+             f"atom x: enum {{y, {', '.join(values)}}};",
+             # an assumption named like an atom, with a doc string that tries to end its comment
+             'assume x_y "ends here\\n(assert false)\\r\\u2028(check-sat)": x_y -> and;',
+             'version "v\\n(assert false)" {',
+             f"  predicate eligible() -> bool {{ if (x == y) return x_y; return {' || '.join(names[:40])}; }}",
+             "}",
+             'property holds_one "x_y" { prove x_y && x == y -> eligible; expect holds; }',
+             'property fails_one { prove eligible; expect fails; }']
+    return write_spec(tmp_path, "\n".join(lines) + "\n"), names
+
+
+def test_every_reserved_word_is_a_usable_name_and_reads_back_in_z3_and_cvc5(tmp_path: Path) -> None:
+    pytest.importorskip("cvc5")
+    path, names = _corpus(tmp_path)
+    assert {"and", "or", "xor", "distinct", "_", "as", "let", "forall", "ite", "BINARY", "bvand"} <= set(names)
+    lib = load_library([path])
+    version = next(iter(lib.versions))
+    script = smtlib.smt2(lib, version)
+    assert "(assert false)" not in script.replace("\\n(assert false)", "")
+    s = z3.Solver()
+    s.from_string(script)  # z3 reads the whole version back
+    assert s.check() == z3.sat
+    assert crosscheck.run_cvc5(script + "(check-sat)\n") == "sat"
+    solver = Solver(lib)
+    for prop in lib.properties.values():
+        for inst in prop.instances:
+            verdict = solver.check(inst).verdict
+            text = smtlib.smt2_instance(lib, inst)
+            want = "sat" if verdict == "refuted" else "unsat"
+            s = z3.Solver()
+            s.from_string(text)
+            assert str(s.check()) == want, (inst.property, text)
+            assert crosscheck.run_cvc5(text) == want, inst.property
+
+
+def test_a_doc_string_cannot_inject_into_the_cross_check(tmp_path: Path) -> None:
+    pytest.importorskip("cvc5")
+    path = write_spec(tmp_path, 'atom a, b: bool;\nassume ab "x\\n(assert false)": a -> a;\n'
+                                'version "v" { predicate eligible() -> bool { return b; } }\n'
+                                'property p { prove a -> eligible; expect fails; }\n'
+                                'property q { prove b -> eligible; expect holds; }\n')
+    lib = load_library([path])
+    for inst in lib.properties["p"].instances:
+        script = smtlib.smt2_instance(lib, inst)
+        assert all(not line.startswith("(assert false)") for line in script.splitlines())
+        assert crosscheck.run_cvc5(script) == "sat"
+    code, out, _ = run_cli("check", str(path), "--cross-check", "cvc5", "--no-cache")
+    assert code == 0 and "cvc5 agrees" in out
+
+
+def test_names_that_collide_when_joined_stay_apart(tmp_path: Path) -> None:
+    """enum x with value y against an atom x_y; an assumption named like an atom."""
+    path = write_spec(tmp_path, "atom x_y, x_t: bool;\natom x: enum {y, t};\nassume x_y: x_y;\n"
+                                'version "v" { predicate eligible() -> bool { return x == y && x_y; } }\n')
+    script = smtlib.smt2(load_library([path]), "v")
+    s = z3.Solver()
+    s.from_string(script)
+    assert s.check() == z3.sat
+    assert "(declare-const atom.x_y Bool)" in script and "value.x.y" in script and ":named assume.x_y" in script
+
+
+@pytest.mark.parametrize("name", sorted(smtlib.RESERVED) + ["x y", "1a", ""])
+def test_symbol_quotes_what_is_not_simple(name: str) -> None:
+    if not name:
+        with pytest.raises(ValueError):
+            smtlib.symbol(name)
+        return
+    written = smtlib.symbol(name)
+    assert written == f"|{name}|"
+    with pytest.raises(ValueError):
+        smtlib.symbol(name + "|")
+
+
+def test_comments_carry_no_control_characters() -> None:
+    line = smtlib.comment("a\nb\rc\x00d\u2028e\x1b")
+    assert "\n" not in line and line.isprintable() and line.startswith("; a\\nb\\rc")
