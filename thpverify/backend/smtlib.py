@@ -31,13 +31,13 @@ from .solver import sort_of
 _SIMPLE = re.compile(r"[A-Za-z~!@$%^&*_+=<>.?/-][0-9A-Za-z~!@$%^&*_+=<>.?/-]*")
 
 # SMT-LIB 2.6 reserved words (section 3.1, and the command names).
-RESERVED = frozenset("""
-    BINARY DECIMAL HEXADECIMAL NUMERAL STRING _ ! as let exists forall match par
-    assert check-sat check-sat-assuming declare-const declare-datatype declare-datatypes
-    declare-fun declare-sort define-fun define-fun-rec define-funs-rec define-sort echo exit
-    get-assertions get-assignment get-info get-model get-option get-proof get-unsat-assumptions
-    get-unsat-core get-value pop push reset reset-assertions set-info set-logic set-option
-""".split())
+RESERVED = frozenset({
+    "BINARY", "DECIMAL", "HEXADECIMAL", "NUMERAL", "STRING", "_", "!", "as", "let", "exists", "forall", "match", "par",
+    "assert", "check-sat", "check-sat-assuming", "declare-const", "declare-datatype", "declare-datatypes",
+    "declare-fun", "declare-sort", "define-fun", "define-fun-rec", "define-funs-rec", "define-sort", "echo", "exit",
+    "get-assertions", "get-assignment", "get-info", "get-model", "get-option", "get-proof", "get-unsat-assumptions",
+    "get-unsat-core", "get-value", "pop", "push", "reset", "reset-assertions", "set-info", "set-logic", "set-option",
+})
 
 
 def symbol(name: str) -> str:
