@@ -4,6 +4,9 @@ and eval --batch, as a regression test."""
 
 from __future__ import annotations
 
+import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from conftest import run_cli, write_spec
 from thpverify.backend import cvc5 as crosscheck
 from thpverify.backend import smtlib
 from thpverify.backend.solver import Solver
+from thpverify.infra import output
 from thpverify.lang.diagnostics import SpecError
 from thpverify.lang.library import load_library
 from thpverify.lang.parser import parse_text
@@ -119,3 +123,57 @@ def test_symbol_quotes_what_is_not_simple(name: str) -> None:
 def test_comments_carry_no_control_characters() -> None:
     line = smtlib.comment("a\nb\rc\x00d\u2028e\x1b")
     assert "\n" not in line and line.isprintable() and line.startswith("; a\\nb\\rc")
+
+
+# ------------------------------------------------------------------ outputs
+
+MINI = "tests/corpus/mini.thp"
+
+
+def _check_to(target: str) -> tuple[int, str, str]:
+    return run_cli("check", MINI, "--format", "json", "--output", target)
+
+
+def test_output_refuses_a_character_device_a_fifo_a_symlink_and_a_directory(tmp_path: Path) -> None:
+    device = tmp_path / "null"
+    os.mknod(device, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    kept = tmp_path / "kept"
+    kept.write_text("precious\n", encoding="utf-8")
+    link = tmp_path / "link"
+    link.symlink_to(kept)
+    stdout_link = tmp_path / "fd1"
+    stdout_link.symlink_to("/proc/self/fd/1")
+    for target, kind in ((device, "a character device"), (fifo, "a FIFO"), (link, "a symbolic link"),
+                         (stdout_link, "a symbolic link"), (tmp_path, "a directory")):
+        code, _, err = _check_to(str(target))
+        assert code == 2 and kind in err, (target, err)
+    assert stat.S_ISCHR(os.lstat(device).st_mode) and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert link.is_symlink() and kept.read_text(encoding="utf-8") == "precious\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fd1", "fifo", "kept", "link", "null"]  # no temp files left
+
+
+@pytest.mark.parametrize("target", ["", "nosuchdir/x.json", "/proc/version", "/proc/nosuch/x"])
+def test_output_to_an_impossible_place_is_exit_2(target: str) -> None:
+    code, out, err = _check_to(target)
+    assert code == 2 and err.startswith("thpverify: error:") and "Traceback" not in err and out == ""
+
+
+def test_output_keeps_the_mode_of_an_existing_file(tmp_path: Path) -> None:
+    target = tmp_path / "r.json"
+    target.write_text("old", encoding="utf-8")
+    target.chmod(0o600)
+    code, _, _ = _check_to(str(target))
+    assert code == 0 and stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert json.loads(target.read_text(encoding="utf-8"))["command"] == "check"
+
+
+def test_output_dash_is_stdout() -> None:
+    code, out, _ = _check_to("-")
+    assert code == 0 and json.loads(out)["command"] == "check"
+
+
+def test_output_write_text_refuses_a_name_with_a_nul() -> None:
+    with pytest.raises(output.OutputError, match="NUL"):
+        output.write_text("a\0b", "x")

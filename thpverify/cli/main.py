@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="check everything again, neither reading nor writing the result cache")
     c.add_argument("--format", choices=CHECK_FORMATS, help="text (default), json (as --json), junit, sarif or markdown")
     c.add_argument("--output", "-o", type=Path, metavar="FILE",
-                   help="write the --format output to FILE (atomically); the text report still goes to stdout")
+                   help="write the --format output to FILE (atomically; a regular file only; - is stdout); the text report goes to stdout")
     c.add_argument("--cross-check", choices=["cvc5"], dest="cross_check",
                    help="re-prove every proved claim with cvc5 from the SMT-LIB export (exit 6 on a disagreement)")
     c.set_defaults(run=cmd_check)
@@ -178,17 +178,18 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..render import json as render_json
     from ..render import text as render_text
     from ..results import CheckReport
-    from .reports import cross_check, render_check, require_solver, write_atomic
+    from .reports import check_output, cross_check, render_check, require_solver, write_atomic
 
     fmt = args.format or ("json" if args.json else "text")
     if args.json and fmt != "json":
         raise UsageError(f"--json and --format {fmt} disagree; give one")
     if args.cross_check:
         require_solver(args.cross_check)
+    check_output(args.output)
     lib, verdicts = _checked(args.paths, args.jobs, not args.no_cache)
     report = CheckReport(lib.files, tuple(lib.versions), verdicts)
     code = report.exit_code
-    if args.output is not None:
+    if args.output is not None and str(args.output) != "-":  # -o - is stdout: as without --output
         write_atomic(args.output, render_check(fmt, report, lib, args.verbose))
         fmt = "text"
     if fmt == "text":
