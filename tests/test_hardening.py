@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import stat
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from conftest import run_cli, write_spec
 from thpverify.backend import cvc5 as crosscheck
 from thpverify.backend import smtlib
 from thpverify.backend.solver import Solver
-from thpverify.infra import output
+from thpverify.infra import cache, output
+from thpverify.lang import parser
 from thpverify.lang.diagnostics import SpecError
 from thpverify.lang.library import load_library
 from thpverify.lang.parser import parse_text
@@ -177,3 +179,101 @@ def test_output_dash_is_stdout() -> None:
 def test_output_write_text_refuses_a_name_with_a_nul() -> None:
     with pytest.raises(output.OutputError, match="NUL"):
         output.write_text("a\0b", "x")
+
+
+# ------------------------------------------------------------------- cache
+
+_EVIL = b"cos\nsystem\n(S'touch %s'\ntR."  # a pickle that runs a shell command when loaded
+
+
+def _cache_at(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    where = tmp_path / "cache"
+    monkeypatch.setenv("THPVERIFY_CACHE_DIR", str(where))
+    return where
+
+
+def test_no_pickle_is_ever_loaded_from_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    where = _cache_at(tmp_path, monkeypatch)
+    marker = tmp_path / "ran"
+    assert run_cli("check", MINI)[0] == 0
+    entries = list(where.glob("*.json"))
+    assert entries and oct(where.stat().st_mode & 0o777) == "0o700"
+    for entry in entries:
+        json.loads(entry.read_bytes())  # data only
+        (where / f"{entry.stem}.pickle").write_bytes(_EVIL % str(marker).encode())
+        entry.write_bytes(_EVIL % str(marker).encode())
+    (where / "grammar.lark-tables").write_bytes(_EVIL % str(marker).encode())
+    parser._lark.cache_clear()
+    code, out, _ = run_cli("check", MINI)
+    assert code == 0 and "all as expected" in out and not marker.exists()
+
+
+def test_a_cache_dir_of_another_user_or_open_to_others_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    where = _cache_at(tmp_path, monkeypatch)
+    where.mkdir(mode=0o777)
+    where.chmod(0o777)
+    marker = tmp_path / "ran"
+    code, out, err = run_cli("check", MINI)
+    assert code == 0 and "open to other users" in err and not list(where.iterdir())
+    os.chown(where, 65534, 65534)
+    where.chmod(0o700)
+    code, out, err = run_cli("check", MINI)
+    assert code == 0 and "owned by uid 65534" in err and not list(where.iterdir())
+    assert not marker.exists()
+
+
+def test_cache_writes_never_follow_a_planted_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    where = _cache_at(tmp_path, monkeypatch)
+    precious = tmp_path / "precious"
+    precious.write_text("root's file\n", encoding="utf-8")
+    lib = load_library([Path(MINI)])
+    k = cache.key(lib.sources, lib.paths, {"command": "check"})
+    where.mkdir(mode=0o700)
+    (where / f"{k}.json").symlink_to(precious)
+    (where / "grammar.lark-tables").symlink_to(precious)
+    assert run_cli("check", MINI)[0] == 0
+    assert precious.read_text(encoding="utf-8") == "root's file\n"
+    assert run_cli("check", MINI)[0] == 0  # and the entry written in the link's place is read back
+    link_to_dir = tmp_path / "linked-cache"
+    link_to_dir.symlink_to(where)
+    monkeypatch.setenv("THPVERIFY_CACHE_DIR", str(link_to_dir))
+    code, _, err = run_cli("check", MINI)
+    assert code == 0 and "not a directory" in err
+
+
+def test_a_repointed_import_link_is_not_a_stale_proof(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _cache_at(tmp_path, monkeypatch)
+    for name, body in (("v1.thp", "return a;"), ("v2.thp", "return false;")):
+        write_spec(tmp_path, f'atom a: bool;\nversion "v" {{ predicate eligible() -> bool {{ {body} }} }}\n', name)
+    top = write_spec(tmp_path, 'import "link.thp";\nproperty p { prove a -> eligible; expect holds; }\n', "top.thp")
+    link = tmp_path / "link.thp"
+    link.symlink_to("v1.thp")
+    code, out, _ = run_cli("check", str(top))
+    assert code == 0 and "1 proved" in out
+    link.unlink()
+    link.symlink_to("v2.thp")
+    code, out, _ = run_cli("check", str(top))
+    assert code == 10 and "1 refuted" in out
+
+
+def test_corrupted_entries_are_misses_never_a_different_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    where = _cache_at(tmp_path, monkeypatch)
+    first = run_cli("check", MINI)
+    (entry,) = where.glob("*.json")
+    good = entry.read_bytes()
+    rng = random.Random(17)
+    for _ in range(12):
+        data = bytearray(good)
+        for _ in range(rng.randint(1, 4)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        entry.write_bytes(bytes(data[: rng.randrange(len(data) + 1)] if rng.random() < 0.2 else data))
+        assert run_cli("check", MINI) == first
+        entry.write_bytes(good)
+
+
+def test_verdicts_round_trip_through_json() -> None:
+    lib = load_library([Path(MINI)])
+    verdicts = tuple(Solver(lib).check(i) for p in lib.properties.values() for i in p.instances)
+    assert any(v.counterexample for v in verdicts)
+    assert cache.verdicts_from_json(json.loads(json.dumps(cache.verdicts_to_json(verdicts)))) == verdicts
+    assert cache.verdicts_from_json([{"verdict": "proved"}]) is None

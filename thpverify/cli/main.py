@@ -155,20 +155,12 @@ def _load(paths: list[Path] | None) -> m.Library:
 
 
 def _library(paths: list[Path] | None) -> m.Library:
-    """The specs, parsed and type-checked, or read back from the cache when unchanged."""
-    from ..infra import cache
-    from ..lang.library import bundled_path, load_library
-
+    """The specs, parsed and type-checked (never read back from a cache: only
+    check verdicts are cached, as data)."""
     for p in paths or []:
-        if not p.exists():
+        if not p.exists() and not p.is_symlink():
             raise UsageError(f"{p}: no such file or directory")
-    key = cache.key(paths or [bundled_path()], {"command": "library"})
-    lib: m.Library | None = cache.load(key) if key else None
-    if lib is None:
-        lib = load_library(paths or None)
-        if key:
-            cache.store(key, lib.paths, lib.sources, lib)
-    return lib
+    return _load(paths)
 
 
 # ------------------------------------------------------------------ check
@@ -186,7 +178,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.cross_check:
         require_solver(args.cross_check)
     check_output(args.output)
-    lib, verdicts = _checked(args.paths, args.jobs, not args.no_cache)
+    lib, verdicts = _checked(args.paths, args.jobs, not args.no_cache, err)
     report = CheckReport(lib.files, tuple(lib.versions), verdicts)
     code = report.exit_code
     if args.output is not None and str(args.output) != "-":  # -o - is stdout: as without --output
@@ -204,26 +196,29 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return code
 
 
-def _checked(paths: list[Path], jobs: int | None, use_cache: bool) -> tuple[m.Library, tuple[Verdict, ...]]:
-    """The library and its verdicts: from the cache when nothing changed
-    (no z3, no lark, no solving), else loaded, checked and stored."""
+def _checked(paths: list[Path], jobs: int | None, use_cache: bool,
+             err: TextIO | None = None) -> tuple[m.Library, tuple[Verdict, ...]]:
+    """The library and its verdicts: the verdicts from the cache when every
+    file the load read is unchanged, else checked (and stored when none is
+    an error or unknown). A cache directory that is not private is refused
+    with a warning on err, and the run goes on without it."""
     from ..infra import cache
-    from ..lang.library import bundled_path
 
-    for p in paths:
-        if not p.exists():
-            raise UsageError(f"{p}: no such file or directory")
-    key = cache.key(paths or [bundled_path()], {"command": "check"}) if use_cache else None
-    hit = cache.load(key) if key else None
-    if hit is not None:
-        lib, verdicts = hit
-        return lib, verdicts
+    lib = _library(paths)
+    key = cache.key(lib.sources, lib.paths, {"command": "check"}) if use_cache else None
+    hit = cache.load_verdicts(key) if key else None
+    wanted = sorted((i.property, i.version) for p in lib.properties.values() for i in p.instances)
+    if hit is not None and sorted((v.property, v.version) for v in hit) == wanted:
+        return lib, hit
     from ..infra.runner import check_all
 
-    lib = _library(paths) if use_cache else _load(paths)
     verdicts = check_all(lib, jobs)
     if key and not any(v.verdict in ("error", "unknown") for v in verdicts):
-        cache.store(key, lib.paths, lib.sources, (lib, verdicts))
+        try:
+            cache.store_verdicts(key, verdicts)
+        except cache.CacheRefusedError as exc:
+            if err is not None:
+                err.write(f"thpverify: warning: not using the result cache: {exc}\n")
     return lib, verdicts
 
 

@@ -124,7 +124,7 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError("give spec paths either as arguments or with --spec, not both")
     paths = list(args.paths or args.spec or [])
     check_output(args.html)
-    lib, verdicts = _checked(paths, args.jobs, not args.no_cache)
+    lib, verdicts = _checked(paths, args.jobs, not args.no_cache, err)
     given = _timeline_vma(lib, args.set)
     caller = args.caller
     if caller is None and "caller" in lib.atoms and "page_fault" in lib.atoms["caller"].values:

@@ -23,20 +23,11 @@ _PUNCT = {
 
 @functools.lru_cache(maxsize=1)
 def _lark() -> Lark:
-    """The parser; its tables are kept in the cache directory (Lark checks
-    them against the grammar's hash), which makes a cold start faster."""
-    from ..infra import cache
-
+    """The parser, built from the grammar in each process (about 0.1 s). Its
+    tables are never read from or written to a cache: Lark's table cache is a
+    pickle, and loading a pickle runs code."""
     grammar = resources.files("thpverify.lang").joinpath("grammar.lark").read_text(encoding="utf-8")
-    where = cache.directory()
-    stored: str | bool = False
-    if where is not None:
-        try:
-            where.mkdir(parents=True, exist_ok=True)
-            stored = str(where / "grammar.lark-tables")
-        except OSError:
-            stored = False
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=stored)
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
 
 
 def _describe(term: str) -> str:
