@@ -8,6 +8,8 @@ import json
 import os
 import random
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -277,3 +279,78 @@ def test_verdicts_round_trip_through_json() -> None:
     assert any(v.counterexample for v in verdicts)
     assert cache.verdicts_from_json(json.loads(json.dumps(cache.verdicts_to_json(verdicts)))) == verdicts
     assert cache.verdicts_from_json([{"verdict": "proved"}]) is None
+
+
+# ------------------------------------------------------------------ limits
+
+_HEAD = "atom a, b: bool;\n"
+
+
+def _version(expr: str) -> str:
+    return (_HEAD + f'version "v" {{ predicate eligible() -> bool {{ return {expr}; }} }}\n'
+            "property p { prove a -> eligible; expect holds; }\n")
+
+
+REJECTED = {
+    "300 nested !": (_version("!" * 300 + "a"), "E005"),
+    "300 nested parentheses": (_version("(" * 300 + "a" + ")" * 300), None),  # parentheses leave no node: accepted
+    "300 nested ifs": (_HEAD + 'version "v" { predicate eligible() -> bool { ' + "if (a) { " * 300 + "return a; " + "} " * 300
+                       + "return b; } }\n", "E005"),
+    "1000 nested blocks": (_HEAD + 'version "v" { predicate eligible() -> bool { ' + "if (a) { " * 1000 + "return a; " + "} " * 1000
+                           + "return b; } }\n", "E005"),
+    "a 10 MB string": ('atom a: bool "' + "x" * 10_000_000 + '";\n', "E006"),
+    "a long string": ('atom a: bool "' + "x" * 20_000 + '";\n', "E006"),
+    "a 10 MB unterminated comment": ("/*" + "x" * 10_000_000, "E006"),
+    "a huge universe": ("universe order = {0..100000000};\n", "E006"),
+    "a 4301-digit number": ("const K = " + "9" * 4301 + ";\n", "E006"),
+    "a malformed \\x escape": ('atom a: bool "\\x";\n', "E007"),
+    "an unknown \\N{} name": ('atom a: bool "\\N{NOPE}";\n', "E007"),
+    "a NUL in an import path": ('import "a\\0b.thp";\n', "E007"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REJECTED))
+def test_hostile_input_is_a_located_error_not_exit_6(tmp_path: Path, name: str) -> None:
+    text, code = REJECTED[name]
+    path = write_spec(tmp_path, text)
+    rc, _, err = run_cli("check", "--no-cache", str(path))
+    assert "Traceback" not in err and "internal error" not in err
+    if code is None:
+        assert rc in (0, 10)
+        return
+    assert rc == 2 and f"{path}:" in err, err[:300]
+    first = err.splitlines()[0]
+    assert first.split(":")[1].isdigit() and first.split(":")[2].isdigit()
+    with pytest.raises(SpecError) as caught:
+        parse_text(text, "x.thp")
+    assert caught.value.diagnostics[0].code == code
+
+
+def test_a_long_chain_of_one_operator_is_regrouped_not_rejected(tmp_path: Path) -> None:
+    """A 10 000-term `||` and a 250-term `&&` parse to shallow trees and check normally."""
+    wide = write_spec(tmp_path, _version(" || ".join(["a", "b"] * 5000)), "wide.thp")
+    deep = write_spec(tmp_path, _version(" && ".join(["a"] * 250)), "deep.thp")
+    for path in (wide, deep):
+        rc, out, err = run_cli("check", str(path))
+        assert rc == 0 and "1 proved" in out, err
+    spec = parse_text(_version(" && ".join(["a"] * 250)), "x.thp")
+    fn = spec.decls[2].items[0]  # type: ignore[attr-defined]
+    expr, depth = fn.body.body[0].value, 0
+    while hasattr(expr, "left"):
+        expr, depth = expr.left, depth + 1
+    assert depth == 8  # ceil(log2(250))
+
+
+def test_escapes_decode_as_in_python_and_keep_other_characters() -> None:
+    spec = parse_text('atom a: bool "caf\\u00e9 é \\x41\\n\\q";\n', "x.thp")
+    assert spec.decls[0].doc == "café é A\n\\q"  # type: ignore[attr-defined]
+
+
+def test_memory_stays_under_500_mib_at_the_size_limit(tmp_path: Path) -> None:
+    """The costliest input the parser accepts to lex: an unterminated comment just under MAX_FILE_BYTES."""
+    path = write_spec(tmp_path, "/*" + "x" * (parser.MAX_FILE_BYTES - 3))
+    probe = ("import resource, subprocess, sys\n"
+             f"subprocess.run([sys.executable, '-m', 'thpverify', 'check', '--no-cache', {str(path)!r}], capture_output=True)\n"
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert int(done.stdout) < 500 * 1024  # kB
