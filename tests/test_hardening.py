@@ -4,6 +4,7 @@ and eval --batch, as a regression test."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -19,6 +20,7 @@ from conftest import run_cli, write_spec
 from thpverify.backend import cvc5 as crosscheck
 from thpverify.backend import smtlib
 from thpverify.backend.solver import Solver
+from thpverify.cli.main import _interpreted, parse_values
 from thpverify.infra import cache, output
 from thpverify.lang import parser
 from thpverify.lang.diagnostics import SpecError
@@ -354,3 +356,67 @@ def test_memory_stays_under_500_mib_at_the_size_limit(tmp_path: Path) -> None:
              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert int(done.stdout) < 500 * 1024  # kB
+
+
+# ------------------------------------------------------------ eval --batch
+
+GOOD = '{"version": "v6.1", "caller": "khugepaged", "vma_is_dax": true}'
+BAD_LINES = [
+    '{"version": ["v6.1"]}', '{"version": 6.1}', '{"VM_HUGEPAGE": {"x": 1}}', '{"VM_HUGEPAGE": 1.5}', '{"VM_HUGEPAGE": null}',
+    '{"block_fits": [9, "x"]}', "[1, 2]", '"text"', "nonsense", '{"VM_HUGEPAGE": ' + "9" * 5000 + "}",
+    "[" * 100_000 + "]" * 100_000, '{"caller": "nosuch"}', '{"output": "nosuch", "version": "v6.1"}', '{"block_fits": [99]}',
+]
+
+
+def test_a_bad_batch_line_is_one_error_line_and_the_rest_still_run(tmp_path: Path) -> None:
+    batch = tmp_path / "in.jsonl"
+    batch.write_bytes(("\n".join([GOOD, *BAD_LINES, GOOD]) + "\n").encode() + b'{"caller": "\xff"}\n' + GOOD.encode() + b"\n")
+    code, out, err = run_cli("eval", "--batch", str(batch))
+    assert code == 2 and "Traceback" not in err
+    results = [json.loads(line) for line in out.splitlines()]
+    assert len(results) == len(BAD_LINES) + 4
+    assert [("error" in r) for r in results] == [False] + [True] * len(BAD_LINES) + [False, True, False]
+    assert [r["line"] for r in results if "error" in r] == list(range(2, len(BAD_LINES) + 2)) + [len(BAD_LINES) + 3]
+    assert results[0] == results[-1] and results[0]["value"] == "false"
+    assert len(err.splitlines()) == len(BAD_LINES) + 1 and all(f"{batch}:" in line for line in err.splitlines())
+
+
+def test_batch_from_stdin_and_an_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO((GOOD + "\n").encode())))
+    code, out, _ = run_cli("eval", "--batch", "-")
+    assert code == 0 and json.loads(out)["value"] == "false"
+    code, _, err = run_cli("eval", "--batch", str(tmp_path / "missing.jsonl"))
+    assert code == 2 and "cannot read" in err
+
+
+def test_the_interpreter_answers_a_batch_line_exactly_as_the_solver_would(lib) -> None:  # type: ignore[no-untyped-def]
+    """The batch's fast path (the interpreter alone, when it settles the value) against Solver.evaluate,
+    on random VMAs with some atoms left unknown."""
+    solver = Solver(lib)
+    rng = random.Random(7)
+    versions = [v for v in lib.versions if "eligible" in lib.versions[v].outputs]
+    fast = slow = 0
+    for _ in range(3000):
+        version = rng.choice(versions)
+        sets = []
+        for name, atom in lib.atoms.items():
+            if rng.random() < 0.05:
+                continue  # left unknown
+            if atom.type.kind == "bool":
+                sets.append(f"{name}={int(rng.random() < 0.3)}")
+            elif atom.type.kind == "enum":
+                sets.append(f"{name}={rng.choice(atom.values)}")
+            else:
+                elements = list(lib.universes[atom.type.name].elements)
+                sets.append(f"{name}=" + ",".join(map(str, rng.sample(elements, rng.randint(0, len(elements))))))
+        given = parse_values(lib, sets)
+        quick = _interpreted(lib, solver, version, "eligible", given)
+        if quick is not None:
+            fast += 1
+            assert quick == solver.evaluate(version, "eligible", given), (version, sets)
+        elif slow < 3:
+            slow += 1
+            assert solver.evaluate(version, "eligible", given).version == version
+        if fast >= 15 and slow >= 3:
+            break
+    assert fast >= 15
