@@ -143,7 +143,10 @@ def _spec_error(exc: Exception, args: argparse.Namespace, out: TextIO, err: Text
                 from ..lang.library import bundled_path
 
                 candidate = bundled_path().parent / d.span.file
-                sources[d.span.file] = candidate.read_text(encoding="utf-8") if candidate.is_file() else ""
+                try:
+                    sources[d.span.file] = candidate.read_text(encoding="utf-8") if candidate.is_file() else ""
+                except (OSError, UnicodeDecodeError):  # no caret line for a file that cannot be read as text
+                    sources[d.span.file] = ""
     err.write(render_text.diagnostics(exc.diagnostics, sources))
     return EXIT_SPEC
 
