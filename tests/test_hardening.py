@@ -224,6 +224,10 @@ def test_a_cache_dir_of_another_user_or_open_to_others_is_refused(tmp_path: Path
     code, out, err = run_cli("check", MINI)
     assert code == 0 and "owned by uid 65534" in err and not list(where.iterdir())
     assert not marker.exists()
+    os.chown(where, os.geteuid(), os.getegid())
+    where.chmod(0o755)  # as an older thpverify made it: readable by others, writable by none
+    code, out, err = run_cli("check", MINI)
+    assert code == 0 and err == "" and stat.S_IMODE(where.stat().st_mode) == 0o700 and list(where.glob("*.json"))
 
 
 def test_cache_writes_never_follow_a_planted_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

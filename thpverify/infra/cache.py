@@ -76,15 +76,21 @@ def private_directory() -> Path | None:
     except OSError as exc:
         raise CacheRefusedError(f"cannot create {where}: {exc.strerror or exc}") from None
     try:
-        st = os.lstat(where)
+        fd = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise CacheRefusedError(f"{where} is not a directory (a link or a file): {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid():
+            raise CacheRefusedError(f"{where} is owned by uid {st.st_uid}, not by this user (uid {os.geteuid()})")
+        if st.st_mode & 0o022:
+            raise CacheRefusedError(f"{where} is open to other users (mode {stat.S_IMODE(st.st_mode):04o}); chmod 700 it")
+        if st.st_mode & 0o077:  # readable by others only, as an older thpverify made it: made private
+            os.fchmod(fd, 0o700)
     except OSError as exc:
         raise CacheRefusedError(f"{where}: {exc.strerror or exc}") from None
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        raise CacheRefusedError(f"{where} is not a directory (a link or a file)")
-    if st.st_uid != os.geteuid():
-        raise CacheRefusedError(f"{where} is owned by uid {st.st_uid}, not by this user (uid {os.geteuid()})")
-    if st.st_mode & 0o077:
-        raise CacheRefusedError(f"{where} is open to other users (mode {stat.S_IMODE(st.st_mode):04o}); chmod 700 it")
+    finally:
+        os.close(fd)
     return where
 
 
@@ -212,13 +218,14 @@ def store(k: str, payload: object) -> None:
 
 
 def _sweep(where: Path) -> None:
-    """Remove temporary files a killed run left behind."""
+    """Remove temporary files a killed run left behind, and the pickles older versions wrote."""
     now = time.time()
     try:
         for p in where.iterdir():
-            if p.name.startswith(_TEMP):
+            old = p.suffix == ".pickle" or p.name == "grammar.lark-tables"
+            if p.name.startswith(_TEMP) or old:
                 st = os.lstat(p)
-                if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and now - st.st_mtime > _STALE_TEMP:
+                if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and (old or now - st.st_mtime > _STALE_TEMP):
                     p.unlink(missing_ok=True)
     except OSError:
         pass
