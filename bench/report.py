@@ -74,6 +74,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     add("`thpverify check`, warm cache", check.get("warm", {}).get("wall"), 0.7, "s",
         check.get("warm", {}).get("skipped", "") if "cold" in check else "not run (--quick)")
     add("`thpverify --help`", med(results.get("startup", {}).get("thpverify --help")), 0.15, "s")
+    small = med(results.get("startup", {}).get("thpverify eval --batch (200 lines)"))
+    large = med(results.get("startup", {}).get("thpverify eval --batch (2000 lines)"))
+    add("`thpverify eval --batch`, one line (2000 lines minus 200, wall)",
+        None if small is None or large is None else (large - small) / 1800 * 1000, 1.0, "ms")
     kernel = _size(results, 30, 30)
     if kernel:
         worst, which = None, ""

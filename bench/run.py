@@ -108,6 +108,50 @@ def startup(reps: int) -> dict[str, Any]:
     out["thpverify eval (cold cache)"] = {"median": first["wall"], "min": first["wall"], "runs": 1,
                                          "exit": first["exit"], "maxrss_mib": first["maxrss_mib"]}
     out["thpverify eval (warm)"] = warm
+    out.update(batch(reps, env))
+    return out
+
+
+def batch_lines(n: int, seed: int = 17) -> list[str]:
+    """n eval --batch lines: whole VMAs of random versions, each consistent
+    with its version's assumptions (drawn, and kept when the interpreter finds
+    every assumption true), as a caller would send from smaps."""
+    import random
+
+    from thpverify.lang.library import load_library
+    from thpverify.semantics import evaluate as ev
+
+    rng = random.Random(seed)
+    lib = load_library()
+    versions = [v for v in lib.versions if "eligible" in lib.versions[v].outputs]
+    lines: list[str] = []
+    while len(lines) < n:
+        version = rng.choice(versions)
+        doc: dict[str, Any] = {"version": version}
+        given: dict[str, Any] = {}
+        for name, atom in lib.atoms.items():
+            if atom.type.kind == "bool":
+                doc[name] = given[name] = rng.random() < 0.3
+            elif atom.type.kind == "enum":
+                doc[name] = given[name] = rng.choice(atom.values)
+            else:
+                elements = list(lib.universes[atom.type.name].elements)
+                chosen = sorted(rng.sample(elements, rng.randint(0, len(elements))))
+                doc[name], given[name] = chosen, sum(1 << k for k in chosen)
+        if all(ev.value_of(lib, a.expr, given) is True for a in lib.versions[version].assumptions):
+            lines.append(json.dumps(doc, sort_keys=True))
+    return lines
+
+
+def batch(reps: int, env: dict[str, str]) -> dict[str, Any]:
+    """eval --batch on 200 and on 2000 lines: the difference is the cost of a line."""
+    out: dict[str, Any] = {}
+    lines = batch_lines(2000)
+    with tempfile.TemporaryDirectory(prefix="thpverify-bench-") as tmp:
+        for n in (200, 2000):
+            path = Path(tmp) / f"batch{n}.jsonl"
+            path.write_text("\n".join(lines[:n]) + "\n", encoding="utf-8")
+            out[f"thpverify eval --batch ({n} lines)"] = repeated(py("-m", "thpverify", "eval", "--batch", str(path)), reps, env)
     return out
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -17,8 +18,13 @@ pytest_plugins = ["pytester"]
 # tests of their own: keep the thpverify pytest plugin from collecting them.
 collect_ignore_glob = ["*.thp"]
 
-# Tests never read or fill the user's own result cache.
-os.environ["THPVERIFY_CACHE_DIR"] = tempfile.mkdtemp(prefix="thpverify-test-cache-")
+# Tests never read or fill the user's own result cache; theirs is removed at the end.
+_TEST_CACHE = tempfile.mkdtemp(prefix="thpverify-test-cache-")
+os.environ["THPVERIFY_CACHE_DIR"] = _TEST_CACHE
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_TEST_CACHE, ignore_errors=True)
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"

@@ -113,20 +113,20 @@ def test_prove_exit_codes() -> None:
 
 
 def test_export_is_read_back_by_z3_and_matches_the_compiler(lib) -> None:  # type: ignore[no-untyped-def]
-    from thpverify.backend.compiler import Compiler
+    from thpverify.backend.smtlib import ExportCompiler
 
     code, out, _ = run_cli("export", "--version", "v6.1", "--format", "smt2")
     assert code == 0
-    assert "(declare-const caller caller_t)" in out and "caller_page_fault" in out
-    assert "(declare-const block_fits (_ BitVec 19))" in out
-    assert ":named dax_is_file" in out and "(define-fun eligible () Bool" in out
+    assert "(declare-const atom.caller sort.caller)" in out and "value.caller.page_fault" in out
+    assert "(declare-const atom.block_fits (_ BitVec 19))" in out
+    assert ":named assume.dax_is_file" in out and "(define-fun pred.eligible () Bool" in out
     # Z3's own SMT-LIB parser reads it, and its eligible is the compiled one.
     s = z3.Solver()
     s.from_string(out)
     assert s.check() == z3.sat
-    term = Compiler(lib).function("v6.1", "eligible")[0]
+    term = ExportCompiler(lib).function("v6.1", "eligible")[0]
     s = z3.Solver()
-    s.from_string(out + f"(assert (not (= eligible {term.sexpr()})))")
+    s.from_string(out + f"(assert (not (= pred.eligible {term.sexpr()})))")
     assert s.check() == z3.unsat
 
 

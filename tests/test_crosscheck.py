@@ -9,7 +9,8 @@ import pytest
 from conftest import CORPUS, run_cli
 
 from thpverify.backend import cvc5 as crosscheck
-from thpverify.backend.solver import Solver, smt2_instance
+from thpverify.backend.smtlib import smt2_instance
+from thpverify.backend.solver import Solver
 from thpverify.infra import runner
 from thpverify.lang.library import load_library
 

@@ -15,6 +15,7 @@ import xmlschema
 import yaml
 from conftest import HERE, golden, run_cli
 
+from thpverify.cli.main import UsageError
 from thpverify.cli.reports import write_atomic
 
 ROOT = HERE.parent
@@ -238,7 +239,7 @@ def test_write_atomic_replaces_whole_or_not_at_all(tmp_path: Path, monkeypatch: 
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(UsageError, match="disk full"):  # exit 2 with the reason
         write_atomic(target, "new\n")
     assert target.read_text(encoding="utf-8") == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.xml"]

@@ -54,13 +54,14 @@ def test_warm_run_reads_the_cache_and_a_change_misses(tmp_path: Path, monkeypatc
 def test_cache_off_and_damaged_entries_are_misses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("THPVERIFY_CACHE_DIR", "off")
     assert cache.directory() is None
-    monkeypatch.setenv("THPVERIFY_CACHE_DIR", str(tmp_path))
-    key = cache.key([CORPUS / "mini.thp"], {"command": "check"})
-    assert key is not None
-    (tmp_path / f"{key}.pickle").write_bytes(b"not a pickle")
-    assert cache.load(key) is None
+    where = tmp_path / "cache"
+    monkeypatch.setenv("THPVERIFY_CACHE_DIR", str(where))
     source = (CORPUS / "mini.thp").read_text(encoding="utf-8")
-    cache.store(key, {"mini": str(CORPUS / "mini.thp")}, {"mini": source}, ("payload",))
-    assert cache.load(key) == ("payload",)
-    cache.store(key, {"mini": str(CORPUS / "mini.thp")}, {"mini": source + "x"}, ("stale",))
-    assert cache.load(key) is None  # the file on disk is not the text the payload came from
+    key = cache.key({"mini": source}, {"mini": str(CORPUS / "mini.thp")}, {"command": "check"})
+    assert key != cache.key({"mini": source + "x"}, {"mini": str(CORPUS / "mini.thp")}, {"command": "check"})
+    assert cache.load(key) is None
+    cache.store(key, {"payload": [1, "two"]})
+    assert cache.load(key) == {"payload": [1, "two"]}
+    entry = where / f"{key}.json"
+    entry.write_bytes(entry.read_bytes().replace(b"two", b"TWO"))
+    assert cache.load(key) is None  # the entry's own digest no longer matches

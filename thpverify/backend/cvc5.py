@@ -1,14 +1,14 @@
 """A second opinion: re-prove Z3's proofs with cvc5 from the SMT-LIB export.
 
 For every proved verdict the property instance is written as an SMT-LIB 2
-script (solver.smt2_instance: premises, named assumptions, the negated
+script (smtlib.smt2_instance: premises, named assumptions, the negated
 claim) twice, once with every assumption of the instance and once with
 only the core the proof reported, and each script is handed to cvc5's own
 SMT-LIB parser. Both must come back unsat; a sat, an unknown or an error
 from cvc5 where Z3 proved is a disagreement, reported loudly (exit 6).
 
 cvc5 is an optional dependency (`pip install "thpverify[cvc5]"`); this
-module imports no z3 itself (the export goes through solver.py).
+module imports no z3 itself (the export goes through smtlib.py).
 """
 
 from __future__ import annotations
@@ -88,10 +88,9 @@ def _instance(lib: m.Library, v: Verdict) -> m.Instance:
 def cross_check(lib: m.Library, verdicts: Iterable[Verdict], time_limit_ms: int = TIME_LIMIT_MS) -> tuple[CrossCheck, ...]:
     """cvc5's answers for every proved verdict: all assumptions, then the core alone."""
     cvc5_version()
-    from .compiler import Compiler
-    from .solver import smt2_instance
+    from . import smtlib
 
-    compiler = Compiler(lib)
+    compiler = smtlib.compiler(lib)
     out: list[CrossCheck] = []
     for v in verdicts:
         if v.verdict != "proved":
@@ -99,7 +98,7 @@ def cross_check(lib: m.Library, verdicts: Iterable[Verdict], time_limit_ms: int 
         inst = _instance(lib, v)
         scopes: list[tuple[str, Sequence[str] | None]] = [("all assumptions", None), ("core", v.core)]
         for scope, only in scopes:
-            script = smt2_instance(lib, inst, only=only, compiler=compiler)
+            script = smtlib.smt2_instance(lib, inst, only=only, compiler=compiler)
             names = tuple(a.name for a in inst.assumptions if only is None or a.name in only)
             answer = run_cvc5(script, f"{v.property}@{v.version}", time_limit_ms)
             out.append(CrossCheck(v.property, v.version, scope, names, answer))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from .. import model as m
@@ -30,26 +30,9 @@ def _exist(paths: Sequence[Path]) -> None:
             raise UsageError(f"{p}: no such file or directory")
 
 
-def _cache_key(command: str, paths: list[Path], include: list[Path], extra: list[Path], arch: str | None) -> str | None:
-    from ..infra import cache
-    from ..lang.library import bundled_path
-
-    # Where imports may resolve is part of what was computed: the same files
-    # can import different ones under another search path.
-    options: dict[str, object] = {
-        "command": command,
-        "include": [os.path.realpath(p) for p in include],
-        "search": os.environ.get("THPVERIFY_PATH", ""),
-        "extra": [os.path.realpath(p) for p in extra],
-        "bundled": os.path.realpath(bundled_path()),
-        "arch": arch or "",
-    }
-    return cache.key((paths or [bundled_path()]) + extra, options)
-
-
 def load(paths: list[Path] | None, include: list[Path] | None = None, extra: list[Path] | None = None,
          arch: str | None = None) -> m.Library:
-    """The specs, parsed and type-checked, without the cache."""
+    """The specs, parsed and type-checked."""
     from ..lang.library import load_library
 
     _exist([*(paths or []), *(include or []), *(extra or [])])
@@ -58,17 +41,9 @@ def load(paths: list[Path] | None, include: list[Path] | None = None, extra: lis
 
 def library(paths: list[Path] | None, include: list[Path] | None = None, extra: list[Path] | None = None,
             arch: str | None = None) -> m.Library:
-    """The specs, parsed and type-checked, or read back from the cache when unchanged."""
-    from ..infra import cache
-
-    _exist([*(paths or []), *(include or []), *(extra or [])])
-    key = _cache_key("library", list(paths or []), list(include or []), list(extra or []), arch)
-    lib: m.Library | None = cache.load(key) if key else None
-    if lib is None:
-        lib = load(paths, include, extra, arch)
-        if key:
-            cache.store(key, lib.paths, lib.sources, lib)
-    return lib
+    """The specs, parsed and type-checked: never read back from a cache
+    (only check verdicts are cached, as data)."""
+    return load(paths, include, extra, arch)
 
 
 def nothing_to_check(lib: m.Library) -> None:
@@ -86,24 +61,31 @@ def nothing_to_check(lib: m.Library) -> None:
         "thpverify patch BASE YOUR.thp to check a candidate against its base")])
 
 
-def checked(paths: list[Path], jobs: int | None, use_cache: bool,
-            include: list[Path] | None = None, arch: str | None = None) -> tuple[m.Library, tuple[Verdict, ...]]:
-    """The library and its verdicts: from the cache when nothing changed
-    (no z3, no lark, no solving), else loaded, checked and stored."""
+def checked(paths: list[Path], jobs: int | None, use_cache: bool, include: list[Path] | None = None,
+            arch: str | None = None, err: TextIO | None = None) -> tuple[m.Library, tuple[Verdict, ...]]:
+    """The library and its verdicts: the verdicts from the cache when every
+    file the load read is unchanged (the key covers each file's text and
+    where it resolved, so another search path or a re-pointed link is a
+    miss), else checked and stored when none is an error or unknown. A cache
+    directory that is not private is refused with a warning on err, and the
+    run goes on without it."""
     from ..infra import cache
 
-    _exist([*paths, *(include or [])])
-    key = _cache_key("check", list(paths), list(include or []), [], arch) if use_cache else None
-    hit = cache.load(key) if key else None
-    if hit is not None:
-        lib, verdicts = hit
-        return lib, verdicts
+    lib = load(paths, include, arch=arch)
+    key = cache.key(lib.sources, lib.paths, {"command": "check", "arch": lib.arch}) if use_cache else None
+    hit = cache.load_verdicts(key) if key else None
+    wanted = sorted((i.property, i.version) for p in lib.properties.values() for i in p.instances)
+    if hit is not None and sorted((v.property, v.version) for v in hit) == wanted:
+        return lib, hit
     from ..infra.runner import check_all
 
-    lib = library(paths, include, arch=arch) if use_cache else load(paths, include, arch=arch)
     verdicts = check_all(lib, jobs)
     if key and not any(v.verdict in ("error", "unknown") for v in verdicts):
-        cache.store(key, lib.paths, lib.sources, (lib, verdicts))
+        try:
+            cache.store_verdicts(key, verdicts)
+        except cache.CacheRefusedError as exc:
+            if err is not None:
+                err.write(f"thpverify: warning: not using the result cache: {exc}\n")
     return lib, verdicts
 
 
@@ -179,12 +161,20 @@ def _int(raw: str, whole: str) -> int:
         raise UsageError(f"'{whole}': '{raw}' is not a number") from None
 
 
-def parse_values(lib: m.Library, texts: Sequence[str]) -> list[Fixed]:
+def parse_values(lib: m.Library, texts: Sequence[str], memo: dict[str, list[Fixed]] | None = None) -> list[Fixed]:
     """Several ATOM=VALUE texts -> coordinates, each once; raises UsageError
-    when one coordinate is given two values."""
+    when one coordinate is given two values. `memo` keeps texts already
+    parsed (a batch repeats them)."""
     given: list[Fixed] = []
     for text in texts:
-        given.extend(parse_value(lib, text))
+        if memo is None:
+            given.extend(parse_value(lib, text))
+            continue
+        if text not in memo:
+            if len(memo) > 100_000:
+                memo.clear()
+            memo[text] = parse_value(lib, text)
+        given.extend(memo[text])
     seen: dict[tuple[str, int | None], object] = {}
     for f in given:
         key = (f.atom, f.element)
@@ -192,3 +182,5 @@ def parse_values(lib: m.Library, texts: Sequence[str]) -> list[Fixed]:
             raise UsageError(f"'{f.atom}' is given two values")
         seen[key] = f.value
     return list({(f.atom, f.element): f for f in given}.values())
+
+

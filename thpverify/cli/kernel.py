@@ -145,10 +145,15 @@ def _settings_note(s: Settings, p: Process) -> str:
 
 
 def _record(prefix: Path, text: str, settings: Settings, proc: Process, what: str) -> None:
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    prefix.with_name(prefix.name + ".smaps").write_text(text, encoding="utf-8")
+    from .reports import write_atomic
+
+    try:
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{prefix.parent}: cannot create: {exc.strerror or exc}") from None
+    write_atomic(prefix.with_name(prefix.name + ".smaps"), text)
     doc = {"recorded_from": what, "settings": settings.to_json(), "process": proc.to_json()}
-    prefix.with_name(prefix.name + ".json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_atomic(prefix.with_name(prefix.name + ".json"), json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 
 def cmd_conform(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

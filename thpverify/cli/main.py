@@ -12,7 +12,7 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -34,6 +34,7 @@ from .common import (
 
 if TYPE_CHECKING:
     from .. import model as m
+    from ..results import Fixed
 
 # The names command modules used before cli.common existed.
 _checked, _known_version, _library = checked, known_version, library
@@ -89,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="check everything again, neither reading nor writing the result cache")
     c.add_argument("--format", choices=CHECK_FORMATS, help="text (default), json (as --json), junit, sarif or markdown")
     c.add_argument("--output", "-o", type=Path, metavar="FILE",
-                   help="write the --format output to FILE (atomically); the text report still goes to stdout")
+                   help="write the --format output to FILE (atomically; a regular file only; - is stdout); the text report goes to stdout")
     c.add_argument("--cross-check", choices=["cvc5"], dest="cross_check",
                    help="re-prove every proved claim with cvc5 from the SMT-LIB export (exit 6 on a disagreement)")
     c.set_defaults(run=cmd_check)
@@ -100,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--set", action="append", default=[], metavar="ATOM=VALUE",
                    help="an atom's value: VM_HUGEPAGE=1, thp_enabled=madvise, block_fits=9,18, block_fits[9]=1")
     e.add_argument("--output", default="eligible", help="the predicate to evaluate (default: eligible)")
-    e.add_argument("--batch", type=Path, metavar="FILE.jsonl", help="one assignment per line; one JSON result per line")
+    e.add_argument("--batch", type=Path, metavar="FILE.jsonl", help=BATCH_HELP)
     e.set_defaults(run=cmd_eval)
 
     pr = sub.add_parser("prove", parents=[common, library], help="prove one property")
@@ -178,20 +179,21 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..render import json as render_json
     from ..render import text as render_text
     from ..results import CheckReport
-    from .reports import cross_check, render_check, require_solver, write_atomic
+    from .reports import check_output, cross_check, render_check, require_solver, write_atomic
 
     fmt = args.format or ("json" if args.json else "text")
     if args.json and fmt != "json":
         raise UsageError(f"--json and --format {fmt} disagree; give one")
     if args.cross_check:
         require_solver(args.cross_check)
-    lib, verdicts = checked(args.paths, args.jobs, not args.no_cache, args.include, args.arch)
+    check_output(args.output)
+    lib, verdicts = checked(args.paths, args.jobs, not args.no_cache, args.include, args.arch, err)
     if lib.warnings:
         err.write(render_text.diagnostics(lib.warnings, lib.sources))
     nothing_to_check(lib)
     report = CheckReport(lib.files, tuple(lib.versions), verdicts)
     code = report.exit_code
-    if args.output is not None:
+    if args.output is not None and str(args.output) != "-":  # -o - is stdout: as without --output
         write_atomic(args.output, render_check(fmt, report, lib, args.verbose))
         fmt = "text"
     if fmt == "text":
@@ -248,7 +250,9 @@ def cmd_prove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _eval_one(lib: m.Library, solver: object, version: str | None, caller: str | None,
-              sets: list[str], output: str) -> object:
+              sets: list[str], output: str, memo: dict[str, list[Fixed]] | None = None) -> object:
+    """One evaluation. With a memo (--batch), the interpreter answers when it
+    settles the value alone, and parsed ATOM=VALUE texts are kept."""
     from ..backend.solver import Solver
 
     assert isinstance(solver, Solver)
@@ -258,8 +262,36 @@ def _eval_one(lib: m.Library, solver: object, version: str | None, caller: str |
     v = lib.versions[version]
     if output not in v.functions or v.functions[output].params:
         raise UsageError(f"'{output}' is not an output of {version}; outputs: {', '.join(v.outputs)}")
-    given = parse_values(lib, ([f"caller={caller}"] if caller is not None else []) + list(sets))
+    given = parse_values(lib, ([f"caller={caller}"] if caller is not None else []) + list(sets), memo)
+    if memo is not None:
+        known = _interpreted(lib, solver, version, output, given)
+        if known is not None:
+            return known
     return solver.evaluate(version, output, given)
+
+
+def _interpreted(lib: m.Library, solver: object, version: str, output: str, given: Sequence[Fixed]) -> object:
+    """The answer from the interpreter alone, when it settles it: every
+    assumption of the version is true on the given atoms (so the input
+    cannot contradict them) and the predicate's value and deciding rule are
+    known whatever the atoms not given are. Else None: the solver decides
+    (a contradiction, a value fixed only through the assumptions, or
+    "depends on")."""
+    from ..backend.solver import Solver, format_step, show_value
+    from ..results import EvalResult
+    from ..semantics import evaluate as ev
+
+    assert isinstance(solver, Solver)
+    partial = solver.partial(given)
+    if not all(ev.value_of(lib, a.expr, partial) is True for a in lib.versions[version].assumptions):
+        return None
+    out = ev.run(lib, version, output, partial)
+    if not out.known or out.rule is None:
+        return None
+    rule = out.rule
+    return EvalResult(version=version, predicate=output, given=tuple(given), value=show_value(out.value), depends_on=(),
+                      rule=rule.id, rule_at=str(rule.span), kernel=str(rule.cite) if rule.cite else "",
+                      trace=tuple(format_step(step) for step in out.trace))
 
 
 def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -275,30 +307,68 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         assert isinstance(r, EvalResult)
         out.write(render_json.eval_result(r) if args.json else render_text.eval_result(r))
         return EXIT_OK
-    try:
-        lines = args.batch.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{args.batch}: cannot read: {exc}") from None
     code = EXIT_OK
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    memo: dict[str, list[Fixed]] = {}
+    for number, line in _batch_lines(args.batch):
         try:
-            doc = json.loads(line)
-            if not isinstance(doc, dict):
-                raise UsageError("each line must be a JSON object")
-            version = doc.pop("version", args.version)
-            caller = doc.pop("caller", args.caller)
-            output = doc.pop("output", args.output)
-            sets = [f"{k}={_json_value(v)}" for k, v in doc.items()] + list(args.set)
-            r = _eval_one(lib, solver, version, caller, sets, output)
+            version, caller, output, sets = _batch_line(line, args)
+            r = _eval_one(lib, solver, version, caller, sets, output, memo)
             assert isinstance(r, EvalResult)
             out.write(render_json.eval_result(r, compact=True))
-        except (UsageError, json.JSONDecodeError) as exc:
-            out.write(json.dumps({"schema": "thpverify/1", "line": number, "error": str(exc)}, sort_keys=True) + "\n")
-            err.write(f"{args.batch}:{number}:1: error: {exc}\n")
+        except (UsageError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, bad UTF-8
+            reason = "the line nests too deeply" if isinstance(exc, RecursionError) else str(exc)
+            out.write(json.dumps({"schema": "thpverify/1", "line": number, "error": reason}, sort_keys=True) + "\n")
+            err.write(f"{args.batch}:{number}:1: error: {reason}\n")
             code = EXIT_SPEC
     return code
+
+
+BATCH_HELP = """\
+one JSON object per line (FILE.jsonl, or - for stdin): "version", "caller" and
+"output" (strings; default --version, --caller, --output), every other key an
+atom (or ATOM[k] for one element of a set) with a value: true/false, a number,
+an enum value's name, or a list of numbers for a set. One JSON result per line;
+a bad line is one error line (exit 2 at the end) and the rest still run."""
+
+
+def _batch_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """The non-blank lines of a batch file (or stdin), read as they come."""
+    if str(path) == "-":
+        stream = sys.stdin.buffer
+    else:
+        try:
+            stream = open(path, "rb")  # noqa: SIM115 -- closed below
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        for number, raw in enumerate(stream, 1):
+            if raw.strip():
+                yield number, raw
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+def _batch_line(raw: bytes, args: argparse.Namespace) -> tuple[str | None, str | None, str, list[str]]:
+    """(version, caller, output, ATOM=VALUE texts) of one batch line; UsageError or ValueError when it is malformed."""
+    doc = json.loads(raw.decode("utf-8"))
+    if not isinstance(doc, dict):
+        raise UsageError("each line must be a JSON object")
+    picked: dict[str, str | None] = {}
+    for name, default in (("version", args.version), ("caller", args.caller), ("output", args.output)):
+        value = doc.pop(name, default)
+        if value is not None and not isinstance(value, str):
+            raise UsageError(f"'{name}' must be a string")
+        picked[name] = value
+    sets = []
+    for k, v in doc.items():
+        ok = isinstance(v, bool | int | str) or (isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v))
+        if not ok:
+            raise UsageError(f"'{k}': expected true or false, a number, a value's name or a list of numbers")
+        sets.append(f"{k}={_json_value(v)}")
+    return picked["version"], picked["caller"], picked["output"] or "eligible", sets + list(args.set)
 
 
 def _json_value(v: object) -> str:
@@ -313,7 +383,7 @@ def _json_value(v: object) -> str:
 
 
 def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ..backend.solver import smt2
+    from ..backend.smtlib import smt2
 
     lib = library(args.spec, args.include, arch=args.arch)
     known_version(lib, args.version)

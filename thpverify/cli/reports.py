@@ -7,8 +7,6 @@ Like cli.py, nothing here imports z3 or lark at import time.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -21,23 +19,32 @@ if TYPE_CHECKING:
     from ..results import CheckReport, DiffTable, Fixed, Timeline
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to path so that readers see the old file or the whole new one."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise UsageError(f"{target}: no such directory {folder}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+def write_atomic(path: Path, text: str, out: TextIO | None = None) -> None:
+    """Write text to path atomically, a regular file only (infra.output);
+    `-` is `out` (stdout). Any failure is a UsageError (exit 2) saying why."""
+    from ..infra import output
+
+    if output.is_stdout(path):
+        if out is None:
+            raise UsageError("'-' (stdout) is not a place for this output")
+        out.write(text)
+        return
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        output.write_text(path, text)
+    except output.OutputError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def check_output(path: Path | None) -> None:
+    """Refuse a bad --output/--html target before the work, not after it."""
+    from ..infra import output
+
+    if path is None or output.is_stdout(path):
+        return
+    try:
+        output.check(path)
+    except output.OutputError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def render_check(fmt: str, report: CheckReport, lib: m.Library, verbose: bool = False) -> str:
@@ -118,7 +125,8 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.spec and args.paths:
         raise UsageError("give spec paths either as arguments or with --spec, not both")
     paths = list(args.paths or args.spec or [])
-    lib, verdicts = _checked(paths, args.jobs, not args.no_cache, args.include, args.arch)
+    check_output(args.html)
+    lib, verdicts = _checked(paths, args.jobs, not args.no_cache, args.include, args.arch, err)
     nothing_to_check(lib)
     given = _timeline_vma(lib, args.set)
     caller = args.caller
@@ -134,10 +142,10 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     timeline, timeline_note = _timeline(lib, given, caller, args.output)
     page = html.report(report, lib, diffs=diffs, diff_note=diff_note, timeline=timeline,
                        timeline_note=timeline_note, given=given, caller=caller)
-    write_atomic(args.html, page)
+    write_atomic(args.html, page, out)
     from ..render import text as render_text
 
-    out.write(f"wrote {args.html}: {render_text.summary(report.verdicts)}\n")
+    (err if str(args.html) == "-" else out).write(f"wrote {args.html}: {render_text.summary(report.verdicts)}\n")
     return report.exit_code
 
 

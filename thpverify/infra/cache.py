@@ -1,32 +1,55 @@
-"""Check results cached by content.
+"""Check verdicts cached by content, as data only (JSON, never pickle).
 
 A second `thpverify check` of the same specs, by the same thpverify on the
-same Z3, reads its verdicts back instead of solving again. The key is a
-hash of: the package's own source (any change to thpverify misses), the
-Python and Z3 versions, the options that change results, and the text of
-every spec file named on the command line or found in a named directory.
-An entry also records the hash of every file the library read (imports
-included), and is used only if all of them are unchanged.
+same Z3, reads its verdicts back instead of solving again. The specs are
+parsed and type-checked again every time (about 0.4 s for the bundled
+library); the key is taken from what that load actually read:
+
+    key(sources, options)  the hash of: the cache format; thpverify's own
+                           source; the content of the Z3 shared library and
+                           the Python, Z3 and Lark versions; the options; and,
+                           for every file the load read (imports included,
+                           through symbolic links), its resolved path and a
+                           digest of the text it had.
+    load(k) / store(k, v)  a JSON payload; load_verdicts / store_verdicts
+                           for check verdicts (results.Verdict).
 
 The cache lives in $THPVERIFY_CACHE_DIR, else $XDG_CACHE_HOME/thpverify,
-else ~/.cache/thpverify; THPVERIFY_CACHE_DIR=off turns it off. Entries are
-written atomically. This module imports neither z3 nor lark: a warm run
-needs neither.
+else ~/.cache/thpverify; THPVERIFY_CACHE_DIR=off turns it off. The
+directory is private: created 0700, it must be a real directory (not a
+link) owned by the user with no access for group or others, else it is
+refused (CacheRefusedError, with the reason; the command runs uncached). Entries
+are opened with O_NOFOLLOW, must be regular files owned by the user, and
+carry a digest of their own content; a damaged, foreign or stale entry is a
+miss. Writes are atomic (a temporary file, then rename); temporary files
+are removed on failure, and those left by a killed run are removed later.
+This module imports neither z3 nor lark.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
-import pickle
+import stat
 import sys
-import tempfile
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1
+from ..results import EXPECTED_VERDICT, VERDICTS, Counterexample, Decision, Fixed, Verdict
+
+FORMAT = 2
+MAX_ENTRY = 64 << 20  # bytes; a larger entry is a miss
+_STALE_TEMP = 600  # seconds after which a killed run's temporary file is removed
 _PACKAGE = Path(__file__).resolve().parent.parent
+_TEMP = ".tmp-"
+
+
+class CacheRefusedError(Exception):
+    """The cache directory is not private; the message says why."""
 
 
 def directory() -> Path | None:
@@ -38,69 +61,272 @@ def directory() -> Path | None:
     return Path(base) / "thpverify"
 
 
+def private_directory() -> Path | None:
+    """The cache directory, created 0700 if missing; None when off.
+    Raises CacheRefusedError when it is a link, not a directory, not the user's,
+    or open to others."""
+    where = directory()
+    if where is None:
+        return None
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.mkdir(where, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise CacheRefusedError(f"cannot create {where}: {exc.strerror or exc}") from None
+    try:
+        fd = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise CacheRefusedError(f"{where} is not a directory (a link or a file): {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid():
+            raise CacheRefusedError(f"{where} is owned by uid {st.st_uid}, not by this user (uid {os.geteuid()})")
+        if st.st_mode & 0o022:
+            raise CacheRefusedError(f"{where} is open to other users (mode {stat.S_IMODE(st.st_mode):04o}); chmod 700 it")
+        if st.st_mode & 0o077:  # readable by others only, as an older thpverify made it: made private
+            os.fchmod(fd, 0o700)
+    except OSError as exc:
+        raise CacheRefusedError(f"{where}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    return where
+
+
+# ------------------------------------------------------------------- keys
+
+
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def fingerprint() -> str:
-    """thpverify's own source, and the versions of what it runs on."""
+def _file_digest(path: Path) -> str:
     h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _installed(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    return Path(spec.origin).parent if spec and spec.origin else None
+
+
+def fingerprint() -> str:
+    """thpverify's own source, the Z3 shared library's content, and the versions of what it runs on."""
+    h = hashlib.sha256(f"format={FORMAT}\0python={sys.version_info[:3]}\0".encode())
     for path in sorted(_PACKAGE.rglob("*")):
         if path.suffix in (".py", ".lark") and "specs" not in path.relative_to(_PACKAGE).parts:
             h.update(str(path.relative_to(_PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")
-    for name in ("z3", "lark"):  # their installed files, without importing them
-        spec = importlib.util.find_spec(name)
-        where = Path(spec.origin).parent if spec and spec.origin else None
-        for f in sorted(where.glob("*")) if where else []:
-            if f.is_file():
-                st = f.stat()
-                h.update(f"{name}/{f.name}:{st.st_size}:{st.st_mtime_ns}\0".encode())
-    h.update(f"python={sys.version_info[:2]}\0format={FORMAT}".encode())
+    z3_dir = _installed("z3")
+    seen: set[tuple[int, int]] = set()
+    for lib in sorted((z3_dir / "lib").glob("libz3*")) if z3_dir else []:
+        st = lib.stat()
+        if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            h.update(f"{lib.name}:{_file_digest(lib)}\0".encode())
+    for name in ("z3", "lark"):  # the Python side of both, by their files' names, sizes and times
+        where = _installed(name)
+        for f in sorted(where.glob("*.py")) if where else []:
+            st = f.stat()
+            h.update(f"{name}/{f.name}:{st.st_size}:{st.st_mtime_ns}\0".encode())
+    h.update(os.environ.get("Z3_LIBRARY_PATH", "").encode())
     return h.hexdigest()
 
 
-def key(paths: list[Path], options: dict[str, object]) -> str | None:
-    """The key for checking these spec paths with these options; None if a path cannot be read."""
+def key(sources: Mapping[str, str], paths: Mapping[str, str], options: Mapping[str, object]) -> str:
+    """The key for results computed from these texts: `sources` maps each
+    file's shown name to the text the load read, `paths` to the file it
+    resolved to (a library's `sources` and `paths`)."""
     h = hashlib.sha256(fingerprint().encode())
-    h.update(repr(sorted(options.items())).encode())
+    h.update(json.dumps(dict(options), sort_keys=True, default=str).encode() + b"\0")
+    for shown in sorted(sources):
+        h.update(json.dumps([shown, paths.get(shown, ""), _digest(sources[shown].encode())]).encode() + b"\0")
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------ entries
+
+
+def _canonical(doc: object) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _read(path: Path) -> bytes | None:
+    """The bytes of a regular file of ours, never through a link, never blocking on a FIFO."""
     try:
-        for p in paths:
-            files = sorted(p.rglob("*.thp")) if p.is_dir() else [p]
-            for f in files:
-                h.update(str(f.resolve()).encode() + b"\0" + _digest(f.read_bytes()).encode())
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return None
-    return h.hexdigest()
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_size > MAX_ENTRY:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(MAX_ENTRY + 1)
+    finally:
+        os.close(fd)
 
 
 def load(k: str) -> Any | None:
-    """The payload stored under k, if every file it was computed from is unchanged."""
-    where = directory()
-    if where is None:
+    """The JSON payload stored under k; None for a miss (off, refused, absent, damaged, foreign)."""
+    try:
+        where = private_directory()
+    except CacheRefusedError:
+        return None
+    if where is None or not all(c in "0123456789abcdef" for c in k):
+        return None
+    data = _read(where / f"{k}.json")
+    if data is None or len(data) > MAX_ENTRY:
         return None
     try:
-        entry = pickle.loads((where / f"{k}.pickle").read_bytes())
-        for path, digest in entry["files"].items():
-            if _digest(Path(path).read_text(encoding="utf-8").encode()) != digest:
-                return None
-        return entry["payload"]
-    except Exception:  # a missing, stale or damaged entry is only a miss
+        entry = json.loads(data)
+    except (ValueError, RecursionError):
         return None
+    if not isinstance(entry, dict) or set(entry) != {"format", "key", "payload", "digest"}:
+        return None
+    body = {"format": entry["format"], "key": entry["key"], "payload": entry["payload"]}
+    if entry["format"] != FORMAT or entry["key"] != k or entry["digest"] != _digest(_canonical(body)):
+        return None
+    return entry["payload"]
 
 
-def store(k: str, paths: dict[str, str], sources: dict[str, str], payload: Any) -> None:
-    """Record payload under k with the texts it was computed from (shown
-    name -> file, shown name -> text as read); atomic."""
-    where = directory()
+def store(k: str, payload: object) -> None:
+    """Record a JSON payload under k, atomically. Raises CacheRefusedError when
+    the directory is not private; any other failure only means no entry."""
+    where = private_directory()
     if where is None:
         return
+    body = {"format": FORMAT, "key": k, "payload": payload}
+    data = _canonical({**body, "digest": _digest(_canonical(body))})
+    tmp = where / f"{_TEMP}{os.getpid()}-{time.monotonic_ns()}"
     try:
-        digests = {paths[shown]: _digest(text.encode()) for shown, text in sources.items()}
-        where.mkdir(parents=True, exist_ok=True)
-        data = pickle.dumps({"files": digests, "payload": payload}, protocol=pickle.HIGHEST_PROTOCOL)
-        fd, tmp = tempfile.mkstemp(dir=where, prefix=".entry-")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError:
+        return
+    try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, where / f"{k}.pickle")
+        os.replace(tmp, where / f"{k}.json")
     except OSError:
         pass  # a cache that cannot be written is only slower
+    finally:
+        tmp.unlink(missing_ok=True)
+    _sweep(where)
+
+
+def _sweep(where: Path) -> None:
+    """Remove temporary files a killed run left behind, and the pickles older versions wrote."""
+    now = time.time()
+    try:
+        for p in where.iterdir():
+            old = p.suffix == ".pickle" or p.name == "grammar.lark-tables"
+            if p.name.startswith(_TEMP) or old:
+                st = os.lstat(p)
+                if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and (old or now - st.st_mtime > _STALE_TEMP):
+                    p.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+# ----------------------------------------------------------------- verdicts
+
+
+def verdicts_to_json(verdicts: tuple[Verdict, ...]) -> list[dict[str, Any]]:
+    return [_verdict_json(v) for v in verdicts]
+
+
+def _verdict_json(v: Verdict) -> dict[str, Any]:
+    cex = v.counterexample
+    return {
+        "property": v.property, "version": v.version, "verdict": v.verdict, "expected": v.expected,
+        "reason": v.reason, "core": list(v.core), "checks": list(v.checks),
+        "counterexample": None if cex is None else {
+            "partial": [[f.atom, f.element, f.value] for f in cex.partial],
+            "witness": [list(w) for w in cex.witness],
+            "decisions": [[d.version, d.predicate, d.value, d.rule, d.rule_at, d.kernel, list(d.trace)] for d in cex.decisions],
+            "replay": cex.replay, "minimal": cex.minimal,
+        },
+    }
+
+
+class _BadEntryError(Exception):
+    pass
+
+
+def _s(x: object) -> str:
+    if not isinstance(x, str):
+        raise _BadEntryError
+    return x
+
+
+def _opt_s(x: object) -> str | None:
+    return None if x is None else _s(x)
+
+
+def _strs(x: object) -> tuple[str, ...]:
+    if not isinstance(x, list):
+        raise _BadEntryError
+    return tuple(_s(i) for i in x)
+
+
+def _fixed(x: object) -> Fixed:
+    if not isinstance(x, list) or len(x) != 3:
+        raise _BadEntryError
+    atom, element, value = x
+    if (element is not None and type(element) is not int) or type(value) not in (bool, str, int):
+        raise _BadEntryError
+    return Fixed(_s(atom), element, value)
+
+
+def _decision(x: object) -> Decision:
+    if not isinstance(x, list) or len(x) != 7:
+        raise _BadEntryError
+    return Decision(_s(x[0]), _s(x[1]), _s(x[2]), _opt_s(x[3]), _s(x[4]), _s(x[5]), _strs(x[6]))
+
+
+def _counterexample(x: object) -> Counterexample | None:
+    if x is None:
+        return None
+    if not isinstance(x, dict) or set(x) != {"partial", "witness", "decisions", "replay", "minimal"}:
+        raise _BadEntryError
+    if not all(isinstance(i, list) for i in (x["partial"], x["witness"], x["decisions"])):
+        raise _BadEntryError
+    witness = tuple(_strs(w) for w in x["witness"])
+    if any(len(w) != 2 for w in witness):
+        raise _BadEntryError
+    return Counterexample(tuple(_fixed(f) for f in x["partial"]), tuple((w[0], w[1]) for w in witness),
+                          tuple(_decision(d) for d in x["decisions"]), _s(x["replay"]), _s(x["minimal"]))
+
+
+def verdicts_from_json(doc: object) -> tuple[Verdict, ...] | None:
+    """The verdicts, or None when doc is not exactly what verdicts_to_json writes."""
+    if not isinstance(doc, list):
+        return None
+    out = []
+    fields = {"property", "version", "verdict", "expected", "reason", "core", "checks", "counterexample"}
+    try:
+        for d in doc:
+            if not isinstance(d, dict) or set(d) != fields or d["verdict"] not in VERDICTS:
+                raise _BadEntryError
+            if d["expected"] is not None and d["expected"] not in EXPECTED_VERDICT:
+                raise _BadEntryError
+            out.append(Verdict(_s(d["property"]), _s(d["version"]), _s(d["verdict"]), _opt_s(d["expected"]), _s(d["reason"]),
+                               _strs(d["core"]), _counterexample(d["counterexample"]), _strs(d["checks"])))
+    except _BadEntryError:
+        return None
+    return tuple(out)
+
+
+def load_verdicts(k: str) -> tuple[Verdict, ...] | None:
+    payload = load(k)
+    return None if payload is None else verdicts_from_json(payload)
+
+
+def store_verdicts(k: str, verdicts: tuple[Verdict, ...]) -> None:
+    """Store verdicts that read back equal to themselves (CacheRefusedError as store)."""
+    doc = verdicts_to_json(verdicts)
+    if verdicts_from_json(json.loads(_canonical(doc))) == verdicts:
+        store(k, doc)

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..model import release_order
 from . import nodes as n
 from .diagnostics import Diagnostic, SpecError, did_you_mean
-from .parser import parse_text
+from .parser import MAX_FILE_BYTES, parse_text
 
 FunctionDecl = n.PredicateDecl | n.DefDecl | n.ContextDecl
 
@@ -59,7 +59,7 @@ META_KEYS = ("release", "repository", "commit", "date", "url", "note", "summary"
 
 
 SPEC_SUFFIX = ".thp"
-MAX_SPEC_BYTES = 10 * 1024 * 1024  # a spec file larger than this is refused before it is read
+MAX_SPEC_BYTES = MAX_FILE_BYTES  # a spec file larger than this is refused before it is read
 # Places that hold no spec, whatever a path or a link says.
 _NEVER = (Path("/proc"), Path("/sys"), Path("/dev"))
 
