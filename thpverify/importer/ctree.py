@@ -1,0 +1,139 @@
+"""A kernel source tree as the importer reads it: files (with patched
+contents laid over them in memory), the release from the Makefile, and the
+function definitions of the files read, parsed with tree-sitter-c.
+
+Preprocessor branches are chosen by the map's `config` entries; a branch
+whose condition the map does not settle is read too, and the first
+definition of a name wins.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import tree_sitter_c
+from tree_sitter import Language, Node, Parser
+
+from ..lang.diagnostics import Diagnostic, SpecError
+from ..lang.nodes import Span
+
+# The files whose functions the importer may read, in search order.
+FILES = ("mm/huge_memory.c", "include/linux/huge_mm.h", "mm/shmem.c", "include/linux/shmem_fs.h",
+         "include/linux/mm.h", "mm/khugepaged.c", "include/linux/khugepaged.h", "fs/proc/task_mmu.c", "mm/memory.c")
+
+
+@cache
+def _parser() -> Parser:
+    return Parser(Language(tree_sitter_c.language()))
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    file: str  # relative to the tree
+    node: Node
+
+    @property
+    def first_line(self) -> int:
+        return self.node.start_point[0] + 1
+
+    @property
+    def last_line(self) -> int:
+        return self.node.end_point[0] + 1
+
+
+@dataclass
+class KernelTree:
+    root: Path
+    overlay: dict[str, str] = field(default_factory=dict)  # relative path -> patched text
+    config: dict[str, bool] = field(default_factory=dict)
+    _functions: dict[str, Function] | None = None
+
+    def read(self, rel: str) -> str | None:
+        if rel in self.overlay:
+            return self.overlay[rel]
+        try:
+            return (self.root / rel).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+
+    def display(self, rel: str) -> str:
+        return str(self.root / rel)
+
+    def release(self) -> str:
+        """VERSION.PATCHLEVEL.SUBLEVEL from the top-level Makefile."""
+        text = self.read("Makefile")
+        where = Span(self.display("Makefile"), 1, 1, 1, 1)
+        if text is None:
+            raise SpecError([Diagnostic(where, "I001", f"{self.root} has no Makefile: is it a kernel source tree?")])
+        parts = {}
+        for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL"):
+            found = re.search(rf"^{key}\s*=\s*(\d+)\s*$", text, re.M)
+            if not found:
+                raise SpecError([Diagnostic(where, "I002", f"the Makefile sets no {key}")])
+            parts[key] = found.group(1)
+        return f"{parts['VERSION']}.{parts['PATCHLEVEL']}.{parts['SUBLEVEL']}"
+
+    def functions(self) -> dict[str, Function]:
+        if self._functions is None:
+            found: dict[str, Function] = {}
+            for rel in FILES:
+                text = self.read(rel)
+                if text is None:
+                    continue
+                tree = _parser().parse(text.encode("utf-8"))
+                for fn in _definitions(tree.root_node, rel, self.config):
+                    found.setdefault(fn.name, fn)
+            self._functions = found
+        return self._functions
+
+
+def _definitions(node: Node, rel: str, config: dict[str, bool]) -> list[Function]:
+    out: list[Function] = []
+    for child in live_children(node, config):
+        if child.type == "function_definition":
+            name = function_name(child)
+            if name:
+                out.append(Function(name, rel, child))
+        elif child.type.startswith("preproc_") or child.type in ("linkage_specification", "declaration_list"):
+            out.extend(_definitions(child, rel, config))
+    return out
+
+
+def live_children(node: Node, config: dict[str, bool]) -> list[Node]:
+    """Children of a node, with #if/#ifdef branches the config rules out left out."""
+    if node.type not in ("preproc_ifdef", "preproc_if", "preproc_elif", "preproc_elifdef"):
+        return [c for c in node.children if c.type not in ("else", "elif")]
+    taken = preproc_value(node, config)
+    alternative = node.child_by_field_name("alternative")
+    body = [c for c in node.children if c.is_named and c.type != "comment" and c != alternative
+            and c != node.child_by_field_name("name") and c != node.child_by_field_name("condition")]
+    if taken is True:
+        return body
+    if taken is False:
+        return [alternative] if alternative is not None else []
+    return body + ([alternative] if alternative is not None else [])
+
+
+def preproc_value(node: Node, config: dict[str, bool]) -> bool | None:
+    """What the map says of an #if/#ifdef condition: True, False, or None (unknown)."""
+    text = node.text.decode("utf-8", "replace") if node.text else ""
+    first = text.split("\n", 1)[0]
+    found = re.match(r"#\s*(ifdef|ifndef|if|elif)\s+(?:(?:defined|IS_ENABLED)\s*\(\s*)?(\w+)\s*\)?\s*$", first)
+    if not found or found.group(2) not in config:
+        return None
+    value = config[found.group(2)]
+    return not value if found.group(1) == "ifndef" else value
+
+
+def function_name(node: Node) -> str | None:
+    d = node.child_by_field_name("declarator")
+    while d is not None and d.type != "function_declarator":
+        d = d.child_by_field_name("declarator")
+    if d is None:
+        return None
+    name = d.child_by_field_name("declarator")
+    return name.text.decode() if name is not None and name.text else None
