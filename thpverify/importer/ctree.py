@@ -61,7 +61,8 @@ class KernelTree:
             return None
 
     def display(self, rel: str) -> str:
-        return str(self.root / rel)
+        shown = str(self.root / rel)
+        return f"{shown} (patched)" if rel in self.overlay else shown
 
     def release(self) -> str:
         """VERSION.PATCHLEVEL.SUBLEVEL from the top-level Makefile."""
