@@ -373,7 +373,9 @@ class Translator:
         if cond is None:
             return f"@{cite}: "
         words = [w for w in re.findall(r"[A-Za-z_]\w*", cond.text) if w not in _NOT_LABELS]
-        base = words[0] if words else "rule"
+        # The first word that is not one of the caller's flags names the rule best.
+        own = [w for w in words if w not in pred.bool_params and w not in map(bit_param, pred.bits)]
+        base = (own or words or ["rule"])[0]
         label, n = base, 2
         while label in pred.labels:
             label, n = f"{base}_{n}", n + 1
