@@ -10,14 +10,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from thpverify.analysis.diff import diff
 from thpverify.importer import import_tree
 from thpverify.importer.absmap import canonical_text, load_map, parse_map
 from thpverify.importer.compare import compare, load_with
 from thpverify.lang.diagnostics import SpecError
-
-from conftest import run_cli
 
 TOY = Path(__file__).parent / "fixtures" / "importer" / "toy"
 HAND = Path(__file__).parent / "fixtures" / "importer" / "hand"

@@ -50,10 +50,10 @@ def import_patched(root: Path, diff_text: str, base_name: str, name: str | None 
 def _changed(tree: KernelTree, patched: KernelTree, before: Imported, after: Imported) -> bool:
     if before.functions != after.functions:
         return True
-    old, new = tree.functions(), patched.functions()
     for entry in before.functions:
         name = entry.split(":", 1)[1]
-        if old[name].node.text != new[name].node.text:
+        old, new = tree.function(name), patched.function(name)
+        if old is None or new is None or old.node.text != new.node.text:
             return True
     return False
 

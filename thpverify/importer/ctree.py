@@ -50,7 +50,7 @@ class KernelTree:
     root: Path
     overlay: dict[str, str] = field(default_factory=dict)  # relative path -> patched text
     config: dict[str, bool] = field(default_factory=dict)
-    _functions: dict[str, Function] | None = None
+    _parsed: dict[str, dict[str, Function]] = field(default_factory=dict)
 
     def read(self, rel: str) -> str | None:
         if rel in self.overlay:
@@ -78,18 +78,31 @@ class KernelTree:
             parts[key] = found.group(1)
         return f"{parts['VERSION']}.{parts['PATCHLEVEL']}.{parts['SUBLEVEL']}"
 
+    def function(self, name: str) -> Function | None:
+        """The first definition of name in FILES order; files are parsed as the search reaches them."""
+        for rel in FILES:
+            fn = self._file(rel).get(name)
+            if fn is not None:
+                return fn
+        return None
+
     def functions(self) -> dict[str, Function]:
-        if self._functions is None:
-            found: dict[str, Function] = {}
-            for rel in FILES:
-                text = self.read(rel)
-                if text is None:
-                    continue
+        found: dict[str, Function] = {}
+        for rel in FILES:
+            for name, fn in self._file(rel).items():
+                found.setdefault(name, fn)
+        return found
+
+    def _file(self, rel: str) -> dict[str, Function]:
+        if rel not in self._parsed:
+            text = self.read(rel)
+            fns: dict[str, Function] = {}
+            if text is not None:
                 tree = _parser().parse(text.encode("utf-8"))
                 for fn in _definitions(tree.root_node, rel, self.config):
-                    found.setdefault(fn.name, fn)
-            self._functions = found
-        return self._functions
+                    fns.setdefault(fn.name, fn)
+            self._parsed[rel] = fns
+        return self._parsed[rel]
 
 
 def _definitions(node: Node, rel: str, config: dict[str, bool]) -> list[Function]:

@@ -26,12 +26,11 @@ def build_spec(tree: KernelTree, amap: AbstractionMap, name: str | None = None, 
                extra_meta: tuple[tuple[str, str], ...] = ()) -> Imported:
     release = release or tree.release()
     name = name or f"import-{release}"
-    fns = tree.functions()
-    decision = _decision(tree, amap, fns)
+    decision, main_fn = _decision(tree, amap)
     tr = Translator(tree, amap)
-    main = tr.predicate(fns[decision.function], [], None)
+    main = tr.predicate(main_fn, [], None)
     eligible = _eligible(tr, main, decision)
-    smaps_fn = fns.get(decision.smaps_function)
+    smaps_fn = tree.function(decision.smaps_function)
     if smaps_fn is None or smaps_fn.file != decision.smaps_file:
         raise SpecError([Diagnostic(Span(tree.display(decision.smaps_file), 1, 1, 1, 1), "I004",
                                     f"no function {decision.smaps_function} in {decision.smaps_file}")])
@@ -50,11 +49,11 @@ def build_spec(tree: KernelTree, amap: AbstractionMap, name: str | None = None, 
     return Imported(name, release, "\n".join(lines), read, decision.function)
 
 
-def _decision(tree: KernelTree, amap: AbstractionMap, fns: dict[str, Function]) -> Decision:
+def _decision(tree: KernelTree, amap: AbstractionMap) -> tuple[Decision, Function]:
     for d in amap.decisions:
-        fn = fns.get(d.function)
+        fn = tree.function(d.function)
         if fn is not None and fn.file == d.file:
-            return d
+            return d, fn
     names = ", ".join(f"{d.function} ({d.file})" for d in amap.decisions)
     raise SpecError([Diagnostic(Span(tree.display("mm/huge_memory.c"), 1, 1, 1, 1), "I003",
                                 f"none of the map's decision functions is defined in this tree: {names}",

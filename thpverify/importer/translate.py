@@ -12,6 +12,7 @@ error that names the map entry that would cover it.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tree_sitter import Node
@@ -126,7 +127,7 @@ class Translator:
 
     # ------------------------------------------------------------ predicates
 
-    def predicate(self, fn: Function, args: list[tuple[str, Node | None, Env]], site: tuple[Node, str] | None) -> Predicate:
+    def predicate(self, fn: Function, args: Sequence[tuple[str, Node | None, Env]], site: tuple[Node, str] | None) -> Predicate:
         """The predicate for fn with its opaque parameters bound as given
         (name, caller's node, caller's env); translated once per binding."""
         params = self.params(fn)
@@ -192,8 +193,10 @@ class Translator:
             if decl is None:
                 continue  # (void)
             pointer = decl.type == "pointer_declarator"
-            while decl.type in ("pointer_declarator",) and decl.child_by_field_name("declarator") is not None:
-                decl = decl.child_by_field_name("declarator")  # type: ignore[assignment]
+            inner: Node | None = decl
+            while inner is not None and inner.type == "pointer_declarator":
+                decl, inner = inner, inner.child_by_field_name("declarator")
+            decl = inner or decl
             ctype = _text(p.child_by_field_name("type")) + ("*" if pointer else "")
             out.append((ctype, _text(decl), p))
         return out
@@ -245,11 +248,11 @@ class Translator:
         if s.type == "declaration":
             return True, self.declaration(s, env, pred, indent)
         if s.type == "expression_statement":
-            inner = s.named_children[0] if s.named_children else None
-            if inner is None or (inner.type == "identifier" and _text(inner) == "fallthrough"):
+            what = s.named_children[0] if s.named_children else None
+            if what is None or (what.type == "identifier" and _text(what) == "fallthrough"):
                 return True, env
-            if inner.type == "assignment_expression":
-                return True, self.assign(inner, env, pred, indent)
+            if what.type == "assignment_expression":
+                return True, self.assign(what, env, pred, indent)
             raise self.error(s, file, f"a statement the importer does not read: `{self.canon(s, env)}`")
         if s.type == "switch_statement":
             return self.switch(s, env, pred, indent)
@@ -415,22 +418,23 @@ class Translator:
             name = _text(node)
             if name in env.bools:
                 return Dsl(name, PRIM)
-            b = env.opaque.get(name)
-            if b is not None and b.ambiguous:
+            bound = env.opaque.get(name)
+            if bound is not None and bound.ambiguous:
                 raise self.error(node, file, f"`{name}` may hold either of two values here (it is assigned in a branch)")
-            if b is not None and b.node is not None:
+            if bound is not None and bound.node is not None:
                 try:
-                    return self.expr(b.node, b.env or Env(), pred)
+                    return self.expr(bound.node, bound.env or Env(), pred)
                 except SpecError:
                     raise self.uncovered(node, pred, env, f"the value of `{name}` here") from None
         if t == "conditional_expression":
-            c, a, e = (node.child_by_field_name(f) for f in ("condition", "consequence", "alternative"))
-            assert c is not None and a is not None and e is not None
-            return Dsl(f"{self.expr(c, env, pred).at(IMPL)} ? {self.expr(a, env, pred).text} : {self.expr(e, env, pred).text}", TERN)
+            test, yes, no = (node.child_by_field_name(f) for f in ("condition", "consequence", "alternative"))
+            assert test is not None and yes is not None and no is not None
+            then, other = self.expr(yes, env, pred).text, self.expr(no, env, pred).text
+            return Dsl(f"{self.expr(test, env, pred).at(IMPL)} ? {then} : {other}", TERN)
         if t == "call_expression":
             callee = node.child_by_field_name("function")
             name = _text(callee)
-            fn = self.tree.functions().get(name)
+            fn = self.tree.function(name)
             if callee is not None and callee.type == "identifier" and fn is not None:
                 return self.call(node, fn, env, pred)
         raise self.uncovered(node, pred, env)
