@@ -59,6 +59,7 @@ class Decision:
     smaps_function: str
     smaps_file: str
     span: Span
+    allowable: tuple[str, str] | None = None  # (C parameter, DSL set) for the allowable() output
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class AbstractionMap:
     enums: dict[str, tuple[str, dict[str, str], Entry]]  # canonical C -> (atom, constant -> value, entry)
     config: dict[str, bool]
     decisions: tuple[Decision, ...]
+    orders: frozenset[str]  # C names of order-set variables
+    filters: dict[str, tuple[str, Entry]]  # canonical per-order test -> (DSL set, entry)
     entries: tuple[Entry, ...]
     path: str
 
@@ -101,6 +104,8 @@ def parse_map(text: str, path: str) -> AbstractionMap:
     enums: dict[str, tuple[str, dict[str, str], Entry]] = {}
     config: dict[str, bool] = {}
     decisions: list[Decision] = []
+    orders: set[str] = set()
+    filters: dict[str, tuple[str, Entry]] = {}
     entries: list[Entry] = []
     problems: list[Diagnostic] = []
 
@@ -150,17 +155,27 @@ def parse_map(text: str, path: str) -> AbstractionMap:
                 entry = Entry("enum", key, span)
                 if add(entry, enums):  # type: ignore[arg-type]
                     enums[key] = (atom, table, entry)
+        elif node.data == "orders_entry":
+            for name in kids:
+                orders.add(str(name))
+                entries.append(Entry("orders", str(name), span))
+        elif node.data == "filter_entry":
+            key = canonical_text(_unquote(kids[0]))
+            entry = Entry("filter", key, span)
+            if add(entry, filters):  # type: ignore[arg-type]
+                filters[key] = (_unquote(kids[1]), entry)
         elif node.data == "decision_entry":
-            bindings = tuple((str(b.children[0]), _unquote(b.children[1])) for b in kids[2:-1] if isinstance(b, Tree))
-            smaps = kids[-1]
-            assert isinstance(smaps, Tree)
+            trees = [k for k in kids if isinstance(k, Tree)]
+            bindings = tuple((str(b.children[0]), _unquote(b.children[1])) for b in trees if b.data == "binding")
+            smaps = next(b for b in trees if b.data == "smaps_entry")
+            allow = next(((str(b.children[0]), _unquote(b.children[1])) for b in trees if b.data == "allowable_entry"), None)
             d = Decision(_unquote(kids[0]), _unquote(kids[1]), bindings, _unquote(smaps.children[0]),
-                         _unquote(smaps.children[1]), span)
+                         _unquote(smaps.children[1]), span, allow)
             decisions.append(d)
             entries.append(Entry("decision", d.function, span))
     if problems:
         raise SpecError(problems)
-    return AbstractionMap(exprs, flags, enums, config, tuple(decisions), tuple(entries), path)
+    return AbstractionMap(exprs, flags, enums, config, tuple(decisions), frozenset(orders), filters, tuple(entries), path)
 
 
 def _unquote(tok: object) -> str:

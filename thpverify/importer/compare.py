@@ -11,7 +11,7 @@ from pathlib import Path
 from .. import model as m
 from ..results import DiffTable
 
-OUTPUTS = ("eligible", "thp_eligible")
+OUTPUTS = ("eligible", "thp_eligible", "allowable")  # allowable: 6.8+, where both versions have it
 
 
 def load_with(texts: dict[str, str], spec_paths: list[Path] | None = None) -> m.Library:
@@ -47,13 +47,16 @@ class Comparison:
 
 
 def compare(lib: m.Library, hand: str, imported: str) -> list[Comparison]:
-    """eligible per caller, and thp_eligible, of the hand version against the imported one."""
+    """eligible (and from 6.8 allowable) per caller, and thp_eligible, of the
+    hand version against the imported one."""
     from ..analysis.diff import diff
 
     out: list[Comparison] = []
     callers = _callers(lib)
     for output in OUTPUTS:
-        for caller in callers if output == "eligible" else [None]:
+        if any(output not in lib.versions[v].outputs for v in (hand, imported)):
+            continue
+        for caller in callers if output != "thp_eligible" else [None]:
             out.append(Comparison(hand, imported, output, caller, diff(lib, hand, imported, caller, output)))
     return out
 

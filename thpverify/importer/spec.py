@@ -62,14 +62,29 @@ def _decision(tree: KernelTree, amap: AbstractionMap) -> tuple[Decision, Functio
 
 def _predicate_text(pred: Predicate) -> list[str]:
     fn = pred.fn
-    params = ", ".join(f"{p}: bool" for p in pred.dsl_params())
-    head = (f"  predicate {pred.name}({params}) -> bool\n"
+    params = ", ".join(f"{p}: {t}" for p, t in pred.dsl_params())
+    returns = "bool" if pred.returns == "bool" else "set of order"
+    head = (f"  predicate {pred.name}({params}) -> {returns}\n"
             f'      from {fn.name} in "{fn.file}" lines {fn.first_line}..{fn.last_line} {{')
     return [head, *pred.lines, "  }"]
 
 
 def _eligible(tr: Translator, main: Predicate, decision: Decision) -> list[str]:
-    binds = dict(decision.bindings)
+    call = _call(tr, main, decision, dict(decision.bindings))
+    if main.returns == "bool":
+        return ["  // The decision the given caller takes (the caller's arguments as vocab.thp maps them).",
+                "  predicate eligible() -> bool {", f"    return {call};", "  }"]
+    lines = ["  // The PMD decision of the given caller: a non-empty answer for the orders eligible() asks.",
+             "  predicate eligible() -> bool {", f"    return !empty({call});", "  }"]
+    if decision.allowable is not None:
+        binds = dict(decision.bindings)
+        binds[decision.allowable[0]] = decision.allowable[1]
+        lines += ["", "  // The orders the given caller gets for the orders it asks.",
+                  "  predicate allowable() -> set of order {", f"    return {_call(tr, main, decision, binds)};", "  }"]
+    return lines
+
+
+def _call(tr: Translator, main: Predicate, decision: Decision, binds: dict[str, str]) -> str:
     args: list[str] = []
     for p in main.param_order:
         if p not in binds:
@@ -84,8 +99,7 @@ def _eligible(tr: Translator, main: Predicate, decision: Decision) -> list[str]:
                 args.append(word[b][0])
         else:
             args.append(binds[p])
-    return ["  // The decision the given caller takes (the caller's arguments as vocab.thp maps them).",
-            "  predicate eligible() -> bool {", f"    return {main.name}({', '.join(args)});", "  }"]
+    return f"{main.name}({', '.join(args)})"
 
 
 def _thp_eligible(tr: Translator, fn: Function, decision: Decision) -> list[str]:

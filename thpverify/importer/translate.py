@@ -50,9 +50,16 @@ class Binding:
 class Env:
     opaque: dict[str, Binding] = field(default_factory=dict)
     bools: frozenset[str] = frozenset()
+    sets: frozenset[str] = frozenset()  # variables holding a set of orders
 
     def bind(self, name: str, b: Binding) -> Env:
-        return Env({**self.opaque, name: b}, self.bools)
+        return Env({**self.opaque, name: b}, self.bools, self.sets)
+
+    def with_bool(self, name: str) -> Env:
+        return Env(self.opaque, self.bools | {name}, self.sets)
+
+    def with_set(self, name: str) -> Env:
+        return Env(self.opaque, self.bools, self.sets | {name})
 
 
 @dataclass
@@ -60,16 +67,22 @@ class Predicate:
     name: str
     fn: Function
     flag_param: str | None = None
+    returns: str = "bool"  # or "set": a set of orders (unsigned long)
     bool_params: list[str] = field(default_factory=list)
+    set_params: list[str] = field(default_factory=list)
     param_order: list[str] = field(default_factory=list)  # C names: bool params and the flag word, in C order
     bits: list[str] = field(default_factory=list)  # bits of the flag word read, as parameters
     lines: list[str] = field(default_factory=list)
     labels: set[str] = field(default_factory=set)
 
-    def dsl_params(self) -> list[str]:
-        out: list[str] = []
+    def dsl_params(self) -> list[tuple[str, str]]:
+        """(name, DSL type) of each parameter, in order."""
+        out: list[tuple[str, str]] = []
         for p in self.param_order:
-            out.extend(bit_param(b) for b in sorted(self.bits)) if p == self.flag_param else out.append(p)
+            if p == self.flag_param:
+                out.extend((bit_param(b), "bool") for b in sorted(self.bits))
+            else:
+                out.append((p, "set of order" if p in self.set_params else "bool"))
         return out
 
 
@@ -136,6 +149,7 @@ class Translator:
         pred = Predicate(fn.name, fn)
         key_parts: list[str] = []
         bools: set[str] = set()
+        sets: set[str] = set()
         for ctype, name, pnode in params:
             if name in self.amap.flags:
                 if pred.flag_param is not None:
@@ -146,6 +160,10 @@ class Translator:
                 bools.add(name)
                 pred.bool_params.append(name)
                 pred.param_order.append(name)
+            elif ctype == "unsigned long" and name in self.amap.orders:
+                sets.add(name)
+                pred.set_params.append(name)
+                pred.param_order.append(name)
             else:
                 node, cenv = bound.get(name, (None, Env()))
                 if node is not None:
@@ -153,7 +171,7 @@ class Translator:
                     key_parts.append(self.canon(node, cenv))
                 else:
                     key_parts.append(name)
-        env = Env(env.opaque, frozenset(bools))
+        env = Env(env.opaque, frozenset(bools), frozenset(sets))
         key = (fn.name, tuple(key_parts))
         if key in self.done:
             return self.done[key]
@@ -168,8 +186,10 @@ class Translator:
             pred.name, n = f"{fn.name}_{n}", n + 1
         if fn not in self.read:
             self.read.append(fn)
-        if _text(fn.node.child_by_field_name("type")) != "bool":
-            raise self.error(fn.node, fn.file, f"{fn.name} does not return bool: the map must cover its calls")
+        returns = _text(fn.node.child_by_field_name("type"))
+        if returns not in ("bool", "unsigned long"):
+            raise self.error(fn.node, fn.file, f"{fn.name} returns neither bool nor a set of orders: the map must cover its calls")
+        pred.returns = "bool" if returns == "bool" else "set"
         body = fn.node.child_by_field_name("body")
         assert body is not None
         completes = self.block(_statements(body), env, pred, 2)
@@ -220,7 +240,7 @@ class Translator:
             value = s.named_children[0] if s.named_children else None
             if value is None:
                 raise self.error(s, file, "a return without a value in a bool function")
-            e = self.expr(value, env, pred)
+            e = self.expr(value, env, pred, pred.returns)
             pred.lines.append(f"{pad}{self.tag(s, pred, None)}return {e.text};")
             return False, env
         if s.type == "if_statement":
@@ -234,7 +254,7 @@ class Translator:
                 value = cons.named_children[0] if cons.named_children else None
                 if value is None:
                     raise self.error(cons, file, "a return without a value in a bool function")
-                pred.lines.append(f"{pad}{tag}if ({cond.text}) return {self.expr(value, env, pred).text};")
+                pred.lines.append(f"{pad}{tag}if ({cond.text}) return {self.expr(value, env, pred, pred.returns).text};")
                 return True, env
             pred.lines.append(f"{pad}{tag}if ({cond.text}) {{")
             done_cons, env_cons = self.branch(cons, env, pred, indent + 1)
@@ -256,6 +276,8 @@ class Translator:
             raise self.error(s, file, f"a statement the importer does not read: `{self.canon(s, env)}`")
         if s.type == "switch_statement":
             return self.switch(s, env, pred, indent)
+        if s.type == "while_statement":
+            return True, self.order_loop(s, env, pred, indent)
         if s.type in ("preproc_ifdef", "preproc_if"):
             if preproc_value(s, self.tree.config) is None:
                 raise self.error(s, file, "a preprocessor condition the map's config entries do not settle",
@@ -287,8 +309,12 @@ class Translator:
                 target = target.child_by_field_name("declarator")
             assert target is not None
             name = _text(target)
-            if ctype == "bool":
-                env = Env(env.opaque, env.bools | {name})
+            if ctype == "unsigned long" and name in self.amap.orders:
+                env = env.with_set(name)
+                start = self.expr(value, env, pred, "set").text if value is not None else "{}"
+                pred.lines.append(f"{'  ' * indent}let {name} = {start};")
+            elif ctype == "bool":
+                env = env.with_bool(name)
                 if value is not None:
                     pred.lines.append(f"{'  ' * indent}let {name} = {self.expr(value, env, pred).text};")
                 else:
@@ -302,6 +328,9 @@ class Translator:
         op = _text(a.child_by_field_name("operator"))
         assert left is not None and right is not None
         name = _text(left)
+        if left.type == "identifier" and name in env.sets and op in ("=", "&=", "|="):
+            pred.lines.append(f"{'  ' * indent}{name} {op} {self.expr(right, env, pred, 'set').text};")
+            return env
         if left.type != "identifier" or op != "=":
             raise self.error(a, pred.fn.file, f"an assignment the importer does not read: `{self.canon(a, env)}`")
         if name in env.bools:
@@ -387,11 +416,13 @@ class Translator:
 
     # ------------------------------------------------------------ expressions
 
-    def expr(self, node: Node, env: Env, pred: Predicate) -> Dsl:
+    def expr(self, node: Node, env: Env, pred: Predicate, want: str = "bool") -> Dsl:
         key = self.canon(node, env)
         if key in self.amap.exprs:
             text = self.amap.exprs[key][0]
-            return Dsl(text, PRIM if _SIMPLE_DSL.fullmatch(text) else TERN)
+            return Dsl(text, PRIM if _SIMPLE_DSL.fullmatch(text) or text.startswith("{") and text.count("{") == 1 else TERN)
+        if want == "set":
+            return self.set_expr(node, env, pred)
         t = node.type
         file = pred.fn.file
         if t == "parenthesized_expression":
@@ -401,7 +432,10 @@ class Translator:
         if t == "unary_expression" and _text(node.child_by_field_name("operator")) == "!":
             arg = node.child_by_field_name("argument")
             assert arg is not None
-            return Dsl("!" + self.expr(arg, env, pred).at(UNARY), UNARY)
+            inner = self.expr(arg, env, pred)
+            if inner.prec == UNARY and inner.text.startswith("!"):
+                return Dsl(inner.text[1:], UNARY)  # !!x is x as a truth value
+            return Dsl("!" + inner.at(UNARY), UNARY)
         if t == "binary_expression":
             op = _text(node.child_by_field_name("operator"))
             left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
@@ -418,6 +452,8 @@ class Translator:
             name = _text(node)
             if name in env.bools:
                 return Dsl(name, PRIM)
+            if name in env.sets:
+                return Dsl(f"!empty({name})", UNARY)
             bound = env.opaque.get(name)
             if bound is not None and bound.ambiguous:
                 raise self.error(node, file, f"`{name}` may hold either of two values here (it is assigned in a branch)")
@@ -436,8 +472,85 @@ class Translator:
             name = _text(callee)
             fn = self.tree.function(name)
             if callee is not None and callee.type == "identifier" and fn is not None:
-                return self.call(node, fn, env, pred)
+                d, returns = self.call(node, fn, env, pred)
+                return d if returns == "bool" else Dsl(f"!empty({d.text})", UNARY)
         raise self.uncovered(node, pred, env)
+
+    def set_expr(self, node: Node, env: Env, pred: Predicate) -> Dsl:
+        """A C value that holds a set of orders (a bit per order)."""
+        t = node.type
+        if t == "parenthesized_expression":
+            return self.expr(_strip(node), env, pred, "set")
+        if t == "number_literal" and _text(node) == "0":
+            return Dsl("{}", PRIM)
+        if t == "identifier":
+            name = _text(node)
+            if name in env.sets:
+                return Dsl(name, PRIM)
+            bound = env.opaque.get(name)
+            if bound is not None and bound.node is not None and not bound.ambiguous:
+                return self.expr(bound.node, bound.env or Env(), pred, "set")
+        if t == "binary_expression":
+            op = _text(node.child_by_field_name("operator"))
+            left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+            assert left is not None and right is not None
+            if op in ("&", "|"):
+                a, b = self.expr(left, env, pred, "set"), self.expr(right, env, pred, "set")
+                if op == "&":
+                    return Dsl(f"{a.at(PROD)} & {b.at(UNARY)}", PROD)
+                return Dsl(f"{a.at(SUM)} | {b.at(PROD)}", SUM)
+        if t == "conditional_expression":
+            test, yes, no = (node.child_by_field_name(f) for f in ("condition", "consequence", "alternative"))
+            assert test is not None and yes is not None and no is not None
+            then, other = self.expr(yes, env, pred, "set").text, self.expr(no, env, pred, "set").text
+            return Dsl(f"{self.expr(test, env, pred).at(IMPL)} ? {then} : {other}", TERN)
+        if t == "call_expression":
+            callee = node.child_by_field_name("function")
+            fn = self.tree.function(_text(callee))
+            if callee is not None and callee.type == "identifier" and fn is not None:
+                d, returns = self.call(node, fn, env, pred)
+                if returns == "set":
+                    return d
+        raise self.uncovered(node, pred, env, "a set of orders")
+
+    def order_loop(self, s: Node, env: Env, pred: Predicate, indent: int) -> Env:
+        """`while (S) { v = ...; if (TEST) break; order = next_order(&S, order); }`:
+        the orders of S, highest first, until one passes TEST. The map's
+        filter entry for TEST gives the set of orders that pass; the loop
+        keeps those (exact when the test is closed downwards, as the map
+        entry says of each test it names)."""
+        file = pred.fn.file
+        cond = _strip(s.child_by_field_name("condition"))
+        body = s.child_by_field_name("body")
+        stmts = _statements(body) if body is not None and body.type == "compound_statement" else []
+        shape = "an order loop: while (ORDERS) { ...; if (TEST) break; order = next_order(&ORDERS, order); }"
+        if cond.type != "identifier" or _text(cond) not in env.sets or len(stmts) < 2:
+            raise self.error(s, file, f"a while loop the importer does not read (it reads {shape})")
+        orders = _text(cond)
+        step, test = stmts[-1], stmts[-2]
+        step_expr = step.named_children[0] if step.type == "expression_statement" and step.named_children else None
+        if (step_expr is None or step_expr.type != "assignment_expression"
+                or not _text(step_expr.child_by_field_name("right")).replace(" ", "").startswith(f"next_order(&{orders},")):
+            raise self.error(step, file, f"the last statement of {shape}")
+        var = _text(step_expr.child_by_field_name("left"))
+        cons = test.child_by_field_name("consequence") if test.type == "if_statement" else None
+        if cons is None or cons.type != "break_statement" or test.child_by_field_name("alternative") is not None:
+            raise self.error(test, file, f"the test of {shape}")
+        inner = env.bind(var, Binding(None, None))
+        for st in stmts[:-2]:
+            a = st.named_children[0] if st.type == "expression_statement" and st.named_children else None
+            if a is None or a.type != "assignment_expression" or _text(a.child_by_field_name("operator")) != "=":
+                raise self.error(st, file, f"a statement inside {shape}")
+            inner = inner.bind(_text(a.child_by_field_name("left")), Binding(a.child_by_field_name("right"), inner))
+        key = self.canon(_strip(test.child_by_field_name("condition")), inner)
+        if key not in self.amap.filters:
+            raise self.error(test, file, f"the abstraction map has no filter for the order test `{key}`",
+                             f'the map entry that would cover it: filter "{key}" => "<set of orders>"; in {self.amap.path}')
+        dsl = self.amap.filters[key][0]
+        pred.lines.append(f"{'  ' * indent}{self.tag(s, pred, Dsl(dsl, TERN))}{orders} &= {Dsl(dsl, TERN).at(UNARY)};")
+        for name in {var, *(_text(st.named_children[0].child_by_field_name("left")) for st in stmts[:-2])}:
+            env = env.bind(name, Binding(None, None, ambiguous=True))
+        return env
 
     def bit(self, word: Node, bit: str, env: Env, pred: Predicate) -> Dsl:
         word = _strip(word) if word.type == "parenthesized_expression" else word
@@ -477,14 +590,14 @@ class Translator:
                              f"the map entry that would cover it: {const} => value; in enum \"{key}\"")
         return Dsl(f"{atom} {op} {table[const]}", CMP)
 
-    def call(self, node: Node, fn: Function, env: Env, pred: Predicate) -> Dsl:
+    def call(self, node: Node, fn: Function, env: Env, pred: Predicate) -> tuple[Dsl, str]:
         args_node = node.child_by_field_name("arguments")
         args = [a for a in (args_node.named_children if args_node else []) if a.type != "comment"]
         params = self.params(fn)
         if len(args) != len(params):
             raise self.error(node, pred.fn.file, f"{fn.name} takes {len(params)} arguments, the call gives {len(args)}")
         bound = [(name, arg, env) for (ctype, name, _), arg in zip(params, args, strict=True)
-                 if name not in self.amap.flags and ctype != "bool"]
+                 if name not in self.amap.flags and ctype != "bool" and not (ctype == "unsigned long" and name in self.amap.orders)]
         callee = self.predicate(fn, bound, (node, pred.fn.file))
         by_name = {name: arg for (_, name, _), arg in zip(params, args, strict=True)}
         out: list[str] = []
@@ -492,8 +605,8 @@ class Translator:
             if p == callee.flag_param:
                 out.extend(self.bit(by_name[p], b, env, pred).text for b in sorted(callee.bits))
             else:
-                out.append(self.expr(by_name[p], env, pred).text)
-        return Dsl(f"{callee.name}({', '.join(out)})", PRIM)
+                out.append(self.expr(by_name[p], env, pred, "set" if p in callee.set_params else "bool").text)
+        return Dsl(f"{callee.name}({', '.join(out)})", PRIM), callee.returns
 
 
 def _merge(base: Env, branches: list[Env]) -> Env:
