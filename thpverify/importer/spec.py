@@ -89,11 +89,11 @@ def _call(tr: Translator, main: Predicate, decision: Decision, binds: dict[str, 
     for p in main.param_order:
         if p not in binds:
             raise SpecError([Diagnostic(decision.span, "I005", f"the decision entry binds no '{p}' (a parameter of {main.fn.name})")])
-        if p == main.flag_param:
+        if p in main.flag_params:
             word = tr.amap.flags.get(binds[p])
             if word is None:
                 raise SpecError([Diagnostic(decision.span, "I005", f"no flags word '{binds[p]}' in the map")])
-            for b in sorted(main.bits):
+            for b in sorted(main.bits.get(p, [])):
                 if b not in word:
                     raise SpecError([Diagnostic(decision.span, "I005", f"the flags word '{binds[p]}' has no bit {b}")])
                 args.append(word[b][0])

@@ -66,12 +66,12 @@ class Env:
 class Predicate:
     name: str
     fn: Function
-    flag_param: str | None = None
+    flag_params: list[str] = field(default_factory=list)  # words of flags (vm_flags, tva_flags)
     returns: str = "bool"  # or "set": a set of orders (unsigned long)
     bool_params: list[str] = field(default_factory=list)
     set_params: list[str] = field(default_factory=list)
     param_order: list[str] = field(default_factory=list)  # C names: bool params and the flag word, in C order
-    bits: list[str] = field(default_factory=list)  # bits of the flag word read, as parameters
+    bits: dict[str, list[str]] = field(default_factory=dict)  # flag word -> its bits read, as parameters
     lines: list[str] = field(default_factory=list)
     labels: set[str] = field(default_factory=set)
 
@@ -79,15 +79,20 @@ class Predicate:
         """(name, DSL type) of each parameter, in order."""
         out: list[tuple[str, str]] = []
         for p in self.param_order:
-            if p == self.flag_param:
-                out.extend((bit_param(b), "bool") for b in sorted(self.bits))
+            if p in self.flag_params:
+                out.extend((bit_param(b), "bool") for b in sorted(self.bits.get(p, [])))
             else:
                 out.append((p, "set of order" if p in self.set_params else "bool"))
         return out
 
 
 def bit_param(bit: str) -> str:
+    """VM_HUGEPAGE -> hugepage (as the hand specs say), TVA_SMAPS -> tva_smaps."""
     return bit.removeprefix("VM_").lower()
+
+
+def bit_params(pred: Predicate) -> set[str]:
+    return {bit_param(b) for bits in pred.bits.values() for b in bits}
 
 
 class Translator:
@@ -150,11 +155,9 @@ class Translator:
         key_parts: list[str] = []
         bools: set[str] = set()
         sets: set[str] = set()
-        for ctype, name, pnode in params:
+        for ctype, name, _ in params:
             if name in self.amap.flags:
-                if pred.flag_param is not None:
-                    raise self.error(pnode, fn.file, f"{fn.name} has two flag words ({pred.flag_param}, {name})")
-                pred.flag_param = name
+                pred.flag_params.append(name)
                 pred.param_order.append(name)
             elif ctype == "bool":
                 bools.add(name)
@@ -406,7 +409,7 @@ class Translator:
             return f"@{cite}: "
         words = [w for w in re.findall(r"[A-Za-z_]\w*", cond.text) if w not in _NOT_LABELS]
         # The first word that is not one of the caller's flags names the rule best.
-        own = [w for w in words if w not in pred.bool_params and w not in map(bit_param, pred.bits)]
+        own = [w for w in words if w not in pred.bool_params and w not in bit_params(pred)]
         base = (own or words or ["rule"])[0]
         label, n = base, 2
         while label in pred.labels:
@@ -554,7 +557,7 @@ class Translator:
 
     def bit(self, word: Node, bit: str, env: Env, pred: Predicate) -> Dsl:
         word = _strip(word) if word.type == "parenthesized_expression" else word
-        if word.type == "identifier" and _text(word) == pred.flag_param and _text(word) not in env.opaque:
+        if word.type == "identifier" and _text(word) in pred.flag_params and _text(word) not in env.opaque:
             own = self.amap.flags[_text(word)].get(bit)
             vma = self.amap.flags.get("vma->vm_flags", {}).get(bit)
             if own is None:
@@ -562,8 +565,9 @@ class Translator:
                                  f'the map entry that would cover it: {bit} => "<atom>"; in flags "{_text(word)}"')
             if vma is not None and vma[0] == own[0]:
                 return Dsl(own[0], PRIM)
-            if bit not in pred.bits:
-                pred.bits.append(bit)
+            read = pred.bits.setdefault(_text(word), [])
+            if bit not in read:
+                read.append(bit)
             return Dsl(bit_param(bit), PRIM)
         if word.type == "identifier" and _text(word) in env.opaque:
             b = env.opaque[_text(word)]
@@ -573,8 +577,12 @@ class Translator:
 
     def bit_in_caller(self, word: Node, bit: str, env: Env, pred: Predicate) -> Dsl:
         key = self.canon(word, env)
-        if word.type == "identifier" and _text(word) == pred.flag_param:
+        if word.type == "identifier" and _text(word) in pred.flag_params:
             return self.bit(word, bit, env, pred)
+        constants = _constant_mask(word)
+        prefix = bit.split("_", 1)[0] + "_"
+        if constants is not None and all(c.startswith(prefix) for c in constants):
+            return Dsl("true" if bit in constants else "false", PRIM)  # a mask of named bits, e.g. TVA_SMAPS | TVA_IN_PF
         table = self.amap.flags.get(key)
         if table is None or bit not in table:
             raise self.error(word, pred.fn.file, f"the abstraction map does not cover bit {bit} of `{key}`",
@@ -602,11 +610,26 @@ class Translator:
         by_name = {name: arg for (_, name, _), arg in zip(params, args, strict=True)}
         out: list[str] = []
         for p in callee.param_order:
-            if p == callee.flag_param:
-                out.extend(self.bit(by_name[p], b, env, pred).text for b in sorted(callee.bits))
+            if p in callee.flag_params:
+                out.extend(self.bit(by_name[p], b, env, pred).text for b in sorted(callee.bits.get(p, [])))
             else:
                 out.append(self.expr(by_name[p], env, pred, "set" if p in callee.set_params else "bool").text)
         return Dsl(f"{callee.name}({', '.join(out)})", PRIM), callee.returns
+
+
+def _constant_mask(node: Node) -> set[str] | None:
+    """The named bits of a constant mask (A | B | 0), or None."""
+    node = _strip(node) if node.type == "parenthesized_expression" else node
+    if node.type == "number_literal" and _text(node) == "0":
+        return set()
+    if node.type == "identifier" and _text(node).isupper():
+        return {_text(node)}
+    if node.type == "binary_expression" and _text(node.child_by_field_name("operator")) == "|":
+        left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+        a = _constant_mask(left) if left is not None else None
+        b = _constant_mask(right) if right is not None else None
+        return a | b if a is not None and b is not None else None
+    return None
 
 
 def _merge(base: Env, branches: list[Env]) -> Env:
