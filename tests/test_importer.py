@@ -130,7 +130,7 @@ def _expr_cases() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("pattern", "dsl"), _expr_cases(), ids=[p for p, _ in _expr_cases()])
 def test_every_expr_entry_translates_and_typechecks(tmp_path: Path, pattern: str, dsl: str) -> None:
     # an entry for a set of orders is read where the C holds one: a function returning unsigned long
-    orders = dsl.startswith("{") or dsl.startswith("huge_")
+    orders = dsl.startswith("{") or dsl.startswith("huge_anon_orders")
     root = tree_with(tmp_path, f"\treturn {pattern};", returns="unsigned long" if orders else "bool")
     imp = import_tree(root, name="probe")
     body = predicate_body(imp.text, "hugepage_vma_check")
