@@ -19,6 +19,7 @@ from thpverify.importer.compare import compare, load_with
 from thpverify.lang.diagnostics import SpecError
 
 TOY = Path(__file__).parent / "fixtures" / "importer" / "toy"
+TOY_ORDERS = Path(__file__).parent / "fixtures" / "importer" / "toy-orders"
 HAND = Path(__file__).parent / "fixtures" / "importer" / "hand"
 EMPTY = Path(__file__).parent / "fixtures" / "importer" / "empty"
 MAP = load_map()
@@ -67,6 +68,55 @@ def test_toy_tree_is_equivalent_to_its_hand_spec_per_caller_and_output() -> None
     results = compare(lib, "toy-hand", "toy-imported")
     assert [(c.output, c.caller) for c in results] == [("eligible", c) for c in lib.atoms["caller"].values] + [("thp_eligible", None)]
     assert all(c.equivalent for c in results), [c.table.rows for c in results]
+
+
+def test_order_set_tree_is_equivalent_to_its_hand_spec() -> None:
+    """6.8-style: per-size masks, tva_flags, a macro from the tree, an order loop."""
+    imp = import_tree(TOY_ORDERS, name="toy-orders-imported")
+    lib = load_with({"imported.thp": imp.text}, [HAND])
+    results = compare(lib, "toy-orders-hand", "toy-orders-imported")
+    assert {c.output for c in results} == {"eligible", "thp_eligible", "allowable"}
+    assert all(c.equivalent for c in results), [c.table.rows for c in results]
+
+
+def test_order_loop_becomes_the_filter_of_the_map() -> None:
+    body = predicate_body(import_tree(TOY_ORDERS).text, "thp_vma_allowable_orders")
+    assert "orders &= (vma_is_anonymous ? block_fits : pgoff_aligned & block_fits);" in body
+    assert MAP.filters and "orders" in MAP.orders and "mask" in MAP.orders
+
+
+def test_macro_of_the_tree_and_constant_masks() -> None:
+    text = import_tree(TOY_ORDERS).text
+    assert "{2..9} | ({PMD_ORDER} | {PUD_ORDER})" in text  # THP_ORDERS_ALL, read from the tree's #define
+    assert "thp_vma_allowable_orders(vma_VM_HUGEPAGE, false, true, " in text  # TVA_SMAPS | TVA_ENFORCE_SYSFS
+    assert "if (VM_MIXEDMAP || VM_PFNMAP) return {};" in text  # vm_flags & (VM_PFNMAP | VM_MIXEDMAP)
+
+
+def _orders_tree(tmp_path: Path, old: str, new: str) -> Path:
+    root = tmp_path / "tree"
+    shutil.copytree(TOY_ORDERS, root)
+    h = root / "include" / "linux" / "huge_mm.h"
+    assert old in h.read_text()
+    h.write_text(h.read_text().replace(old, new))
+    return root
+
+
+def test_order_loop_with_an_unmapped_test_is_an_error(tmp_path: Path) -> None:
+    root = _orders_tree(tmp_path, "thp_vma_suitable_order(vma, addr, order)", "toy_other_test(vma, addr, order)")
+    d = error_of(root).diagnostics[0]
+    assert "no filter for the order test `toy_other_test(vma,(vma->vm_end-(PAGE_SIZE<<order)),order)`" in d.message
+    assert d.hint.startswith('the map entry that would cover it: filter "toy_other_test(')
+
+
+def test_a_loop_of_another_shape_is_an_error(tmp_path: Path) -> None:
+    root = _orders_tree(tmp_path, "order = next_order(&orders, order);", "order--;")
+    assert "the last statement of an order loop" in error_of(root).diagnostics[0].message
+
+
+def test_a_macro_the_map_cannot_read_is_located_at_its_use(tmp_path: Path) -> None:
+    root = _orders_tree(tmp_path, "BIT(PUD_ORDER))", "BIT(PUD_ORDER) | toy_mystery)")
+    d = error_of(root).diagnostics[0]
+    assert "macro THP_ORDERS_ALL_FILE (include/linux/huge_mm.h:10)" in d.message
 
 
 def test_a_changed_rule_is_not_equivalent(tmp_path: Path) -> None:

@@ -45,12 +45,22 @@ class Function:
         return self.node.end_point[0] + 1
 
 
+@dataclass(frozen=True)
+class Macro:
+    name: str
+    file: str
+    line: int
+    node: Node  # the value, parsed as an expression
+    tree: object  # keeps the parse alive
+
+
 @dataclass
 class KernelTree:
     root: Path
     overlay: dict[str, str] = field(default_factory=dict)  # relative path -> patched text
     config: dict[str, bool] = field(default_factory=dict)
     _parsed: dict[str, dict[str, Function]] = field(default_factory=dict)
+    _macros: dict[str, Macro | None] = field(default_factory=dict)
 
     def read(self, rel: str) -> str | None:
         if rel in self.overlay:
@@ -85,6 +95,27 @@ class KernelTree:
             if fn is not None:
                 return fn
         return None
+
+    def macro(self, name: str) -> Macro | None:
+        """The object-like #define of name in FILES order (its value parsed as an expression)."""
+        if name not in self._macros:
+            self._macros[name] = None
+            pattern = re.compile(rf"^[ \t]*#[ \t]*define[ \t]+{re.escape(name)}[ \t]+((?:.*\\\n)*.*)$", re.M)
+            for rel in FILES:
+                text = self.read(rel)
+                found = pattern.search(text) if text is not None else None
+                if found:
+                    value = re.sub(r"\\\n", " ", found.group(1))
+                    value = re.sub(r"/\*.*?\*/|//.*$", " ", value).strip()
+                    tree = _parser().parse(f"int __thpverify_macro = {value};".encode())
+                    decl = tree.root_node.named_children[0] if tree.root_node.named_children else None
+                    init = decl.child_by_field_name("declarator") if decl is not None else None
+                    node = init.child_by_field_name("value") if init is not None else None
+                    if node is not None and not node.has_error:
+                        line = text[:found.start()].count("\n") + 1 if text else 0
+                        self._macros[name] = Macro(name, rel, line, node, tree)
+                    break
+        return self._macros[name]
 
     def functions(self) -> dict[str, Function]:
         found: dict[str, Function] = {}

@@ -449,6 +449,11 @@ class Translator:
                 return Dsl(f"{a.at(p)} {op} {b.at(p + 1)}", p)
             if op == "&" and right.type == "identifier" and _text(right).isupper():
                 return self.bit(left, _text(right), env, pred)
+            mask = _constant_mask(right) if op == "&" else None
+            if mask:
+                # a test of several bits at once: any of them
+                tests = [self.bit(left, b, env, pred) for b in sorted(mask)]
+                return tests[0] if len(tests) == 1 else Dsl(" || ".join(d.at(AND) for d in tests), OR)
             if op in ("==", "!=") and self.canon(left, env) in self.amap.enums and right.type == "identifier":
                 return self.enum_test(left, right, op, env, pred)
         if t == "identifier":
@@ -465,6 +470,9 @@ class Translator:
                     return self.expr(bound.node, bound.env or Env(), pred)
                 except SpecError:
                     raise self.uncovered(node, pred, env, f"the value of `{name}` here") from None
+            expanded = self.expand(node, name, env, pred, "bool")
+            if expanded is not None:
+                return expanded
         if t == "conditional_expression":
             test, yes, no = (node.child_by_field_name(f) for f in ("condition", "consequence", "alternative"))
             assert test is not None and yes is not None and no is not None
@@ -493,6 +501,9 @@ class Translator:
             bound = env.opaque.get(name)
             if bound is not None and bound.node is not None and not bound.ambiguous:
                 return self.expr(bound.node, bound.env or Env(), pred, "set")
+            expanded = self.expand(node, name, env, pred, "set")
+            if expanded is not None:
+                return expanded
         if t == "binary_expression":
             op = _text(node.child_by_field_name("operator"))
             left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
@@ -515,6 +526,18 @@ class Translator:
                 if returns == "set":
                     return d
         raise self.uncovered(node, pred, env, "a set of orders")
+
+    def expand(self, node: Node, name: str, env: Env, pred: Predicate, want: str) -> Dsl | None:
+        """An object-like macro of the tree (THP_ORDERS_ALL = ANON | FILE), read through."""
+        if not name.isupper() or name in env.opaque:
+            return None
+        macro = self.tree.macro(name)
+        if macro is None:
+            return None
+        try:
+            return self.expr(macro.node, Env(), pred, want)
+        except SpecError:
+            raise self.uncovered(node, pred, env, f"the value of macro {name} ({macro.file}:{macro.line})") from None
 
     def order_loop(self, s: Node, env: Env, pred: Predicate, indent: int) -> Env:
         """`while (S) { v = ...; if (TEST) break; order = next_order(&S, order); }`:
