@@ -112,6 +112,23 @@ def test_order_loop_with_an_unmapped_test_is_an_error(tmp_path: Path) -> None:
     assert d.hint.startswith('the map entry that would cover it: filter "toy_other_test(')
 
 
+def test_order_loop_that_gathers_the_orders_left(tmp_path: Path) -> None:
+    root = _orders_tree(tmp_path, "addr, order))\n\t\t\t\tbreak;", "addr, order)) {\n\t\t\t\tmask |= orders;\n\t\t\t\tbreak;\n\t\t\t}")
+    body = predicate_body(import_tree(root).text, "thp_vma_allowable_orders")
+    assert "orders &= (vma_is_anonymous ? block_fits : pgoff_aligned & block_fits);\n      mask |= orders;" in body
+
+
+def test_a_value_carried_from_order_to_order_is_an_error(tmp_path: Path) -> None:
+    root = _orders_tree(tmp_path, "addr = vma->vm_end - (PAGE_SIZE << order);", "addr = addr - (PAGE_SIZE << order);")
+    assert "`addr` is carried from one order to the next" in error_of(root).diagnostics[0].message
+
+
+def test_a_conditional_flag_word(tmp_path: Path) -> None:
+    body = "\tunsigned long flags = in_pf ? vma->vm_flags : 0;\n\n\treturn flags & VM_HUGEPAGE;"
+    ret = predicate_body(import_tree(tree_with(tmp_path, body)).text, "hugepage_vma_check").strip()
+    assert ret.endswith("return in_pf ? vma_VM_HUGEPAGE : false;")
+
+
 def test_a_loop_of_another_shape_is_an_error(tmp_path: Path) -> None:
     root = _orders_tree(tmp_path, "order = next_order(&orders, order);", "order--;")
     assert "the last statement of an order loop" in error_of(root).diagnostics[0].message
@@ -184,7 +201,7 @@ def _expr_cases() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("pattern", "dsl"), _expr_cases(), ids=[p for p, _ in _expr_cases()])
 def test_every_expr_entry_translates_and_typechecks(tmp_path: Path, pattern: str, dsl: str) -> None:
     # an entry for a set of orders is read where the C holds one: a function returning unsigned long
-    orders = dsl.startswith("{") or dsl.startswith("huge_anon_orders")
+    orders = dsl.startswith("{") or dsl.startswith(("huge_anon_orders", "huge_shmem_orders"))
     root = tree_with(tmp_path, f"\treturn {pattern};", returns="unsigned long" if orders else "bool")
     imp = import_tree(root, name="probe")
     body = predicate_body(imp.text, "hugepage_vma_check")

@@ -549,7 +549,8 @@ class Translator:
         cond = _strip(s.child_by_field_name("condition"))
         body = s.child_by_field_name("body")
         stmts = _statements(body) if body is not None and body.type == "compound_statement" else []
-        shape = "an order loop: while (ORDERS) { ...; if (TEST) break; order = next_order(&ORDERS, order); }"
+        shape = ("an order loop: while (ORDERS) { ...; if (TEST) break; order = next_order(&ORDERS, order); } "
+                 "(or `if (TEST) { X |= ORDERS; break; }`)")
         if cond.type != "identifier" or _text(cond) not in env.sets or len(stmts) < 2:
             raise self.error(s, file, f"a while loop the importer does not read (it reads {shape})")
         orders = _text(cond)
@@ -560,6 +561,14 @@ class Translator:
             raise self.error(step, file, f"the last statement of {shape}")
         var = _text(step_expr.child_by_field_name("left"))
         cons = test.child_by_field_name("consequence") if test.type == "if_statement" else None
+        gather = None  # `if (TEST) { X |= ORDERS; break; }`: X takes the orders left
+        if cons is not None and cons.type == "compound_statement":
+            inside = _statements(cons)
+            first = inside[0].named_children[0] if inside and inside[0].type == "expression_statement" else None
+            if (len(inside) == 2 and inside[1].type == "break_statement" and first is not None
+                    and first.type == "assignment_expression" and _text(first.child_by_field_name("operator")) == "|="
+                    and _text(first.child_by_field_name("right")) == orders and _text(first.child_by_field_name("left")) in env.sets):
+                gather, cons = _text(first.child_by_field_name("left")), inside[1]
         if cons is None or cons.type != "break_statement" or test.child_by_field_name("alternative") is not None:
             raise self.error(test, file, f"the test of {shape}")
         inner = env.bind(var, Binding(None, None))
@@ -567,13 +576,20 @@ class Translator:
             a = st.named_children[0] if st.type == "expression_statement" and st.named_children else None
             if a is None or a.type != "assignment_expression" or _text(a.child_by_field_name("operator")) != "=":
                 raise self.error(st, file, f"a statement inside {shape}")
-            inner = inner.bind(_text(a.child_by_field_name("left")), Binding(a.child_by_field_name("right"), inner))
+            name, right = _text(a.child_by_field_name("left")), a.child_by_field_name("right")
+            assert right is not None
+            if name in _identifiers(right):
+                # the value carries over from one order to the next: not a per-order test
+                raise self.error(st, file, f"`{name}` is carried from one order to the next inside {shape}")
+            inner = inner.bind(name, Binding(right, inner))
         key = self.canon(_strip(test.child_by_field_name("condition")), inner)
         if key not in self.amap.filters:
             raise self.error(test, file, f"the abstraction map has no filter for the order test `{key}`",
                              f'the map entry that would cover it: filter "{key}" => "<set of orders>"; in {self.amap.path}')
         dsl = self.amap.filters[key][0]
         pred.lines.append(f"{'  ' * indent}{self.tag(s, pred, Dsl(dsl, TERN))}{orders} &= {Dsl(dsl, TERN).at(UNARY)};")
+        if gather is not None:
+            pred.lines.append(f"{'  ' * indent}{gather} |= {orders};")
         for name in {var, *(_text(st.named_children[0].child_by_field_name("left")) for st in stmts[:-2])}:
             env = env.bind(name, Binding(None, None, ambiguous=True))
         return env
@@ -602,6 +618,11 @@ class Translator:
         key = self.canon(word, env)
         if word.type == "identifier" and _text(word) in pred.flag_params:
             return self.bit(word, bit, env, pred)
+        if word.type == "conditional_expression":
+            test, yes, no = (word.child_by_field_name(f) for f in ("condition", "consequence", "alternative"))
+            assert test is not None and yes is not None and no is not None
+            a, b = self.bit(yes, bit, env, pred), self.bit(no, bit, env, pred)
+            return Dsl(f"{self.expr(test, env, pred).at(IMPL)} ? {a.text} : {b.text}", TERN)
         constants = _constant_mask(word)
         prefix = bit.split("_", 1)[0] + "_"
         if constants is not None and all(c.startswith(prefix) for c in constants):
@@ -638,6 +659,12 @@ class Translator:
             else:
                 out.append(self.expr(by_name[p], env, pred, "set" if p in callee.set_params else "bool").text)
         return Dsl(f"{callee.name}({', '.join(out)})", PRIM), callee.returns
+
+
+def _identifiers(node: Node) -> set[str]:
+    if node.type == "identifier":
+        return {_text(node)}
+    return {name for c in node.children for name in _identifiers(c)}
 
 
 def _constant_mask(node: Node) -> set[str] | None:
