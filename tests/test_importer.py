@@ -240,6 +240,13 @@ def test_every_enum_entry(tmp_path: Path, key: str, atom: str, const: str, value
     load_with({"probe.thp": imp.text}, [EMPTY])
 
 
+@pytest.mark.parametrize(("test", "dsl"), [(k, d) for k, (d, _) in MAP.filters.items()], ids=list(MAP.filters))
+def test_every_filter_entry(tmp_path: Path, test: str, dsl: str) -> None:
+    root = _orders_tree(tmp_path, "thp_vma_suitable_order(vma, addr, order)", test)
+    body = predicate_body(import_tree(root).text, "thp_vma_allowable_orders")
+    assert f"orders &= {dsl};" in body or f"orders &= ({dsl});" in body
+
+
 def test_every_config_and_decision_entry_is_used() -> None:
     assert {e.key for e in MAP.entries if e.kind == "config"} == set(MAP.config)
     assert MAP.config["CONFIG_TRANSPARENT_HUGEPAGE"] is True
