@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .common import EXIT_FAILED, EXIT_OK, EXIT_UNKNOWN, UsageError, known_version, library, parse_value, parse_values
@@ -38,8 +39,13 @@ def register(sub: Any, common: argparse.ArgumentParser, library: argparse.Argume
     p = sub.add_parser("patch", parents=[common, library],
                        help="what a candidate changes: property verdicts, the diff table per caller, uncovered changes")
     p.add_argument("base", metavar="BASE", help="the version the candidate patches, e.g. v6.6")
-    p.add_argument("candidate", metavar="CANDIDATE",
-                   help="a version of the library, or a spec file (FILE.thp) that declares the candidate version")
+    p.add_argument("candidate", metavar="CANDIDATE", nargs="?",
+                   help="a version of the library, or a spec file (FILE.thp) that declares the candidate version; "
+                        "with --diff, the name to give the imported candidate (default: BASE+diff)")
+    p.add_argument("--diff", type=Path, metavar="FILE",
+                   help="a kernel patch (git format-patch, diff -u, or a mail holding one): apply it in memory to the "
+                        "tree of --tree, import the patched functions, and compare with BASE")
+    p.add_argument("--tree", type=Path, metavar="PATH", help="the kernel source tree BASE was read from (with --diff)")
     p.add_argument("--output", default="eligible", help="the predicate to compare (default: eligible)")
     p.add_argument("--strict", action="store_true",
                    help="also exit 10 when a behaviour change is covered by no property and not declared with 'intends'")
@@ -127,7 +133,16 @@ def cmd_patch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..render import analysis as render
     from .common import nothing_to_check
 
-    lib, candidate = _candidate(args)
+    if args.diff is not None or args.tree is not None:
+        if args.diff is None or args.tree is None:
+            raise UsageError("--diff and --tree go together: the patch, and the kernel tree it applies to")
+        from .importer import candidate_library
+
+        lib, candidate = candidate_library(args.spec, args.tree, args.diff, args.base, args.candidate)
+    elif args.candidate is None:
+        raise UsageError("give the candidate: a version, a FILE.thp, or --diff FILE --tree PATH")
+    else:
+        lib, candidate = _candidate(args)
     nothing_to_check(lib)
     for v in (args.base, candidate):
         _output(lib, v, args.output)
@@ -146,8 +161,6 @@ def _candidate(args: argparse.Namespace) -> tuple[m.Library, str]:
     a file is loaded beside the library (--spec, or the bundled one), with
     its imports resolved along the search path; the version it declares is
     the candidate (the one that extends BASE, when it declares several)."""
-    from pathlib import Path
-
     text = args.candidate
     if not (text.endswith(".thp") or os.path.sep in text or os.path.lexists(text)):
         lib = library(args.spec, args.include, arch=args.arch)
