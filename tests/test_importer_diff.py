@@ -149,9 +149,9 @@ def test_candidate_library_usage_errors(tmp_path: Path) -> None:
 
 
 def test_patch_command_takes_a_diff_and_a_tree(tmp_path: Path) -> None:
-    from conftest import run_cli
-
     import json
+
+    from conftest import run_cli
 
     diff_file = tmp_path / "toy.mbox"
     diff_file.write_text(MAIL)
