@@ -67,6 +67,8 @@ CASES: dict[str, tuple[str, str]] = {
              "unknown caller or context 'nobody'"),
     "E043": (VOCAB + 'version "v" {}\nversion "w" extends "v" {\n  intends property nope; //!\n}',
              "'intends property': unknown property 'nope'"),
+    "E044": ("atom a: bool;\ndef d0 = a;\n" + "".join(f"def d{i} = d{i - 1};\n" for i in range(1, 700)) + "def top = d699; //!",
+             "'top' nests 701 deep with the definitions it calls; the limit is 600"),
     "E050": (VOCAB + 'version "v" {}\nproperty p {\n  given s; //!\n  prove a;\n  expect holds;\n}', "expected a condition (bool)"),
     "E051": ('atom a: bool;\ndef d = 3 == 3; //!', "numbers need a declared universe"),
     "E052": (VOCAB + "def d = 999999999 in s; //!", "too large for a universe element"),

@@ -3,12 +3,21 @@ imports looked up along the search path."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .. import model as m
     from .resolve import SearchPath
+
+# The passes recurse along a spec's nesting, which the parser (E005) and the
+# type checker (E044: 600 levels along a chain of calls) bound; a few frames
+# a level need more than Python's default of 1000. Set once, when the
+# loader is first imported.
+RECURSION_LIMIT = 20_000
+if sys.getrecursionlimit() < RECURSION_LIMIT:
+    sys.setrecursionlimit(RECURSION_LIMIT)
 
 
 def bundled_path() -> Path:

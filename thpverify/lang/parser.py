@@ -109,6 +109,10 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, path: str) -> Diagnostic
     if isinstance(exc, UnexpectedCharacters):
         pos = exc.pos_in_stream or 0
         char = text[pos] if pos < len(text) else "end of file"
+        if text.startswith("/*", pos):
+            return Diagnostic(span, "E001", "a /* comment that never ends", "close it with */")
+        if char == '"':
+            return Diagnostic(span, "E001", "a string that does not end on its line", 'close it with " before the line ends')
         return Diagnostic(span, "E001", f"unexpected character {char!r}")
     expected = sorted({_describe(t) for t in getattr(exc, "expected", set()) or set()})
     if isinstance(exc, UnexpectedEOF):

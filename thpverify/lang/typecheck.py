@@ -38,6 +38,9 @@ class _Checker:
     # -------------------------------------------------------------- driver
 
     def run(self) -> m.Library:
+        self._call_depth()
+        if self.problems:  # lowering a chain past the limit would recurse too deep
+            raise SpecError(self.problems, self.s.sources)
         self._vocabulary()
         for name, raw in self.s.versions.items():
             self.versions[name] = self._version(name, raw)
@@ -77,6 +80,48 @@ class _Checker:
                         if not hint and item.kind == "caller":
                             hint = f"callers: {', '.join(known)}"
                         self.error(item.span, "E043", f"'intends {item.kind}': unknown {item.kind} '{name}'", hint)
+
+    def _call_depth(self) -> None:
+        """Definitions and predicates may nest only so deep, counting the
+        nesting of each one's text along the longest chain of calls: it is
+        measured here, without recursion, before any pass recurses along it
+        (E044)."""
+        edges: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        spans: dict[tuple[str, str], n.Span] = {}
+        own: dict[tuple[str, str], int] = {}
+        scopes = [("", self.s.functions)] + [(v, raw.functions) for v, raw in self.s.versions.items()]
+        for version, functions in scopes:
+            for name, raw in functions.items():
+                key = (version, name)
+                spans[key] = raw.decl.span
+                called, own[key] = _called(raw)
+                edges[key] = {self._callee(key[0], c) for c in called}
+        depth: dict[tuple[str, str], int] = {}
+        for start in edges:
+            stack = [(start, False)]
+            while stack:
+                node, done = stack.pop()
+                if done:
+                    depth[node] = own[node] + max((depth.get(c, 0) for c in edges.get(node, ()) if c != node), default=0)
+                    continue
+                if node in depth or node not in edges:
+                    continue
+                depth[node] = 0  # in progress: a cycle is reported by the lowering (E030)
+                stack.append((node, True))
+                stack.extend((c, False) for c in edges[node] if c not in depth)
+        deepest = max(depth.items(), key=lambda kv: kv[1], default=None)
+        if deepest is not None and deepest[1] > MAX_CALL_DEPTH:
+            key, d = deepest
+            self.error(spans[key], "E044", f"'{key[1]}' nests {d} deep with the definitions it calls; the limit is {MAX_CALL_DEPTH}",
+                       "write the chain as fewer, wider definitions")
+
+    def _callee(self, version: str, called: tuple[str | None, str]) -> tuple[str, str]:
+        scope, name = called
+        if scope is not None:
+            return (scope, name)
+        if version and name in self.s.versions[version].functions:
+            return (version, name)
+        return ("", name)
 
     # ----------------------------------------------------------- vocabulary
 
@@ -663,3 +708,47 @@ class _Body:
                 self.c.error(stmt.span, "E039", f"'{stmt.name}' holds {target}, not {value.type}")
             return [m.SAssign(stmt.name, value, stmt.span)], False
         raise TypeError(f"no lowering for {type(stmt).__name__}")
+
+
+MAX_CALL_DEPTH = 600  # nesting levels along a chain of calls; the kernel specs go about 40 deep
+
+
+def _called(raw: RawFunction) -> tuple[set[tuple[str | None, str]], int]:
+    """The names a function's text calls or reads as a definition, with the
+    version a qualified call names (None: its own scope), and how deep its
+    text nests. Iterative."""
+    decl = raw.decl
+    found: set[tuple[str | None, str]] = set()
+    start: object = decl.value if isinstance(decl, (n.DefDecl, n.ContextDecl)) else raw.body or decl.body
+    todo: list[tuple[object, int]] = [(start, 1)]
+    deepest = 1
+    while todo:
+        item, level = todo.pop()
+        deepest = max(deepest, level)
+        inner: list[object] = []
+        _children_of(item, found, inner)
+        todo.extend((c, level + 1) for c in inner)
+    return found, deepest
+
+
+def _children_of(x: object, found: set[tuple[str | None, str]], todo: list[object]) -> None:
+    """The calls `x` itself makes go to `found`; its parts to `todo`."""
+    if isinstance(x, n.Name):
+        found.add((None, x.name))
+    elif isinstance(x, n.Call):
+        found.add((x.version, x.name))
+        todo.extend(x.args)
+    elif isinstance(x, n.Not):
+        todo.append(x.operand)
+    elif isinstance(x, n.BinOp):
+        todo.extend((x.left, x.right))
+    elif isinstance(x, n.Cond):
+        todo.extend((x.test, x.then, x.orelse))
+    elif isinstance(x, n.SetLit):
+        todo.extend(x.items)
+    elif isinstance(x, n.Block):
+        todo.extend(x.body)
+    elif isinstance(x, n.If):
+        todo.extend((x.test, x.then) + ((x.orelse,) if x.orelse is not None else ()))
+    elif isinstance(x, (n.Return, n.Let, n.Assign)):
+        todo.append(x.value)

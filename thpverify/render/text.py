@@ -14,14 +14,39 @@ def diagnostics(diags: Iterable[Diagnostic], sources: dict[str, str]) -> str:
     out: list[str] = []
     for d in diags:
         out.append(f"{d.span.file}:{d.span.line}:{d.span.col}: {d.severity}: {d.message}")
-        lines = sources.get(d.span.file, "").splitlines()
-        if 0 < d.span.line <= len(lines):
-            text = lines[d.span.line - 1].rstrip().expandtabs(4)
+        line = _source_line(sources.get(d.span.file, ""), d.span.line)
+        if line is not None:
+            text, col = _clip(line.rstrip().expandtabs(4), max(d.span.col - 1, 0))
             out.append(f"    {text}")
-            out.append("    " + " " * max(d.span.col - 1, 0) + "^")
+            out.append("    " + " " * col + "^")
         if d.hint:
             out.append(f"    hint: {d.hint}")
     return "\n".join(out) + "\n"
+
+
+CARET_WIDTH = 100  # a source line longer than this is shown around the column
+
+
+def _source_line(source: str, number: int) -> str | None:
+    """Line `number` (from 1) of a source, without splitting all of it."""
+    if number < 1:
+        return None
+    start = 0
+    for _ in range(number - 1):
+        start = source.find("\n", start) + 1
+        if start == 0:
+            return None
+    end = source.find("\n", start)
+    return source[start:] if end < 0 else source[start:end]
+
+
+def _clip(text: str, col: int) -> tuple[str, int]:
+    """At most CARET_WIDTH characters of a line around `col`, and the caret's column in them."""
+    if len(text) <= CARET_WIDTH:
+        return text, col
+    start = max(0, min(col - CARET_WIDTH // 2, len(text) - CARET_WIDTH))
+    shown = ("..." if start else "") + text[start:start + CARET_WIDTH] + ("..." if start + CARET_WIDTH < len(text) else "")
+    return shown, col - start + (3 if start else 0)
 
 
 def counterexample(cex: Counterexample, indent: str = "    ", witness: bool = False) -> list[str]:
