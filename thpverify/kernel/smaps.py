@@ -9,11 +9,9 @@ of Linux 6.18.2 (gfunkmonk/linux-6.18.2 @57dc26c98e5e):
 - fs/proc/task_mmu.c show_smap 1371-1373: THPeligible is
   `thp_vma_allowable_orders(vma, vma->vm_flags, TVA_SMAPS, THP_ORDERS_ALL)`;
   show_smap_vma_flags 1133-1211: the VmFlags mnemonics.
-- include/linux/huge_mm.h thp_vma_suitable_order 220-238 and
-  mm/huge_memory.c 147-160: the per-order alignment and range test, computed
-  here exactly from vm_start, vm_end and vm_pgoff (`pgoff_aligned`, `block_fits`).
-- mm/shmem.c shmem_get_orders_within_size 575-595 (`within_size`),
-  shmem_mmap 2929-2939 (an inode unlinked at mmap time gets
+- the geometry atoms (`pgoff_aligned`, `block_fits`, `within_size`) are
+  computed by kernel/geometry.py, with the kernel's arithmetic;
+- mm/shmem.c shmem_mmap 2929-2939 (an inode unlinked at mmap time gets
   shmem_anon_vm_ops, so memfd and shared anonymous memory are
   `vma_is_anon_shmem`), shmem_zero_setup 5887-5908, and the internal mount's
   `huge` following shmem_enabled unless deny/force (5434-5438, 5501-5503).
@@ -35,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PAGE = 4096
-ORDERS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 18)
-PMD_ORDER = 9
+from . import geometry
+from .geometry import ORDERS, PAGE, PMD_ORDER, order_mask, within_size
+
 SYSFS = Path("/sys/kernel/mm/transparent_hugepage")
 ANON_ORDERS_ALL = frozenset(range(2, 10))  # include/linux/huge_mm.h:79
 
@@ -289,32 +287,14 @@ def _prctl_get_thp_disable() -> bool | None:
 # ------------------------------------------------------------------ facts -> atoms
 
 
-def order_mask(orders: Iterable[int]) -> int:
-    return sum(1 << k for k in orders)
-
-
 def pgoff_aligned(v: Vma) -> int:
-    """include/linux/huge_mm.h:227-231, per order."""
-    return order_mask(k for k in ORDERS if ((v.start // PAGE) - v.pgoff) % (1 << k) == 0)
+    """The pgoff test per order (geometry.pgoff_aligned)."""
+    return geometry.pgoff_aligned(v.start, v.pgoff)
 
 
 def block_fits(v: Vma) -> int:
-    """include/linux/huge_mm.h:233-237 at addr = vm_end - size (mm/huge_memory.c:151), per order."""
-    out = []
-    for k in ORDERS:
-        size = PAGE << k
-        if v.end < size:  # the unsigned subtraction wraps; the range test then fails
-            continue
-        haddr = (v.end - size) & ~(size - 1)
-        if haddr >= v.start and haddr + size <= v.end:
-            out.append(k)
-    return order_mask(out)
-
-
-def within_size(pgoff: int, i_size: int) -> int:
-    """mm/shmem.c:575-595 at index = vm_pgoff, write_end = 0, per order."""
-    pages = -(-i_size // PAGE)
-    return order_mask(k for k in ORDERS if pages >= -(-(pgoff + 1) // (1 << k)) * (1 << k))
+    """The range test per order at vm_end - size, unsigned wrap included (geometry.block_fits)."""
+    return geometry.block_fits(v.start, v.end)
 
 
 @dataclass(frozen=True)
