@@ -319,3 +319,4 @@ class CexClasses:
     shown: int  # how many classes `classes` holds of all (--limit)
     found: int
     checks: tuple[str, ...] = ()
+    predicates: tuple[str, ...] = ()  # the predicate of each side, in order

@@ -58,6 +58,17 @@ def _text(lib: m.Library, e: m.Expr | m.Assumption) -> str:
     return " ".join(x.strip() for x in part)
 
 
+def _premises(lib: m.Library, inst: m.Instance) -> tuple[str, ...]:
+    out = []
+    for p in inst.premises:
+        text = _text(lib, p)
+        if text.startswith("property "):  # the callers clause carries the property's span
+            callers = lib.properties[inst.property].callers or ()
+            text = "callers " + ", ".join(callers)
+        out.append(text)
+    return tuple(out)
+
+
 def predicate_calls(lib: m.Library, claim: m.Expr) -> list[tuple[str, str]]:
     """(version, name) of each parameterless predicate the claim reads, in order."""
     calls: list[tuple[str, str]] = []
@@ -160,9 +171,9 @@ def counterexample_classes(lib: m.Library, inst: m.Instance, verdict: str, engin
         checks.append("every cube replayed through the interpreter; the claim re-evaluated on inputs of every class")
     shown = made
     return CexClasses(inst.property, lib.properties[inst.property].doc, inst.version, verdict,
-                      tuple(a.name for a in inst.assumptions), tuple(_text(lib, p) for p in inst.premises),
+                      tuple(a.name for a in inst.assumptions), _premises(lib, inst),
                       _text(lib, inst.claim), failing, total, tuple(space.atoms), tuple(shown), len(shown), len(found),
-                      tuple(checks))
+                      tuple(checks), tuple(name for _, name in calls))
 
 
 def _side(eng: Engine, lib: m.Library, calls: Sequence[tuple[str, str]], values: Sequence[z3.ExprRef], i: int) -> Side:
@@ -297,3 +308,80 @@ def _core(s: z3.Solver, lits: dict[Coordinate, z3.ExprRef]) -> list[Coordinate]:
         if s.check(*(lits[k] for k in trial)) == z3.unsat:
             need = trial
     return need
+
+
+# ------------------------------------------------------------------ searching a class
+
+
+Value = bool | str | int
+
+
+class ClassQuery:
+    """Inputs of one class under extra conditions, for the reproducers: the
+    class (its prime cubes under the premises and assumptions) plus
+    `realizable` conditions, asked with atoms fixed to values."""
+
+    def __init__(self, eng: Engine, inst: m.Instance, klass: CexClass, at_most_one: Sequence[Sequence[str]] = (),
+                 never: Sequence[tuple[str, int]] = ()) -> None:
+        self.eng = eng
+        self.lib = eng.lib
+        space, _ = instance_space(eng, inst)
+        terms = [eng.cube_term({Coordinate(x.name, x.element, x.derived, x.options): x.values for x in t})
+                 for t in klass.terms]
+        facts = [*space.care, z3.Or(terms)]
+        for group in at_most_one:  # set atoms: each element in at most one of them
+            names = [a for a in group if a in self.lib.atoms]
+            if names:
+                for e in self.lib.universes[self.lib.atoms[names[0]].type.name].elements:
+                    facts.append(z3.AtMost(*(eng.solver.coord_literal((a, e), True) for a in names), 1))
+        for atom, element in never:
+            if atom in self.lib.atoms:
+                facts.append(eng.solver.coord_literal((atom, element), False))
+        self.s = eng.new(*facts)
+        self._lits: dict[tuple[str, Value], z3.ExprRef] = {}
+
+    def literal(self, atom: str, value: Value) -> z3.ExprRef:
+        key = (atom, value)
+        if key not in self._lits:
+            typ = self.lib.atoms[atom].type
+            if typ.kind == "set":
+                assert isinstance(value, int)
+                term = z3.And([self.eng.solver.coord_literal((atom, e), bool(value >> e & 1))
+                               for e in self.lib.universes[typ.name].elements])
+            else:
+                term = self.eng.solver.coord_literal((atom, None), value)
+            self._lits[key] = term
+        return self._lits[key]
+
+    def follows(self, atom: str, leader: str, values: Sequence[str], free_when: Sequence[str]) -> z3.ExprRef | None:
+        """`atom` equals `leader` when the leader's value is in `values`; any value when it is in `free_when`."""
+        if atom not in self.lib.atoms or leader not in self.lib.atoms:
+            return None
+        ways = [z3.And(self.literal(leader, v), self.literal(atom, v)) for v in values]
+        ways += [self.literal(leader, v) for v in free_when]
+        return z3.Or(ways)
+
+    def ask(self, fixed: dict[str, Value], extra: Sequence[z3.ExprRef | None] = ()) -> dict[str, Value] | None:
+        """A full input of the class with the atoms of `fixed` (those the library has) at their values, or None."""
+        lits = [self.literal(a, v) for a, v in fixed.items() if a in self.lib.atoms]
+        lits += [x for x in extra if x is not None]
+        if self.s.check(*lits) != z3.sat:
+            return None
+        return self.eng.solver.assignment(self.s.model())
+
+    def needed(self, prefs: Sequence[tuple[str, Value]]) -> tuple[list[tuple[str, Value]], dict[str, Value]]:
+        """The fewest preferred values (a minimal set, by deletion) the class cannot have, and an input with the rest."""
+        prefs = [(a, v) for a, v in prefs if a in self.lib.atoms]
+        lits = {p: self.literal(*p) for p in prefs}
+        if self.s.check(*lits.values()) == z3.sat:
+            return [], self.eng.solver.assignment(self.s.model())
+        core_ids = {c.get_id() for c in self.s.unsat_core()}
+        dropped = [p for p in prefs if lits[p].get_id() in core_ids]
+        for p in list(dropped):  # give back what the class allows
+            trial = [lits[q] for q in prefs if q not in dropped or q == p]
+            if self.s.check(*trial) == z3.sat:
+                dropped.remove(p)
+        keep = [lits[q] for q in prefs if q not in dropped]
+        if self.s.check(*keep) != z3.sat:
+            self.s.check()
+        return dropped, self.eng.solver.assignment(self.s.model())
