@@ -114,7 +114,11 @@ def instance_space(eng: Engine, inst: m.Instance) -> tuple[Space, list[str]]:
 
 
 def counterexample_classes(lib: m.Library, inst: m.Instance, verdict: str, engine: Engine | None = None,
-                           limit: int | None = None, min_rounds: int = MIN_ROUNDS) -> CexClasses:
+                           limit: int | None = None, min_rounds: int = MIN_ROUNDS, only: int | None = None,
+                           count: bool = True) -> CexClasses:
+    """The classes (see the module's doc); `limit`: only the first N get
+    counts, minimum cubes and replays; `only`: only class K; `count`: False
+    leaves the counts out (None), for callers that need the cubes only."""
     eng = engine or Engine(lib)
     space, cone = instance_space(eng, inst)
     calls = predicate_calls(lib, inst.claim)
@@ -142,8 +146,10 @@ def counterexample_classes(lib: m.Library, inst: m.Instance, verdict: str, engin
                               min(_lits_key(eng, literals(c)) for c in f[2])))
     made = []
     for index, (sides, values, cubes) in enumerate(found[:limit] if limit is not None else found, 1):
+        if only is not None and index != only:
+            continue
         klass = z3.And(region, *(t == v for t, v in zip(observed, values, strict=True)))
-        count = eng.count(klass, space)
+        number = eng.count(klass, space) if count else None
         minimum, proved, note = minimum_cube(eng, space, klass, atom_coords, cubes, min_rounds)
         expected = [(v, name, side) for (v, name), side in zip(calls, sides, strict=True)]
         ordered = sorted(cubes, key=lambda c: _lits_key(eng, literals(c)))
@@ -152,13 +158,15 @@ def counterexample_classes(lib: m.Library, inst: m.Instance, verdict: str, engin
         replay = _summary(replays)
         if len(ordered) > REPLAY_TERMS:
             replay += f"; {REPLAY_TERMS} of {len(ordered)} cubes and the minimum replayed"
-        made.append(CexClass(index, sides, count, tuple(literals(c) for c in ordered), literals(minimum), proved, note,
+        made.append(CexClass(index, sides, number, tuple(literals(c) for c in ordered), literals(minimum), proved, note,
                              replay))
     counts = [k.count for k in made]
     failing: int | None = 0
     if verdict == "refuted":
-        if len(made) < len(found):
-            failing = eng.count(region, space)  # --limit: the classes shown do not add up to it
+        if not count:
+            failing = None
+        elif len(made) < len(found):
+            failing = eng.count(region, space)  # --limit or --class: the classes shown do not add up to it
         else:
             failing = None if None in counts else sum(c for c in counts if c is not None)
     checks: list[str] = []
@@ -369,19 +377,29 @@ class ClassQuery:
             return None
         return self.eng.solver.assignment(self.s.model())
 
-    def needed(self, prefs: Sequence[tuple[str, Value]]) -> tuple[list[tuple[str, Value]], dict[str, Value]]:
-        """The fewest preferred values (a minimal set, by deletion) the class cannot have, and an input with the rest."""
-        prefs = [(a, v) for a, v in prefs if a in self.lib.atoms]
-        lits = {p: self.literal(*p) for p in prefs}
-        if self.s.check(*lits.values()) == z3.sat:
+    def needed(self, prefs: Sequence[tuple[str, int | None, Value]], fixed: dict[str, Value] | None = None,
+               extra: Sequence[z3.ExprRef | None] = ()) -> tuple[list[tuple[str, int | None, Value]], dict[str, Value]]:
+        """A minimal set (by deletion) of preferred coordinate values the
+        class cannot have together with `fixed`, and an input with the rest."""
+        prefs = [p for p in prefs if p[0] in self.lib.atoms]
+        base = [self.literal(a, v) for a, v in (fixed or {}).items() if a in self.lib.atoms] + [x for x in extra if x is not None]
+        lits = {p: self.eng.solver.coord_literal((p[0], p[1]), p[2]) for p in prefs}
+        if self.s.check(*base, *lits.values()) == z3.sat:
             return [], self.eng.solver.assignment(self.s.model())
-        core_ids = {c.get_id() for c in self.s.unsat_core()}
-        dropped = [p for p in prefs if lits[p].get_id() in core_ids]
+        if self.s.check(*base) != z3.sat:
+            raise ClassesError("the class has no input with these fixed values")
+        dropped: list[tuple[str, int | None, Value]] = []
+        while self.s.check(*base, *(lits[q] for q in prefs if q not in dropped)) == z3.unsat:
+            core_ids = {c.get_id() for c in self.s.unsat_core()}
+            more = [q for q in prefs if q not in dropped and lits[q].get_id() in core_ids]
+            if not more:
+                raise ClassesError("the class has no input with these fixed values")
+            dropped += more
         for p in list(dropped):  # give back what the class allows
             trial = [lits[q] for q in prefs if q not in dropped or q == p]
-            if self.s.check(*trial) == z3.sat:
+            if self.s.check(*base, *trial) == z3.sat:
                 dropped.remove(p)
         keep = [lits[q] for q in prefs if q not in dropped]
-        if self.s.check(*keep) != z3.sat:
-            self.s.check()
+        if self.s.check(*base, *keep) != z3.sat:
+            raise ClassesError("a minimal set of changes did not re-check")
         return dropped, self.eng.solver.assignment(self.s.model())

@@ -28,7 +28,7 @@ def register(sub: Any, common: argparse.ArgumentParser, library: argparse.Argume
     r.add_argument("--version", required=True, help="a version of the library")
     r.add_argument("--class", dest="klass", type=int, metavar="K", help="the class number (default: every class)")
     r.add_argument("--format", choices=("text", "c", "sh"), default="text", help="text (default), c or sh")
-    r.add_argument("--run", action="store_true", help="run it here when the running kernel is that version")
+    r.add_argument("--run", dest="run_here", action="store_true", help="run it here when the running kernel is that version")
     r.set_defaults(run=cmd_reproduce)
 
 
@@ -48,7 +48,7 @@ def _instances(lib: m.Library, name: str, version: str | None) -> list[m.Instanc
 
 
 def classes_of(lib: m.Library, name: str, version: str | None, limit: int | None,
-               refuted_only: bool) -> tuple[list[CexClasses], Engine]:
+               refuted_only: bool, only: int | None = None, count: bool = True) -> tuple[list[CexClasses], Engine]:
     from ..analysis.classes import counterexample_classes
     from ..analysis.engine import Engine
     from ..backend.solver import Solver
@@ -62,7 +62,7 @@ def classes_of(lib: m.Library, name: str, version: str | None, limit: int | None
         verdict = solver.check(inst).verdict
         if refuted_only and verdict != "refuted" and version is None:
             continue
-        out.append(counterexample_classes(lib, inst, verdict, eng, limit))
+        out.append(counterexample_classes(lib, inst, verdict, eng, limit, only=only, count=count))
     return out, eng
 
 
@@ -100,7 +100,7 @@ def cmd_reproduce(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..render import reproduce as render
 
     lib = _library(args.spec)
-    results, eng = classes_of(lib, args.property, args.version, None, refuted_only=False)
+    results, eng = classes_of(lib, args.property, args.version, None, refuted_only=False, only=args.klass, count=False)
     r = results[0]
     if r.verdict != "refuted":
         raise UsageError(f"{args.property} is {r.verdict} on {args.version}: no failing input to reproduce")
@@ -108,18 +108,18 @@ def cmd_reproduce(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.klass is not None:
         chosen = [k for k in r.classes if k.index == args.klass]
         if not chosen:
-            raise UsageError(f"no class {args.klass}; classes: 1..{len(r.classes)}")
+            raise UsageError(f"no class {args.klass}; classes: 1..{r.found}")
     machine = rp.machine()
     inst = next(i for i in lib.properties[args.property].instances if i.version == args.version)
     plans = [rp.plan(lib, inst, r, k, machine, eng) for k in chosen]
     if args.format != "text":
-        if args.run:
+        if args.run_here:
             raise UsageError(f"--run runs the steps itself; give it without --format {args.format}")
         if len(plans) > 1:
             err.write(f"note: {len(plans)} classes; this is class {plans[0].klass}; give --class K for another\n")
         out.write(cprogram.c_program(plans[0]) if args.format == "c" else cprogram.sh_recipe(plans[0]))
         return EXIT_OK
-    runs = [rp.run(lib, p, machine) for p in plans] if args.run else []
+    runs = [rp.run(lib, p, machine) for p in plans] if args.run_here else []
     if args.json:
         out.write(render.reproduce_json(r, plans, runs, machine))
     else:

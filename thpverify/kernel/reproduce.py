@@ -237,15 +237,17 @@ def plan(lib: m.Library, inst: m.Instance, result: CexClasses, k: CexClass, mach
     eng = engine or Engine(lib)
     q = ClassQuery(eng, inst, k, at_most_one=MODE_GROUPS, never=[(a, g.PUD_ORDER) for grp in MODE_GROUPS for a in grp])
     sides = tuple((name, side.value, side.rule) for name, side in zip(_predicates(inst, lib), k.sides, strict=True))
-    base = dict(property=result.property, version=result.version, klass=k.index, sides=sides)
+    base: dict[str, Any] = dict(property=result.property, version=result.version, klass=k.index, sides=sides)
     read = set(result.space)
+    base["read"] = read
     grid = _placements(mach)
     machine_settings = _settings_atoms(mach)
+    prefs = _coordinates(lib, machine_settings)
+    unread = {a: v for a, v in machine_settings.items() if a not in read}
     for pass_ in ("machine", "free"):
         for case, mode in _skeletons(mach.root):
             fixed = _skeleton_atoms(case, mode, mach)
-            if pass_ == "machine":
-                fixed.update(machine_settings)
+            fixed.update(machine_settings if pass_ == "machine" else unread)
             tied = [_tied(q, case)]
             if q.ask(fixed, tied) is None:
                 continue
@@ -253,9 +255,17 @@ def plan(lib: m.Library, inst: m.Instance, result: CexClasses, k: CexClass, mach
             if found is None:
                 continue
             placement, point = found
+            if pass_ == "free":  # change as few settings as the class needs
+                geometry = {a: point[a] for a in GEOMETRY if a in read and a in point}
+                skeleton = {a: v for a, v in fixed.items() if a not in SETTING_ATOMS}
+                _, point = q.needed(prefs, {**skeleton, **geometry}, tied)
             case = dataclasses.replace(case, length=placement.length, pgoff=placement.pgoff, file_size=placement.file_size)
             return _plan_of(lib, inst, point, case, mode, placement.start, mach, base)
     return _unmakeable(q, lib, mach, base)
+
+
+def _fields(base: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in base.items() if k != "read"}
 
 
 def _predicates(inst: m.Instance, lib: m.Library) -> list[str]:
@@ -275,6 +285,19 @@ def _settings_atoms(mach: Machine) -> dict[str, Any]:
     v = Vma(0, HIGH, HIGH + 2 * MiB, "rw-p", 0, "00:00", 0, "", (), (), None)
     known = dict(observe(v, mach.settings, Process(None, None)).known)
     return {a: known[a] for a in SETTING_ATOMS if a in known}
+
+
+def _coordinates(lib: m.Library, values: dict[str, Any]) -> list[tuple[str, int | None, Any]]:
+    out: list[tuple[str, int | None, Any]] = []
+    for a, v in values.items():
+        if a not in lib.atoms:
+            continue
+        typ = lib.atoms[a].type
+        if typ.kind == "set":
+            out.extend((a, e, bool(v >> e & 1)) for e in lib.universes[typ.name].elements)
+        else:
+            out.append((a, None, v))
+    return out
 
 
 def _tied(q: Any, case: Case) -> Any:
@@ -307,7 +330,7 @@ def _place(q: Any, lib: m.Library, fixed: dict[str, Any], tied: list[Any], case:
 def _plan_of(lib: m.Library, inst: m.Instance, point: dict[str, Any], case: Case, mode: str, start: int, mach: Machine,
              base: dict[str, Any]) -> Plan:
     caller = point.get("caller") if "caller" in lib.atoms else None
-    settings = _needed_settings(point, mach.settings)
+    settings = _needed_settings({a: v for a, v in point.items() if a in base["read"]}, mach.settings)
     boot = []
     if "CONFIG_READ_ONLY_THP_FOR_FS" in point and mach.settings.read_only_thp_for_fs is not None \
             and point["CONFIG_READ_ONLY_THP_FOR_FS"] != mach.settings.read_only_thp_for_fs:
@@ -315,7 +338,7 @@ def _plan_of(lib: m.Library, inst: m.Instance, point: dict[str, Any], case: Case
     fault_at = _fault_address(start, case.length)
     obs = tuple(_observation(name, value, caller, case) for name, value, _ in base["sides"])
     shown = tuple(sorted((a, v) for a, v in point.items() if a in lib.atoms))
-    return Plan(**base, caller=str(caller) if caller is not None else None, point=shown, case=case, start=start,
+    return Plan(**_fields(base), caller=str(caller) if caller is not None else None, point=shown, case=case, start=start,
                 fault_at=fault_at, prctl=mode, settings=tuple(settings), boot=tuple(boot), observations=obs, needs=())
 
 
@@ -371,18 +394,19 @@ def _needed_settings(point: dict[str, Any], s: Settings) -> list[tuple[str, str,
 
 def _unmakeable(q: Any, lib: m.Library, mach: Machine, base: dict[str, Any]) -> Plan:
     """No skeleton realises the class: name the atom values that need more than userspace."""
-    prefs = [(a, v) for a, v in CREATABLE if a in lib.atoms and not (a == "VM_HUGETLB" and mach.hugetlb_free > 0)]
+    prefs = [(a, None, v) for a, v in CREATABLE if a in lib.atoms and not (a == "VM_HUGETLB" and mach.hugetlb_free > 0)]
     dropped, point = q.needed(prefs)
-    needs = [(f"{a}={'0' if v else '1'}", NEEDS.get((a, not v), "not creatable from userspace")) for a, v in dropped]
+    needs = [(f"{a}={'0' if v else '1'}", NEEDS.get((a, not v), "not creatable from userspace")) for a, _, v in dropped]
     if not needs:
         needs.append(("geometry or flags", "no mapping kind this tool makes gives this class (kinds: anonymous, "
                       "/dev/zero, shared anonymous, memfd, SysV shm, /dev/shm and tmpfs files, a file on the root "
                       "file system; with MADV_HUGEPAGE/NOHUGEPAGE, touch, exec and each prctl mode)"))
     caller = point.get("caller") if "caller" in lib.atoms else None
     obs = tuple(_observation(name, value, caller, Case("", "anon", 0)) for name, value, _ in base["sides"])
-    return Plan(**base, caller=str(caller) if caller is not None else None,
+    return Plan(**_fields(base), caller=str(caller) if caller is not None else None,
                 point=tuple(sorted(point.items())), case=None, start=0, fault_at=0, prctl="none",
-                settings=tuple(_needed_settings(point, mach.settings)), boot=(), observations=obs, needs=tuple(needs))
+                settings=tuple(_needed_settings({a: v for a, v in point.items() if a in base["read"]}, mach.settings)),
+                boot=(), observations=obs, needs=tuple(needs))
 
 
 # ------------------------------------------------------------------ running it here

@@ -161,8 +161,11 @@ def plan_lines(p: Any, r: Any = None) -> list[str]:
     else:
         diff = p.differs()
         if p.settings:
-            out.append("  settings" + (" (those marked * differ from this machine):" if diff else " (as this machine has them):"))
-            for path, want, have in p.settings:
+            shown = [x for x in p.settings if x in diff or "hugepages-" not in x[0]]
+            hidden = len(p.settings) - len(shown)
+            out.append("  settings" + (" (* differs from this machine)" if diff else " (as this machine has them)")
+                       + (f", {hidden} per-size modes as now" if hidden else "") + ":")
+            for path, want, have in shown:
                 mark = "*" if (path, want, have) in diff else " "
                 out.append(f"   {mark}{path.replace('/sys/kernel/mm/transparent_hugepage/', '')} = {want}"
                            + ("" if have is None or have == want else f" (now {have})"))
