@@ -575,14 +575,19 @@ def _in_child(p: Plan, workdir: str) -> dict[str, Any]:
 
 
 def _entry(smaps: str, start: int) -> str:
-    out: list[str] = []
+    """The smaps entry that starts at `start` (addresses are printed zero-padded to 8 digits)."""
+    lines: list[str] = []
     keep = False
     for line in smaps.splitlines(keepends=True):
-        if line[:1].isalnum() and "-" in line.split(" ", 1)[0]:
-            keep = line.startswith(f"{start:x}-")
+        first = line.split(" ", 1)[0]
+        if "-" in first and ":" not in first:
+            try:
+                keep = int(first.split("-", 1)[0], 16) == start
+            except ValueError:
+                keep = False
         if keep:
-            out.append(line)
-    return "".join(out)
+            lines.append(line)
+    return "".join(lines)
 
 
 def _child(p: Plan, workdir: str) -> dict[str, Any]:
@@ -656,3 +661,29 @@ def _fault(p: Plan, libc: _Libc) -> dict[str, Any]:
 def _perms(p: Plan) -> str:
     assert p.case is not None
     return "r" if p.case.kind == "root_file" and not p.case.write_open else "rw"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """A reproducer run, shaped as a conform outcome (`conform --from`)."""
+
+    case: Case
+    mode: str
+    run: RunResult
+    vma: Any = None
+    known: tuple[tuple[str, Any], ...] = ()
+    problems: tuple[str, ...] = ()
+    result: Any = None
+
+    @property
+    def skipped(self) -> str:
+        return self.run.why if self.run.status == "skipped" else ""
+
+    @property
+    def status(self) -> str:
+        return {"agree": "agree", "DISAGREE": "DISAGREE", "skipped": "skipped"}.get(self.run.status, "undecided")
+
+
+def as_outcome(case: Case, r: RunResult) -> RunOutcome:
+    problems = tuple(f"{s.predicate} via {s.how}: kernel {s.kernel}, model {s.model}" for s in r.seen if s.status == "DISAGREE")
+    return RunOutcome(case, "from", r, problems=problems)
