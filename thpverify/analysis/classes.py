@@ -37,7 +37,7 @@ from ..results import CexClass, CexClasses, Literal, Side
 from ..semantics import evaluate as ev
 from .engine import Coordinate, Cube, Engine, Space, literals
 
-MIN_ROUNDS = 400
+MIN_ROUNDS = 200
 MAX_TERMS = 256
 REPLAY_TERMS = 8
 DRAWN = 8
@@ -115,10 +115,12 @@ def instance_space(eng: Engine, inst: m.Instance) -> tuple[Space, list[str]]:
 
 def counterexample_classes(lib: m.Library, inst: m.Instance, verdict: str, engine: Engine | None = None,
                            limit: int | None = None, min_rounds: int = MIN_ROUNDS, only: int | None = None,
-                           count: bool = True) -> CexClasses:
+                           count: bool = True, minimum: bool = True) -> CexClasses:
     """The classes (see the module's doc); `limit`: only the first N get
     counts, minimum cubes and replays; `only`: only class K; `count`: False
-    leaves the counts out (None), for callers that need the cubes only."""
+    leaves the counts out (None) and `minimum` False the minimum cubes
+    (each class's smallest prime cube stands in, not proved), for callers
+    that need the cubes only."""
     eng = engine or Engine(lib)
     space, cone = instance_space(eng, inst)
     calls = predicate_calls(lib, inst.claim)
@@ -150,15 +152,18 @@ def counterexample_classes(lib: m.Library, inst: m.Instance, verdict: str, engin
             continue
         klass = z3.And(region, *(t == v for t, v in zip(observed, values, strict=True)))
         number = eng.count(klass, space) if count else None
-        minimum, proved, note = minimum_cube(eng, space, klass, atom_coords, cubes, min_rounds)
+        if minimum:
+            smallest, proved, note = minimum_cube(eng, space, klass, atom_coords, cubes, min_rounds)
+        else:
+            smallest, proved, note = min(cubes, key=len), False, "not searched"
         expected = [(v, name, side) for (v, name), side in zip(calls, sides, strict=True)]
         ordered = sorted(cubes, key=lambda c: _lits_key(eng, literals(c)))
-        replays = [eng.replay(c, space, expected, cone) for c in [minimum, *ordered[:REPLAY_TERMS]]]
+        replays = [eng.replay(c, space, expected, cone) for c in [smallest, *ordered[:REPLAY_TERMS]]]
         replays.append(_replay_claim(eng, inst, space, klass))
         replay = _summary(replays)
         if len(ordered) > REPLAY_TERMS:
             replay += f"; {REPLAY_TERMS} of {len(ordered)} cubes and the minimum replayed"
-        made.append(CexClass(index, sides, number, tuple(literals(c) for c in ordered), literals(minimum), proved, note,
+        made.append(CexClass(index, sides, number, tuple(literals(c) for c in ordered), literals(smallest), proved, note,
                              replay))
     counts = [k.count for k in made]
     failing: int | None = 0
@@ -400,6 +405,7 @@ class ClassQuery:
             if self.s.check(*base, *trial) == z3.sat:
                 dropped.remove(p)
         keep = [lits[q] for q in prefs if q not in dropped]
-        if self.s.check(*base, *keep) != z3.sat:
-            raise ClassesError("a minimal set of changes did not re-check")
+        answer = self.s.check(*base, *keep)
+        if answer != z3.sat:
+            raise ClassesError("the solver gave up" if answer == z3.unknown else "a minimal set of changes did not re-check")
         return dropped, self.eng.solver.assignment(self.s.model())

@@ -222,7 +222,7 @@ def _run_from(lib: m.Library, cases: list[tuple[str, str, int | None]]) -> list[
     mach = rp.machine()
     out: list[Any] = []
     for prop, version, index in cases:
-        results, eng = classes_of(lib, prop, version, None, refuted_only=False, only=index, count=False)
+        results, eng = classes_of(lib, prop, version, None, refuted_only=False, only=index, count=False, minimum=False)
         inst = next(i for i in lib.properties[prop].instances if i.version == version)
         for k in results[0].classes:
             p = rp.plan(lib, inst, results[0], k, mach, eng)

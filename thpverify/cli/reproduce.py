@@ -48,7 +48,8 @@ def _instances(lib: m.Library, name: str, version: str | None) -> list[m.Instanc
 
 
 def classes_of(lib: m.Library, name: str, version: str | None, limit: int | None,
-               refuted_only: bool, only: int | None = None, count: bool = True) -> tuple[list[CexClasses], Engine]:
+               refuted_only: bool, only: int | None = None, count: bool = True,
+               minimum: bool = True) -> tuple[list[CexClasses], Engine]:
     from ..analysis.classes import counterexample_classes
     from ..analysis.engine import Engine
     from ..backend.solver import Solver
@@ -62,7 +63,7 @@ def classes_of(lib: m.Library, name: str, version: str | None, limit: int | None
         verdict = solver.check(inst).verdict
         if refuted_only and verdict != "refuted" and version is None:
             continue
-        out.append(counterexample_classes(lib, inst, verdict, eng, limit, only=only, count=count))
+        out.append(counterexample_classes(lib, inst, verdict, eng, limit, only=only, count=count, minimum=minimum))
     return out, eng
 
 
@@ -95,12 +96,23 @@ def cmd_counterexamples(args: argparse.Namespace, out: TextIO, err: TextIO) -> i
 
 
 def cmd_reproduce(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ..analysis.engine import TooManyRowsError
+
+    try:
+        return _reproduce(args, out, err)
+    except TooManyRowsError as exc:
+        err.write(f"thpverify: the failing inputs need more than {exc.limit} cubes; narrow the property\n")
+        return EXIT_UNKNOWN
+
+
+def _reproduce(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..kernel import reproduce as rp
     from ..render import cprogram
     from ..render import reproduce as render
 
     lib = _library(args.spec)
-    results, eng = classes_of(lib, args.property, args.version, None, refuted_only=False, only=args.klass, count=False)
+    results, eng = classes_of(lib, args.property, args.version, None, refuted_only=False, only=args.klass, count=False,
+                              minimum=False)
     r = results[0]
     if r.verdict != "refuted":
         raise UsageError(f"{args.property} is {r.verdict} on {args.version}: no failing input to reproduce")

@@ -176,10 +176,21 @@ def _skeletons(root: bool) -> Iterator[tuple[Case, str]]:
                     for exec_ in (False, True):
                         yield Case(f"{kind} {adv}", kind, 2 * MiB, 0, adv, touch=touch, exec_=exec_,
                                    file_size=2 * MiB, **extra), mode
+    for mode in MODES:  # the madvise(MADV_HUGEPAGE) call itself: khugepaged_enter_vma gets the flags to install
+        for kind, extra in kinds:
+            yield Case(f"{kind} {PENDING}", kind, 2 * MiB, 0, (PENDING,), file_size=2 * MiB, **extra), mode
+
+
+PENDING = "hg-pending"  # advice: MADV_HUGEPAGE, seen by khugepaged_enter_vma before the flags are installed
 
 
 def _skeleton_atoms(case: Case, mode: str, mach: Machine) -> dict[str, Any]:
+    pending = PENDING in case.advice
+    if pending:
+        case = dataclasses.replace(case, advice=("hg",))
     known = known_inputs(case, mode, HIGH, mach.settings, mach.root_fs_dax)
+    if pending:  # mm/khugepaged.c hugepage_madvise: the new flags are the argument, the VMA still has the old
+        known.update(vma_VM_HUGEPAGE=False, vma_VM_NOHUGEPAGE=False)
     for a in [*GEOMETRY, *SETTING_ATOMS, "caller"]:
         known.pop(a, None)
     if case.kind not in ("anon", "devzero") or case.shared:
@@ -200,7 +211,8 @@ class Placement:
 def _placements(mach: Machine) -> list[Placement]:
     """A grid of placements; the geometry atoms of each are computed by geometry.py."""
     lengths = g.boundary_lengths() + [GiB + g.PAGE, 2 * GiB]
-    out: list[Placement] = []
+    # First a PMD-sized and a larger aligned mapping, where a fault can map a PMD page.
+    out: list[Placement] = [Placement(HIGH, 2 * MiB, 0, 0), Placement(HIGH, 4 * MiB, 0, 0)]
     for mis in [0] + [g.PAGE << j for j in range(10)]:
         for length in lengths:
             out.append(Placement(HIGH + mis, length, 0, 0))
@@ -232,6 +244,18 @@ def _geometry_of(case: Case, p: Placement) -> dict[str, int]:
 
 def plan(lib: m.Library, inst: m.Instance, result: CexClasses, k: CexClass, mach: Machine,
          engine: Engine | None = None) -> Plan:
+    from ..analysis.classes import ClassesError
+
+    try:
+        return _plan(lib, inst, result, k, mach, engine)
+    except ClassesError as exc:
+        sides = tuple((name, side.value, side.rule) for name, side in zip(_predicates(inst, lib), k.sides, strict=True))
+        return Plan(result.property, result.version, k.index, sides, None, (), None, 0, 0, "none", (), (), (),
+                    (("search", f"no plan: {exc}"),))
+
+
+def _plan(lib: m.Library, inst: m.Instance, result: CexClasses, k: CexClass, mach: Machine,
+          engine: Engine | None = None) -> Plan:
     from ..analysis.classes import ClassQuery
 
     eng = engine or Engine(lib)
@@ -388,7 +412,12 @@ def _needed_settings(point: dict[str, Any], s: Settings) -> list[tuple[str, str,
                 want = "advise"
             if file == "shmem_enabled" and have == "madvise":
                 have = "advise"
-            out.append((f"{root}hugepages-{(g.PAGE << k) // 1024}kB/{file}", want, have))
+            path = f"{root}hugepages-{(g.PAGE << k) // 1024}kB/{file}"
+            if Path(root).is_dir() and not Path(path).exists():
+                if want != "never":
+                    out.append((path, want, "absent"))
+                continue  # this kernel has no such mode file: the order is off
+            out.append((path, want, have))
     return out
 
 
@@ -436,6 +465,8 @@ class RunResult:
 
 
 def skip_reason(lib: m.Library, p: Plan, mach: Machine) -> str:
+    if p.case is not None and PENDING in p.case.advice:
+        return "the class lives inside the madvise(MADV_HUGEPAGE) call (khugepaged_enter_vma): nothing to watch afterwards"
     chosen = pick_version(lib.versions, mach.kernel)
     if chosen != p.version:
         return f"the running kernel {mach.kernel} is modelled by {chosen}, not {p.version}"

@@ -41,23 +41,21 @@ static int setting_is(const char *path, const char *want)
 }
 
 /* A field of the smaps entry that starts at start; -1 when absent. */
-static long smaps_field(unsigned long start, const char *name)
+static __attribute__((unused)) long smaps_field(unsigned long start, const char *name)
 {
-	char line[512], head[32];
+	char line[512];
 	FILE *f = fopen("/proc/self/smaps", "r");
 	size_t len = strlen(name);
+	unsigned long lo, hi;
 	int inside = 0;
 	long value = -1;
 
 	if (!f)
 		return -1;
-	snprintf(head, sizeof(head), "%lx-", start);
 	while (fgets(line, sizeof(line), f)) {
-		if (strchr(line, '-') && strchr(line, '-') < strchr(line, ' ') && !strchr(line, ':'))
-			inside = strncmp(line, head, strlen(head)) == 0;
-		else if (strchr(line, '-') && sscanf(line, "%*lx-%*lx %*s") == 0 && line[strlen(head) - 1] == '-')
-			inside = strncmp(line, head, strlen(head)) == 0;
-		if (inside && strncmp(line, name, len) == 0 && line[len] == ':') {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+			inside = lo == start;
+		else if (inside && strncmp(line, name, len) == 0 && line[len] == ':') {
 			value = strtol(line + len + 1, NULL, 10);
 			break;
 		}
@@ -66,7 +64,7 @@ static long smaps_field(unsigned long start, const char *name)
 	return value;
 }
 
-static long vmstat(const char *name)
+static __attribute__((unused)) long vmstat(const char *name)
 {
 	char key[64];
 	long value, found = 0;
@@ -81,7 +79,7 @@ static long vmstat(const char *name)
 	return found;
 }
 
-static void expect(const char *what, int kernel, int model)
+static __attribute__((unused)) void expect(const char *what, int kernel, int model)
 {
 	if (kernel == model) {
 		printf("ok - %s: kernel %d, model %d\n", what, kernel, model);
@@ -148,7 +146,7 @@ def c_program(p: Any) -> str:
                  " -1, 0) != (void *)addr)\n\t\tdie(\"reserve\");")
     lines += _make(p)
     for a in c.advice:
-        name = {"hg": "MADV_HUGEPAGE", "nh": "MADV_NOHUGEPAGE"}[a]
+        name = {"hg": "MADV_HUGEPAGE", "nh": "MADV_NOHUGEPAGE", "hg-pending": "MADV_HUGEPAGE"}[a]
         lines.append(f"\tif (madvise(map, len, {name}))\n\t\tdie(\"madvise {name}\");")
     if c.touch:
         lines.append("\tmap[0] = 1; /* gives the VMA an anon_vma */")

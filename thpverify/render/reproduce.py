@@ -133,7 +133,9 @@ def mapping_text(p: Any) -> list[str]:
     out.append(f"  address {p.start:#x}, length {c.length:#x} ({_size(c.length)}), {prot}")
     if c.kind not in ("anon", "shared_anon") and not (c.kind == "devzero"):
         out.append(f"  file offset {c.pgoff * 4096:#x} (pgoff {c.pgoff}), file size {c.file_size:#x} ({_size(c.file_size)})")
-    adv = " then ".join({"hg": "MADV_HUGEPAGE", "nh": "MADV_NOHUGEPAGE"}[a] for a in c.advice) or "none"
+    adv = " then ".join({"hg": "MADV_HUGEPAGE", "nh": "MADV_NOHUGEPAGE", "hg-pending": "MADV_HUGEPAGE (the class is the "
+                         "call itself: khugepaged_enter_vma sees the flags about to be installed)"}[a]
+                        for a in c.advice) or "none"
     out.append(f"  madvise: {adv}")
     out.append("  touch: " + ("write one byte first (gives the VMA an anon_vma)" if c.touch else "no"))
     return out
@@ -173,7 +175,9 @@ def plan_lines(p: Any, r: Any = None) -> list[str]:
             out += _wrap("boot/kernel: " + b, "  ")
         out.append("  prctl: " + {"none": "none", "disable": "PR_SET_THP_DISABLE",
                                    "except_advised": "PR_SET_THP_DISABLE with PR_THP_DISABLE_EXCEPT_ADVISED"}[p.prctl])
-        out += ["  " + x for x in mapping_text(p)]
+        for x in mapping_text(p):
+            indent = "  " + " " * (len(x) - len(x.lstrip()))
+            out += _wrap(x.strip(), indent)
     for o in p.observations:
         line = f"observe {o.predicate}" + (f" ({o.caller})" if o.caller else "") + f": {OBS_TEXT[o.how]}; the model says {o.expected}"
         out += _wrap(line, "  ")
@@ -185,7 +189,7 @@ def plan_lines(p: Any, r: Any = None) -> list[str]:
 
 
 def run_lines(r: Any) -> list[str]:
-    out = [f"  run: {r.status}" + (f": {r.why}" if r.why else "")]
+    out = _wrap(f"run: {r.status}" + (f": {r.why}" if r.why else ""), "  ")
     for s in r.seen:
         out += _wrap(f"{s.predicate} via {s.how}: kernel {s.kernel or '-'}, model {s.model or 'depends'}"
                      + (f" ({s.rule})" if s.rule else "") + f": {s.status}" + (f"; {s.detail}" if s.detail else ""), "    ")
