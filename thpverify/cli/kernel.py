@@ -73,20 +73,20 @@ def _settings(path: Path | None, pid: str) -> tuple[Settings, Process | None]:
 
 
 def cmd_smaps(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ..kernel.smaps import Process, SmapsError, explain, parse_smaps, read_process
+    from ..kernel.smaps import Process, SmapsError, decode, explain, parse_smaps, read_process
     from ..render import kernel as render
 
     try:
         if args.file is not None:
             source = str(args.file)
-            text = args.file.read_text(encoding="utf-8")
+            text = decode(args.file.read_bytes(), source)
             settings, proc = _settings(args.settings, "self")
             proc = proc or Process(None, None)
             title = f"{args.file}"
         else:
             pid = "self" if args.pid == "self" else str(_pid(args.pid))
             source = f"/proc/{pid}/smaps"
-            text = Path(source).read_text(encoding="utf-8")
+            text = decode(Path(source).read_bytes(), source)
             settings, recorded = _settings(args.settings, pid)
             proc = recorded or read_process(int(pid) if pid != "self" else "self")
             comm = _comm(pid)

@@ -44,6 +44,21 @@ FLAG_ATOMS = {"hg": "VM_HUGEPAGE", "nh": "VM_NOHUGEPAGE", "io": "VM_IO", "de": "
               "pf": "VM_PFNMAP", "mm": "VM_MIXEDMAP", "ht": "VM_HUGETLB", "ex": "VM_EXEC"}
 
 
+THP_ENABLED = ("always", "madvise", "never")
+SHMEM_ENABLED = ("always", "within_size", "advise", "never", "deny", "force")
+
+
+def decode(data: bytes, file: str) -> str:
+    """UTF-8 text, or a SmapsError at the first byte that is not."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[:exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise SmapsError(f"{file}:{line}:{col}: error: not UTF-8 (byte {data[exc.start]:#04x})") from None
+
+
 class SmapsError(Exception):
     """A malformed input, with its place: file:line:col: message."""
 
@@ -165,6 +180,21 @@ class Settings:
 
     @staticmethod
     def from_json(doc: Mapping[str, Any], file: str = "<settings>") -> Settings:
+        s = Settings._from_json(doc, file)
+        for name, value, allowed in (("thp_enabled", s.thp_enabled, THP_ENABLED), ("shmem_enabled", s.shmem_enabled, SHMEM_ENABLED)):
+            if value is not None and value not in allowed:
+                raise SmapsError(f"{file}:1:1: error: settings.{name} is {value!r}; expected one of {', '.join(allowed)}")
+        for name, masks, modes in (("anon", s.anon, ("always", "madvise", "inherit")),
+                                   ("shmem", s.shmem, ("always", "madvise", "inherit", "within_size"))):
+            for mode, mask in masks.items():
+                if mode not in modes:
+                    raise SmapsError(f"{file}:1:1: error: settings.{name} has mode {mode!r}; expected {', '.join(modes)}")
+                if mask < 0 or mask & ~order_mask(ORDERS):
+                    raise SmapsError(f"{file}:1:1: error: settings.{name}.{mode} = {mask} holds orders outside {list(ORDERS)}")
+        return s
+
+    @staticmethod
+    def _from_json(doc: Mapping[str, Any], file: str) -> Settings:
         try:
             return Settings(kernel=str(doc["kernel"]), sysfs=bool(doc["sysfs"]), thp_enabled=doc["thp_enabled"],
                             shmem_enabled=doc["shmem_enabled"], anon={str(k): int(v) for k, v in doc["anon"].items()},
@@ -474,8 +504,9 @@ class VmaReport:
 
 def load_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        text = decode(path.read_bytes(), str(path))
+        return json.loads(text)
+    except OSError as exc:
         raise SmapsError(f"{path}:1:1: error: cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise SmapsError(f"{path}:{exc.lineno}:{exc.colno}: error: {exc.msg}") from None
