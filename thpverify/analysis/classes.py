@@ -26,7 +26,6 @@ first cube; terms by their literals.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import z3

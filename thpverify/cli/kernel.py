@@ -216,7 +216,7 @@ def _from_cases(lib: m.Library, path: Path) -> list[tuple[str, str, int | None]]
 def _run_from(lib: m.Library, cases: list[tuple[str, str, int | None]]) -> list[Any]:
     """Each class planned and run as `reproduce --run` does, as conform outcomes."""
     from ..kernel import reproduce as rp
-    from ..kernel.conform import Case, Outcome
+    from ..kernel.conform import Case
     from .reproduce import classes_of
 
     mach = rp.machine()

@@ -32,6 +32,7 @@ those of smaps.py, conform.py and geometry.py:
 
 from __future__ import annotations
 
+import builtins
 import ctypes
 import dataclasses
 import json
@@ -147,7 +148,7 @@ class Plan:
     needs: tuple[tuple[str, str], ...]  # atom=value, what would create it
     note: str = ""
 
-    @property
+    @builtins.property
     def makeable(self) -> bool:
         return self.case is not None and not self.needs
 

@@ -105,8 +105,8 @@ def c_program(p: Any) -> str:
                 + "#include <stdio.h>\nint main(void)\n{\n"
                 + f"\tprintf(\"# SKIP {_c(needs)}\\n\");\n\treturn 4;\n}}\n")
     c = p.case
-    lines = [f"// SPDX-License-Identifier: GPL-2.0",
-             f"/*",
+    lines = ["// SPDX-License-Identifier: GPL-2.0",
+             "/*",
              f" * thpverify reproducer: {p.property} on {p.version}, class {p.klass}.",
              " * The model says: " + "; ".join(f"{n} = {v}" + (f" ({r})" if r else "") for n, v, r in p.sides) + ".",
              " * Exits 0 when the kernel agrees, 1 when it does not, 4 when a setting differs.",

@@ -131,7 +131,7 @@ def mapping_text(p: Any) -> list[str]:
     out = [f"mapping: {kind}"]
     prot = "PROT_READ" + ("" if c.kind == "root_file" and not c.write_open else "|PROT_WRITE") + ("|PROT_EXEC" if c.exec_ else "")
     out.append(f"  address {p.start:#x}, length {c.length:#x} ({_size(c.length)}), {prot}")
-    if c.kind not in ("anon", "shared_anon") and not (c.kind == "devzero"):
+    if c.kind not in ("anon", "shared_anon") and c.kind != "devzero":
         out.append(f"  file offset {c.pgoff * 4096:#x} (pgoff {c.pgoff}), file size {c.file_size:#x} ({_size(c.file_size)})")
     adv = " then ".join({"hg": "MADV_HUGEPAGE", "nh": "MADV_NOHUGEPAGE", "hg-pending": "MADV_HUGEPAGE (the class is the "
                          "call itself: khugepaged_enter_vma sees the flags about to be installed)"}[a]
