@@ -645,6 +645,17 @@ def _geometry(v: Vma, known: Mapping[str, Any]) -> str:
         aligned >> o & 1 for o in orders) else f"no {block} block is both aligned and inside"
 
 
+# The rule labels the advice below is keyed on, with the first modelled
+# release whose thp_eligible (or a predicate it calls) has each; a test holds
+# every label to every version from that release on.
+ADVICE_LABELS: dict[str, str] = {
+    "dax": "v5.19", "disabled": "v5.19", "file": "v5.19", "pgoff": "v5.19", "range": "v5.19", "shmem": "v5.19",
+    "suitable": "v5.19", "temporary_stack": "v5.19", "VM_NO_KHUGEPAGED": "v6.0", "no_mm": "v6.0", "sysfs": "v6.1",
+    "huge_fault": "v6.7", "no_enabled_order": "v6.8", "no_suitable_order": "v6.8", "completely": "v6.18",
+    "except_advised": "v6.18", "madv_nohugepage": "v6.18",
+}
+
+
 def explain_rule(rule: str | None, eligible: bool, v: Vma, known: Mapping[str, Any]) -> str:
     """One line a performance engineer can act on."""
     te, se = known.get("thp_enabled"), known.get("shmem_enabled")
