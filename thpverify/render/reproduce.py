@@ -157,7 +157,7 @@ def plan_lines(p: Any, r: Any = None) -> list[str]:
     for name, value, rule in p.sides:
         out += _wrap(f"model: {name} = {value}" + (f" ({rule})" if rule else ""), "  ")
     if p.needs:
-        out.append("  cannot be made from userspace; needs:")
+        out.append("  cannot be made from userspace; needs (one minimal way):")
         for atom, what in p.needs:
             out += _wrap(f"- {atom}: {what}", "    ")
     else:
