@@ -98,7 +98,7 @@ def test_live(lib: m.Library) -> None:
     if "THPeligible" not in Path("/proc/self/smaps").read_text():
         pytest.skip("this kernel's smaps has no THPeligible line")
     before = Path("/proc/self/mounts").read_text()
-    code, out, _ = run_cli("conform")
+    code, out, _ = run_cli("conform", "--no-sweep")
     assert code == 0, out
     last = " ".join(out.split("agreement: ")[1].split())
     n, _, total = last.split()[:3]
@@ -106,3 +106,20 @@ def test_live(lib: m.Library) -> None:
     assert Path("/proc/self/mounts").read_text() == before
     assert not [p for p in Path("/dev/shm").iterdir() if p.name.startswith("thpverify-")]
     assert not [p for p in Path("/tmp").iterdir() if p.name.startswith("thpverify-conform-")]
+
+
+def test_live_geometry_sweep_of_anonymous_mappings(lib: m.Library) -> None:
+    """The anonymous half of conform's sweep (the tmpfs half needs root and a mount, and runs in `conform`)."""
+    from thpverify.kernel.smaps import Explainer, read_settings
+    from thpverify.kernel.sweep import run_sweep
+
+    release = os.uname().release
+    if pick_version(lib.versions, release) != "v6.18" or "THPeligible" not in Path("/proc/self/smaps").read_text():
+        pytest.skip(f"the running kernel {release} is not a 6.18 with THPeligible")
+    settings = read_settings()
+    ex = Explainer(lib, "v6.18")
+    outs = [o for o in run_sweep(settings, int(Path("/proc/sys/vm/mmap_min_addr").read_text()), root=False) if not o.skipped]
+    assert len(outs) > 300
+    wrong = [o.case.name for o in outs if (ex.ask(o.known).value == "true") != bool(o.vma and o.vma.thp_eligible)]
+    assert not wrong
+    assert any(o.vma is not None and o.vma.start < 1 << 21 and o.vma.thp_eligible for o in outs)  # the wrap, seen

@@ -326,3 +326,45 @@ class LintReport:
     versions: tuple[str, ...]
     findings: tuple[LintFinding, ...]
     allowed: tuple[str, ...] = ()  # keys silenced by --allow
+
+
+# ------------------------------------------------------------- counterexample classes
+# analysis/classes.py; the reproducers of kernel/reproduce.py.
+
+
+@dataclass(frozen=True)
+class CexClass:
+    """One class of a property's failing inputs: those on which every
+    predicate the claim reads gives the same value by the same rule (`sides`).
+    Classes are disjoint; `terms` are prime cubes whose union is the class.
+    `minimum` is a smallest cube (fewest literals) inside the class."""
+
+    index: int  # 1-based, in the stable order
+    sides: tuple[Side, ...]
+    count: int | None  # exact number of inputs; None: not counted (too many cubes)
+    terms: tuple[tuple[Literal, ...], ...]
+    minimum: tuple[Literal, ...]
+    minimum_proved: bool
+    minimum_note: str
+    replay: str
+
+
+@dataclass(frozen=True)
+class CexClasses:
+    """Every failing input of one property instance, by class."""
+
+    property: str
+    doc: str
+    version: str
+    verdict: str  # refuted, proved, vacuous
+    assumptions: tuple[str, ...]  # named assumptions in force (premises are in `premises`)
+    premises: tuple[str, ...]  # the callers and `given` clauses, as written
+    claim: str
+    failing: int | None
+    total: int | None  # inputs the premises and assumptions allow
+    space: tuple[str, ...]  # the atoms counted over
+    classes: tuple[CexClass, ...]
+    shown: int  # how many classes `classes` holds of all (--limit)
+    found: int
+    checks: tuple[str, ...] = ()
+    predicates: tuple[str, ...] = ()  # the predicate of each side, in order

@@ -39,6 +39,10 @@ def register(sub: Any, common: argparse.ArgumentParser, library: argparse.Argume
     c.add_argument("--version", default="auto", help="a version of the library, or auto (default)")
     c.add_argument("--verbose", "-v", action="store_true", help="one line per case")
     c.add_argument("--record", type=Path, metavar="DIR", help="write the children's smaps and the inputs to DIR")
+    c.add_argument("--no-sweep", dest="sweep", action="store_false",
+                   help="leave out the geometry sweep (placements over the whole address range)")
+    c.add_argument("--from", dest="from_file", type=Path, metavar="JSON",
+                   help="also run the classes of a `counterexamples --json` or `reproduce --json` output")
     c.set_defaults(run=cmd_conform)
 
 
@@ -70,20 +74,20 @@ def _settings(path: Path | None, pid: str) -> tuple[Settings, Process | None]:
 
 
 def cmd_smaps(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ..kernel.smaps import Process, SmapsError, explain, parse_smaps, read_process
+    from ..kernel.smaps import Process, SmapsError, decode, explain, parse_smaps, read_process
     from ..render import kernel as render
 
     try:
         if args.file is not None:
             source = str(args.file)
-            text = args.file.read_text(encoding="utf-8")
+            text = decode(args.file.read_bytes(), source)
             settings, proc = _settings(args.settings, "self")
             proc = proc or Process(None, None)
             title = f"{args.file}"
         else:
             pid = "self" if args.pid == "self" else str(_pid(args.pid))
             source = f"/proc/{pid}/smaps"
-            text = Path(source).read_text(encoding="utf-8")
+            text = decode(Path(source).read_bytes(), source)
             settings, recorded = _settings(args.settings, pid)
             proc = recorded or read_process(int(pid) if pid != "self" else "self")
             comm = _comm(pid)
@@ -166,11 +170,19 @@ def cmd_conform(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     version, notes = choose_version(lib, args.version, settings.kernel)
     if os.geteuid() != 0:
         notes.append("note: not root: the tmpfs huge= mounts are left out")
+    extra = _from_cases(lib, args.from_file) if args.from_file is not None else None
     outs, raw = conform.probe(settings)
+    if args.sweep:
+        from ..kernel.reproduce import machine
+        from ..kernel.sweep import run_sweep
+
+        outs += run_sweep(settings, machine().mmap_min_addr, os.geteuid() == 0)
     ex = Explainer(lib, version)
     outs = [dataclasses.replace(o, result=ex.ask(o.known)) if not o.skipped else o for o in outs]
     if args.record is not None:
-        conform.record(args.record, settings, outs, raw)
+        conform.record(args.record, settings, [o for o in outs if o.mode != "sweep"], raw)
+    if extra is not None:
+        outs += _run_from(lib, extra)
     title = f"conform: kernel {settings.kernel}, model {version}"
     if args.json:
         out.write(render.conform_json({"kernel": settings.kernel, "version": version, "notes": notes}, outs))
@@ -182,3 +194,47 @@ def cmd_conform(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if "undecided" in statuses:
         return EXIT_UNKNOWN
     return EXIT_OK
+
+
+def _from_cases(lib: m.Library, path: Path) -> list[tuple[str, str, int | None]]:
+    """(property, version, class) of each class in a counterexamples or reproduce JSON output."""
+    from ..kernel.smaps import SmapsError, load_json
+
+    try:
+        doc = load_json(path)
+    except SmapsError as exc:
+        raise UsageError(str(exc)) from None
+    if not isinstance(doc, dict) or doc.get("command") not in ("counterexamples", "reproduce"):
+        raise UsageError(f"{path}:1:1: error: not the JSON of `counterexamples` or `reproduce`")
+    docs = doc.get("results", []) if doc["command"] == "counterexamples" else [doc]
+    out: list[tuple[str, str, int | None]] = []
+    for d in docs:
+        if not isinstance(d, dict) or not isinstance(d.get("property"), str) or not isinstance(d.get("version"), str):
+            raise UsageError(f"{path}:1:1: error: a result without property and version")
+        if d["property"] not in lib.properties:
+            raise UsageError(f"{path}:1:1: error: no property '{d['property']}' in the library")
+        _known_version(lib, d["version"])
+        classes = [k.get("index") for k in d.get("classes", []) if isinstance(k, dict)]
+        out.extend((d["property"], d["version"], k if isinstance(k, int) else None) for k in classes)
+    return out
+
+
+def _run_from(lib: m.Library, cases: list[tuple[str, str, int | None]]) -> list[Any]:
+    """Each class planned and run as `reproduce --run` does, as conform outcomes."""
+    from ..kernel import reproduce as rp
+    from ..kernel.conform import Case
+    from .reproduce import classes_of
+
+    mach = rp.machine()
+    out: list[Any] = []
+    for prop, version, index in cases:
+        results, eng = classes_of(lib, prop, version, None, refuted_only=False, only=index, count=False, minimum=False)
+        inst = next(i for i in lib.properties[prop].instances if i.version == version)
+        for k in results[0].classes:
+            p = rp.plan(lib, inst, results[0], k, mach, eng)
+            r = rp.run(lib, p, mach)
+            name = f"{prop} on {version} class {k.index}"
+            case = p.case or Case(name, "none", 0)
+            case = dataclasses.replace(case, name=name)
+            out.append(rp.as_outcome(case, r))
+    return out

@@ -58,7 +58,7 @@ With no spec path, the bundled spec library is used."""
 # Modules that add subcommands: each has register(sub, common, library),
 # which adds its parsers; like this module, they import z3 and lark only
 # inside the commands, so that --help stays fast.
-_COMMAND_MODULES: tuple[str, ...] = ("reports", "kernel", "analysis", "versions", "importer")
+_COMMAND_MODULES: tuple[str, ...] = ("reports", "kernel", "analysis", "reproduce", "versions", "importer")
 
 CHECK_FORMATS = ("text", "json", "junit", "sarif", "markdown")
 

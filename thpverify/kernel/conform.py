@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .smaps import PAGE, Process, Settings, Vma, block_fits, observe, parse_mounts, parse_smaps, pgoff_aligned, within_size
+from .geometry import PAGE, within_size
+from .smaps import Process, Settings, Vma, block_fits, observe, parse_mounts, parse_smaps, pgoff_aligned
 
 MiB = 1 << 20
 SLOT = 8 * MiB

@@ -9,11 +9,9 @@ of Linux 6.18.2 (gfunkmonk/linux-6.18.2 @57dc26c98e5e):
 - fs/proc/task_mmu.c show_smap 1371-1373: THPeligible is
   `thp_vma_allowable_orders(vma, vma->vm_flags, TVA_SMAPS, THP_ORDERS_ALL)`;
   show_smap_vma_flags 1133-1211: the VmFlags mnemonics.
-- include/linux/huge_mm.h thp_vma_suitable_order 220-238 and
-  mm/huge_memory.c 147-160: the per-order alignment and range test, computed
-  here exactly from vm_start, vm_end and vm_pgoff (`pgoff_aligned`, `block_fits`).
-- mm/shmem.c shmem_get_orders_within_size 575-595 (`within_size`),
-  shmem_mmap 2929-2939 (an inode unlinked at mmap time gets
+- the geometry atoms (`pgoff_aligned`, `block_fits`, `within_size`) are
+  computed by kernel/geometry.py, with the kernel's arithmetic;
+- mm/shmem.c shmem_mmap 2929-2939 (an inode unlinked at mmap time gets
   shmem_anon_vm_ops, so memfd and shared anonymous memory are
   `vma_is_anon_shmem`), shmem_zero_setup 5887-5908, and the internal mount's
   `huge` following shmem_enabled unless deny/force (5434-5438, 5501-5503).
@@ -35,15 +33,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PAGE = 4096
-ORDERS = (1, 2, 3, 4, 5, 6, 7, 8, 9, 18)
-PMD_ORDER = 9
+from . import geometry
+from .geometry import ORDERS, PAGE, PMD_ORDER, order_mask, within_size
+
 SYSFS = Path("/sys/kernel/mm/transparent_hugepage")
 ANON_ORDERS_ALL = frozenset(range(2, 10))  # include/linux/huge_mm.h:79
 
 # VmFlags mnemonics (fs/proc/task_mmu.c 1139-1192) -> the vocabulary's bits.
 FLAG_ATOMS = {"hg": "VM_HUGEPAGE", "nh": "VM_NOHUGEPAGE", "io": "VM_IO", "de": "VM_DONTEXPAND",
               "pf": "VM_PFNMAP", "mm": "VM_MIXEDMAP", "ht": "VM_HUGETLB", "ex": "VM_EXEC"}
+
+
+THP_ENABLED = ("always", "madvise", "never")
+SHMEM_ENABLED = ("always", "within_size", "advise", "never", "deny", "force")
+
+
+def decode(data: bytes, file: str) -> str:
+    """UTF-8 text, or a SmapsError at the first byte that is not."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[:exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise SmapsError(f"{file}:{line}:{col}: error: not UTF-8 (byte {data[exc.start]:#04x})") from None
 
 
 class SmapsError(Exception):
@@ -167,6 +180,21 @@ class Settings:
 
     @staticmethod
     def from_json(doc: Mapping[str, Any], file: str = "<settings>") -> Settings:
+        s = Settings._from_json(doc, file)
+        for name, value, allowed in (("thp_enabled", s.thp_enabled, THP_ENABLED), ("shmem_enabled", s.shmem_enabled, SHMEM_ENABLED)):
+            if value is not None and value not in allowed:
+                raise SmapsError(f"{file}:1:1: error: settings.{name} is {value!r}; expected one of {', '.join(allowed)}")
+        for name, masks, modes in (("anon", s.anon, ("always", "madvise", "inherit")),
+                                   ("shmem", s.shmem, ("always", "madvise", "inherit", "within_size"))):
+            for mode, mask in masks.items():
+                if mode not in modes:
+                    raise SmapsError(f"{file}:1:1: error: settings.{name} has mode {mode!r}; expected {', '.join(modes)}")
+                if mask < 0 or mask & ~order_mask(ORDERS):
+                    raise SmapsError(f"{file}:1:1: error: settings.{name}.{mode} = {mask} holds orders outside {list(ORDERS)}")
+        return s
+
+    @staticmethod
+    def _from_json(doc: Mapping[str, Any], file: str) -> Settings:
         try:
             return Settings(kernel=str(doc["kernel"]), sysfs=bool(doc["sysfs"]), thp_enabled=doc["thp_enabled"],
                             shmem_enabled=doc["shmem_enabled"], anon={str(k): int(v) for k, v in doc["anon"].items()},
@@ -289,32 +317,14 @@ def _prctl_get_thp_disable() -> bool | None:
 # ------------------------------------------------------------------ facts -> atoms
 
 
-def order_mask(orders: Iterable[int]) -> int:
-    return sum(1 << k for k in orders)
-
-
 def pgoff_aligned(v: Vma) -> int:
-    """include/linux/huge_mm.h:227-231, per order."""
-    return order_mask(k for k in ORDERS if ((v.start // PAGE) - v.pgoff) % (1 << k) == 0)
+    """The pgoff test per order (geometry.pgoff_aligned)."""
+    return geometry.pgoff_aligned(v.start, v.pgoff)
 
 
 def block_fits(v: Vma) -> int:
-    """include/linux/huge_mm.h:233-237 at addr = vm_end - size (mm/huge_memory.c:151), per order."""
-    out = []
-    for k in ORDERS:
-        size = PAGE << k
-        if v.end < size:  # the unsigned subtraction wraps; the range test then fails
-            continue
-        haddr = (v.end - size) & ~(size - 1)
-        if haddr >= v.start and haddr + size <= v.end:
-            out.append(k)
-    return order_mask(out)
-
-
-def within_size(pgoff: int, i_size: int) -> int:
-    """mm/shmem.c:575-595 at index = vm_pgoff, write_end = 0, per order."""
-    pages = -(-i_size // PAGE)
-    return order_mask(k for k in ORDERS if pages >= -(-(pgoff + 1) // (1 << k)) * (1 << k))
+    """The range test per order at vm_end - size, unsigned wrap included (geometry.block_fits)."""
+    return geometry.block_fits(v.start, v.end)
 
 
 @dataclass(frozen=True)
@@ -494,8 +504,9 @@ class VmaReport:
 
 def load_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        text = decode(path.read_bytes(), str(path))
+        return json.loads(text)
+    except OSError as exc:
         raise SmapsError(f"{path}:1:1: error: cannot read: {exc}") from None
     except json.JSONDecodeError as exc:
         raise SmapsError(f"{path}:{exc.lineno}:{exc.colno}: error: {exc.msg}") from None
@@ -632,6 +643,17 @@ def _geometry(v: Vma, known: Mapping[str, Any]) -> str:
         return f"no {block}-aligned {block} block inside the mapping: align it"
     return f"file offset and address disagree mod {block}: map at an address congruent to the offset" if not any(
         aligned >> o & 1 for o in orders) else f"no {block} block is both aligned and inside"
+
+
+# The rule labels the advice below is keyed on, with the first modelled
+# release whose thp_eligible (or a predicate it calls) has each; a test holds
+# every label to every version from that release on.
+ADVICE_LABELS: dict[str, str] = {
+    "dax": "v5.19", "disabled": "v5.19", "file": "v5.19", "pgoff": "v5.19", "range": "v5.19", "shmem": "v5.19",
+    "suitable": "v5.19", "temporary_stack": "v5.19", "VM_NO_KHUGEPAGED": "v6.0", "no_mm": "v6.0", "sysfs": "v6.1",
+    "huge_fault": "v6.7", "no_enabled_order": "v6.8", "no_suitable_order": "v6.8", "completely": "v6.18",
+    "except_advised": "v6.18", "madv_nohugepage": "v6.18",
+}
 
 
 def explain_rule(rule: str | None, eligible: bool, v: Vma, known: Mapping[str, Any]) -> str:
