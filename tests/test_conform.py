@@ -92,7 +92,7 @@ def test_known_inputs_follow_the_last_advice() -> None:
 
 def test_live(lib: m.Library) -> None:
     release = os.uname().release
-    chosen = pick_version(lib.versions, release)
+    chosen = pick_version(lib, release)
     if chosen is None or chosen[1:] != ".".join(release.split(".")[:2]):
         pytest.skip(f"the running kernel {release} has no spec of its own")
     if "THPeligible" not in Path("/proc/self/smaps").read_text():
@@ -114,7 +114,7 @@ def test_live_geometry_sweep_of_anonymous_mappings(lib: m.Library) -> None:
     from thpverify.kernel.sweep import run_sweep
 
     release = os.uname().release
-    if pick_version(lib.versions, release) != "v6.18" or "THPeligible" not in Path("/proc/self/smaps").read_text():
+    if pick_version(lib, release) != "v6.18" or "THPeligible" not in Path("/proc/self/smaps").read_text():
         pytest.skip(f"the running kernel {release} is not a 6.18 with THPeligible")
     settings = read_settings()
     ex = Explainer(lib, "v6.18")

@@ -26,7 +26,7 @@ MACHINE = rp.Machine(SETTINGS, True, 1 << 16, 0)
 
 
 def live(lib: m.Library) -> bool:
-    return Path("/sys/kernel/mm/transparent_hugepage").is_dir() and pick_version(lib.versions, os.uname().release) == "v6.18"
+    return Path("/sys/kernel/mm/transparent_hugepage").is_dir() and pick_version(lib, os.uname().release) == "v6.18"
 
 
 # ------------------------------------------------------------------ counterexamples

@@ -104,13 +104,25 @@ def test_within_size_is_the_aligned_block_below_eof(index: int, i_size: int) -> 
 # ------------------------------------------------------------------ versions, settings
 
 
-def test_pick_version() -> None:
-    names = ["v5.19", "v6.1", "v6.3", "v6.6", "fix-v2", "v6.17", "v6.18"]
-    assert pick_version(names, "6.18.44-fc-v657") == "v6.18"
-    assert pick_version(names, "6.19.2") == "v6.18"
-    assert pick_version(names, "6.5.3") == "v6.3"
-    assert pick_version(names, "5.10.0") is None
-    assert pick_version(names, "weird") is None
+def test_pick_version(lib: m.Library) -> None:
+    assert pick_version(lib, "6.18.44-fc-v657") == "v6.18"
+    assert pick_version(lib, "7.4.2") == "v7.1"
+    assert pick_version(lib, "6.5.3") == "v6.3"  # no spec of its own: the nearest below
+    assert pick_version(lib, "6.6.9") == "v6.6"  # never the fix series
+    assert pick_version(lib, "5.10.0") is None
+    assert pick_version(lib, "weird") is None
+
+
+def test_auto_version_for_kernels_outside_the_library(lib: m.Library) -> None:
+    from thpverify.cli.kernel import UsageError, choose_version
+
+    newer = choose_version(lib, "auto", "7.4.2")
+    assert newer.version == "v7.1" and newer.first.startswith("kernel 7.4.2 is newer than the newest modelled release v7.1")
+    assert choose_version(lib, "v6.18", "7.4.2").first == ""  # --version given: no complaint
+    inferred = choose_version(lib, "auto", "6.16.3")
+    assert inferred.version == "v6.16" and any("v6.16 is inferred" in note for note in inferred.notes)
+    with pytest.raises(UsageError, match="older than the oldest modelled release v5.19"):
+        choose_version(lib, "auto", "5.4.0")
 
 
 def test_read_sysfs_from_a_fake_tree(tmp_path: Path) -> None:
@@ -253,7 +265,7 @@ def running_kernel_spec(lib: m.Library) -> str | None:
     import os
 
     release = os.uname().release
-    chosen = pick_version(lib.versions, release)
+    chosen = pick_version(lib, release)
     return chosen if chosen and chosen[1:] == ".".join(release.split(".")[:2]) else None
 
 

@@ -257,6 +257,17 @@ class Library:
         rank = {name: i for i, name in enumerate(self.versions)}
         return sorted(names, key=rank.__getitem__)
 
+    def provenance(self, name: str) -> str:
+        """"patch" (a candidate on a release), "read" (transcribed from a
+        source tree the spec names) or "inferred" (no tree was read)."""
+        if self.is_patch(name):
+            return "patch"
+        return "read" if self.versions[name].get("repository") else "inferred"
+
+    def releases(self) -> list[str]:
+        """The versions that model a release (not patches), in release order."""
+        return [v for v in self.versions if not self.is_patch(v) and release_numbers(self.versions[v].get("release"))]
+
     def is_patch(self, name: str) -> bool:
         """A version that extends one of the same release: a candidate
         patch (the fix series, a user's patch), not a release."""

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -46,19 +47,53 @@ def register(sub: Any, common: argparse.ArgumentParser, library: argparse.Argume
     c.set_defaults(run=cmd_conform)
 
 
-def choose_version(lib: m.Library, wanted: str, kernel: str) -> tuple[str, list[str]]:
-    from ..kernel.smaps import pick_version
+@dataclass(frozen=True)
+class Choice:
+    """The model chosen for the running kernel: the version, notes for the
+    report, and `first`: a line that must come first (the kernel is newer
+    than every modelled release: the answers are the newest one's, and the
+    run is inconclusive, exit 5)."""
+
+    version: str
+    notes: list[str]
+    first: str = ""
+
+
+def choose_version(lib: m.Library, wanted: str, kernel: str) -> Choice:
+    """--version auto: the modelled release nearest at or below the running
+    kernel, in the library's one release order; a kernel older than every
+    modelled release is refused."""
+    from ..model import release_numbers
 
     if wanted != "auto":
         _known_version(lib, wanted)
-        return wanted, []
-    chosen = pick_version(lib.versions, kernel)
-    if chosen is None:
-        raise UsageError(f"--version auto: no modelled release at or below kernel {kernel}; "
-                         "versions: " + ", ".join(lib.versions))
-    same = chosen[1:] == ".".join(kernel.split(".")[:2])
-    return chosen, [f"note: --version auto: {chosen}, the modelled release nearest at or below "
-                    f"kernel {kernel}" + ("" if same else " (this kernel has no spec of its own)")]
+        return Choice(wanted, [])
+    running = release_numbers(kernel)[:2]
+    if len(running) < 2:
+        raise UsageError(f"--version auto: cannot read a release from kernel '{kernel}'; give --version")
+    releases = [(release_numbers(lib.versions[v].get("release"))[:2], v) for v in lib.releases()]
+    below = [(numbers, v) for numbers, v in releases if numbers <= running]
+    if not below:
+        oldest = min(releases, default=None)
+        raise UsageError(f"--version auto: kernel {kernel} is older than the oldest modelled release"
+                         + (f" {oldest[1]} ({lib.versions[oldest[1]].get('release')})" if oldest else "")
+                         + "; give --version to use one anyway")
+    numbers, chosen = max(below)
+    notes = []
+    release = lib.versions[chosen].get("release")
+    if lib.provenance(chosen) == "inferred":
+        notes.append(f"note: {chosen} is inferred (no {release} tree was read; see thpverify versions)")
+    newest = max(releases)
+    if numbers == newest[0] and running > numbers:
+        first = (f"kernel {kernel} is newer than the newest modelled release {chosen} ({release}); "
+                 f"answers are {chosen}'s, and the run is inconclusive (exit 5) unless --version is given")
+        return Choice(chosen, notes, first)
+    if numbers != running:
+        notes.insert(0, f"note: --version auto: {chosen}, the modelled release nearest at or below kernel {kernel} "
+                        "(this kernel has no spec of its own)")
+    else:
+        notes.insert(0, f"note: --version auto: {chosen}, the modelled release nearest at or below kernel {kernel}")
+    return Choice(chosen, notes)
 
 
 def _settings(path: Path | None, pid: str) -> tuple[Settings, Process | None]:
@@ -99,7 +134,8 @@ def cmd_smaps(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(f"{exc}\n")
         return 2
     lib = library(args.spec, args.include, arch=args.arch)
-    version, notes = choose_version(lib, args.version, settings.kernel)
+    choice = choose_version(lib, args.version, settings.kernel)
+    version, notes = choice.version, choice.notes
     notes.append(_settings_note(settings, proc))
     reports = explain(lib, version, vmas, settings, proc)
     if args.record is not None:
@@ -107,12 +143,13 @@ def cmd_smaps(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     title = f"{title}: kernel {settings.kernel}, model {version}"
     if args.json:
         out.write(render.smaps_json({"source": source, "kernel": settings.kernel, "version": version, "notes": notes,
+                                     "newer_than_modelled": choice.first or None,
                                      "settings": settings.to_json(), "process": proc.to_json()}, reports))
     else:
-        out.write(render.smaps_text(title, notes, reports))
+        out.write((choice.first + "\n" if choice.first else "") + render.smaps_text(title, notes, reports))
     if any(r.status == "DISAGREE" for r in reports):
         return EXIT_FAILED
-    return EXIT_OK
+    return EXIT_UNKNOWN if choice.first else EXIT_OK
 
 
 def _pid(text: str) -> int:
@@ -167,7 +204,8 @@ def cmd_conform(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     settings = read_settings()
     lib = library(args.spec, args.include, arch=args.arch)
-    version, notes = choose_version(lib, args.version, settings.kernel)
+    choice = choose_version(lib, args.version, settings.kernel)
+    version, notes = choice.version, choice.notes
     if os.geteuid() != 0:
         notes.append("note: not root: the tmpfs huge= mounts are left out")
     extra = _from_cases(lib, args.from_file) if args.from_file is not None else None
@@ -185,13 +223,14 @@ def cmd_conform(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         outs += _run_from(lib, extra)
     title = f"conform: kernel {settings.kernel}, model {version}"
     if args.json:
-        out.write(render.conform_json({"kernel": settings.kernel, "version": version, "notes": notes}, outs))
+        out.write(render.conform_json({"kernel": settings.kernel, "version": version, "notes": notes,
+                                       "newer_than_modelled": choice.first or None}, outs))
     else:
-        out.write(render.conform_text(title, notes, outs, args.verbose))
+        out.write((choice.first + "\n" if choice.first else "") + render.conform_text(title, notes, outs, args.verbose))
     statuses = {o.status for o in outs}
     if "DISAGREE" in statuses:
         return EXIT_FAILED
-    if "undecided" in statuses:
+    if "undecided" in statuses or choice.first:
         return EXIT_UNKNOWN
     return EXIT_OK
 

@@ -48,8 +48,7 @@ def catalogue(lib: m.Library) -> tuple[VersionEntry, ...]:
     entries = []
     for name, v in lib.versions.items():
         release, repository = v.get("release"), v.get("repository")
-        status = "patch" if "+" in release else "read" if repository else "inferred"
-        entries.append(VersionEntry(name, release, status, repository, v.get("commit"), v.base or "",
+        entries.append(VersionEntry(name, release, lib.provenance(name), repository, v.get("commit"), v.base or "",
                                     v.span.file, v.get("summary"), v.get("note")))
     return tuple(entries)
 
@@ -80,6 +79,6 @@ def as_json(entries: tuple[VersionEntry, ...]) -> str:
 
 
 def cmd_versions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    entries = catalogue(_library(args.spec))
+    entries = catalogue(_library(args.spec, args.include, arch=args.arch))
     out.write(as_json(entries) if args.json else text(entries))
     return EXIT_OK

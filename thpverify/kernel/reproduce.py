@@ -468,7 +468,7 @@ class RunResult:
 def skip_reason(lib: m.Library, p: Plan, mach: Machine) -> str:
     if p.case is not None and PENDING in p.case.advice:
         return "the class lives inside the madvise(MADV_HUGEPAGE) call (khugepaged_enter_vma): nothing to watch afterwards"
-    chosen = pick_version(lib.versions, mach.kernel)
+    chosen = pick_version(lib, mach.kernel)
     if chosen != p.version:
         return f"the running kernel {mach.kernel} is modelled by {chosen}, not {p.version}"
     if p.needs:

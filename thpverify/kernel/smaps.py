@@ -28,7 +28,7 @@ import gzip
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,12 +171,16 @@ class Settings:
     shmem: Mapping[str, int] = field(default_factory=dict)  # always/madvise/inherit/within_size -> mask
     read_only_thp_for_fs: bool | None = None  # None: no /proc/config.gz
     mounts: tuple[Mount, ...] = ()
+    # The Kconfig options the decision reads (KCONFIG), from /proc/config.gz
+    # or /boot/config-RELEASE; an option missing here is unknown.
+    kconfig: Mapping[str, bool] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"kernel": self.kernel, "sysfs": self.sysfs, "thp_enabled": self.thp_enabled,
                 "shmem_enabled": self.shmem_enabled, "anon": dict(sorted(self.anon.items())),
                 "shmem": dict(sorted(self.shmem.items())), "read_only_thp_for_fs": self.read_only_thp_for_fs,
-                "mounts": [[mt.point, mt.fstype, ",".join(mt.options)] for mt in self.mounts]}
+                "mounts": [[mt.point, mt.fstype, ",".join(mt.options)] for mt in self.mounts],
+                "kconfig": dict(sorted(self.kconfig.items()))}
 
     @staticmethod
     def from_json(doc: Mapping[str, Any], file: str = "<settings>") -> Settings:
@@ -200,7 +204,8 @@ class Settings:
                             shmem_enabled=doc["shmem_enabled"], anon={str(k): int(v) for k, v in doc["anon"].items()},
                             shmem={str(k): int(v) for k, v in doc["shmem"].items()},
                             read_only_thp_for_fs=doc["read_only_thp_for_fs"],
-                            mounts=tuple(Mount(p, t, tuple(o.split(","))) for p, t, o in doc["mounts"]))
+                            mounts=tuple(Mount(p, t, tuple(o.split(","))) for p, t, o in doc["mounts"]),
+                            kconfig={str(k): bool(v) for k, v in doc.get("kconfig", {}).items() if str(k) in KCONFIG})
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SmapsError(f"{file}:1:1: error: not a settings record: {exc}") from None
 
@@ -241,12 +246,27 @@ def read_sysfs(root: Path = SYSFS) -> tuple[bool, str | None, str | None, dict[s
     return True, enabled, shmem_enabled, anon, shmem
 
 
-def read_config(path: Path = Path("/proc/config.gz")) -> bool | None:
-    try:
-        text = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
-    except OSError:
-        return None
-    return re.search(r"^CONFIG_READ_ONLY_THP_FOR_FS=y$", text, re.M) is not None
+KCONFIG = ("CONFIG_TRANSPARENT_HUGEPAGE", "CONFIG_READ_ONLY_THP_FOR_FS", "CONFIG_FS_DAX", "CONFIG_SHMEM")
+
+
+def read_kconfig(release: str | None = None) -> dict[str, bool]:
+    """The options of KCONFIG the running kernel was built with: from
+    /proc/config.gz, else /boot/config-RELEASE; {} when neither is there.
+    An option the file does not set (or sets to n) is false."""
+    release = release or os.uname().release
+    for path, packed in ((Path("/proc/config.gz"), True), (Path("/boot") / f"config-{release}", False)):
+        try:
+            data = path.read_bytes()
+            text = (gzip.decompress(data) if packed else data).decode("utf-8", "replace")
+        except (OSError, EOFError, gzip.BadGzipFile):
+            continue
+        return {name: re.search(rf"^{name}=[ym]$", text, re.M) is not None for name in KCONFIG}
+    return {}
+
+
+def read_config() -> bool | None:
+    """CONFIG_READ_ONLY_THP_FOR_FS, or None when the kernel's config cannot be read."""
+    return read_kconfig().get("CONFIG_READ_ONLY_THP_FOR_FS")
 
 
 def _unescape(s: str) -> str:
@@ -268,8 +288,10 @@ def read_settings(pid: int | str = "self") -> Settings:
         mounts = parse_mounts(Path(f"/proc/{pid}/mounts").read_text())
     except OSError:
         mounts = ()
+    kconfig = read_kconfig()
     return Settings(kernel=os.uname().release, sysfs=sysfs, thp_enabled=enabled, shmem_enabled=shmem_enabled,
-                    anon=anon, shmem=shmem, read_only_thp_for_fs=read_config(), mounts=mounts)
+                    anon=anon, shmem=shmem, read_only_thp_for_fs=kconfig.get("CONFIG_READ_ONLY_THP_FOR_FS"), mounts=mounts,
+                    kconfig=kconfig)
 
 
 @dataclass(frozen=True)
@@ -379,6 +401,16 @@ def observe(v: Vma, s: Settings, proc: Process, i_size: int | None = None) -> Ob
         unknown["CONFIG_READ_ONLY_THP_FOR_FS"] = "no /proc/config.gz"
     else:
         known["CONFIG_READ_ONLY_THP_FOR_FS"] = s.read_only_thp_for_fs
+    # THP is built in when its sysfs directory exists (mm/huge_memory.c, hugepage_init).
+    if s.sysfs:
+        known["CONFIG_TRANSPARENT_HUGEPAGE"] = True
+    for name in ("CONFIG_TRANSPARENT_HUGEPAGE", "CONFIG_FS_DAX", "CONFIG_SHMEM"):
+        if name in s.kconfig:
+            known.setdefault(name, s.kconfig[name])
+        elif name not in known:
+            unknown[name] = "no /proc/config.gz or /boot/config-RELEASE"
+    # Only secretmem and guest_memfd files have anonymous inodes (7.0+).
+    known["IS_ANON_FILE"] = v.path.startswith(("/secretmem", "anon_inode:"))
     if proc.disable_completely is None:
         unknown["MMF_DISABLE_THP"] = "no THP_enabled line in /proc/PID/status"
     else:
@@ -515,18 +547,17 @@ def load_json(path: Path) -> Any:
 # ------------------------------------------------------------------ the model's answer
 
 
-def pick_version(versions: Iterable[str], kernel: str) -> str | None:
-    """The modelled release nearest at or below `kernel` (release versions vX.Y only)."""
-    m = re.match(r"(\d+)\.(\d+)", kernel)
-    if not m:
+def pick_version(lib: Any, kernel: str) -> str | None:
+    """The modelled release nearest at or below `kernel`, by major and minor
+    number, in the library's one release order (patches are never picked)."""
+    from ..model import release_numbers
+
+    running = release_numbers(kernel)[:2]
+    if len(running) < 2:
         return None
-    running = (int(m[1]), int(m[2]))
-    best: tuple[tuple[int, int], str] | None = None
-    for name in versions:
-        v = re.fullmatch(r"v(\d+)\.(\d+)", name)
-        if v and (int(v[1]), int(v[2])) <= running and (best is None or (int(v[1]), int(v[2])) > best[0]):
-            best = ((int(v[1]), int(v[2])), name)
-    return best[1] if best else None
+    below = [(release_numbers(lib.versions[v].get("release"))[:2], v) for v in lib.releases()]
+    below = [(numbers, v) for numbers, v in below if numbers <= running]
+    return max(below)[1] if below else None
 
 
 # The usual value of atoms smaps cannot show, used only to name a deciding
