@@ -117,8 +117,9 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         t = diff(lib, args.a, args.b, _caller(lib, args.caller), args.output, derived=not args.atoms_only,
                  drop=tuple(args.drop), max_rows=args.max_rows or None)
     except TooManyRowsError as exc:
+        narrow = "raise --max-rows (0: no limit)" if args.caller else "fix the caller with --caller, or raise --max-rows (0: no limit)"
         err.write(f"thpverify: diff {args.a} {args.b}: the disagreement needs more than {exc.limit} rows,\n"
-                  "no short table: fix the caller with --caller, or raise --max-rows (0: no limit)\n")
+                  f"no short table: {narrow}\n")
         return EXIT_UNKNOWN
     out.write(_dump(render.diff_json(t)) if args.json else render.diff_text(t))
     return EXIT_FAILED if t.rows else EXIT_OK
