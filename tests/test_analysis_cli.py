@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 from conftest import golden, run_cli
 
@@ -14,6 +16,7 @@ SEED = ["--caller", "page_fault", "--set", "VM_HUGEPAGE=1", "--set", "VM_MIXEDMA
         "--set", "MMF_DISABLE_THP=0", "--set", "thp_unsupported=0", "--set", "thp_enabled=madvise"]
 MINI = ["--spec", "tests/corpus/mini.thp"]
 LINT = ["--spec", "tests/corpus/lint.thp"]
+CORPUS_LINT = Path(__file__).parent / "corpus" / "lint.thp"
 
 
 def _fits(text: str) -> None:
@@ -131,3 +134,21 @@ def test_usage_errors() -> None:
     assert code == 2 and "--all-versions" in err
     code, _, err = run_cli("diff", "old", "new", "--output", "nothing", *MINI)
     assert code == 2 and "not an output" in err
+
+
+def test_lint_reads_the_allow_file_of_a_spec_directory(tmp_path: Path) -> None:
+    shutil.copy(CORPUS_LINT, tmp_path / "lint.thp")
+    (tmp_path / "lint.allow").write_text("# kept on purpose\n*:l:*  # every finding of version l\nunread-atom:*:spare\n"
+                                         "contradiction:*\n", encoding="utf-8")
+    code, out, _ = run_cli("lint", "--spec", str(tmp_path / "lint.thp"))
+    assert code == 0 and "0 findings (5 allowed)" in out
+    code, out, _ = run_cli("lint", "--spec", str(tmp_path / "lint.thp"), "--no-allow-file")
+    assert code == 10 and "5 findings" in out
+
+
+def test_the_bundled_allow_file_names_only_findings_the_library_has() -> None:
+    from thpverify.cli.analysis import _allow_files
+
+    keys = _allow_files(None)
+    assert keys and all(k.count(":") == 2 for k in keys)
+    assert {k.split(":")[0] for k in keys} <= {"redundant-rule", "unread-atom"}

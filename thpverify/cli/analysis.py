@@ -56,6 +56,8 @@ def register(sub: Any, common: argparse.ArgumentParser, library: argparse.Argume
     li.add_argument("versions", nargs="*", metavar="VERSION", help="versions to lint (default: all)")
     li.add_argument("--allow", action="append", default=[], metavar="KEY",
                     help="silence a finding by the key it prints (KIND:VERSION:NAME; '*' matches any part)")
+    li.add_argument("--no-allow-file", action="store_true",
+                    help="ignore the lint.allow files of the spec directories (the bundled library ships one)")
     li.add_argument("--order", action="store_true", help="also report adjacent rules whose swap changes the outcome")
     li.add_argument("--proofs", action="store_true",
                     help="also report assumptions no proof uses (proves every property: slow)")
@@ -206,9 +208,26 @@ def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     lib = library(args.spec, args.include, arch=args.arch)
     for v in args.versions:
         known_version(lib, v)
-    report = lint(lib, args.versions or None, allow=args.allow, order=args.order, proofs=args.proofs)
+    allowed = list(args.allow) + ([] if args.no_allow_file else _allow_files(args.spec))
+    report = lint(lib, args.versions or None, allow=allowed, order=args.order, proofs=args.proofs)
     out.write(_dump(render.lint_json(report)) if args.json else render.lint_text(report))
     return EXIT_FAILED if report.findings else EXIT_OK
+
+
+def _allow_files(spec: list[Path] | None) -> list[str]:
+    """The keys of the lint.allow file of each spec directory loaded (the
+    bundled library's when no --spec is given): one key a line, '#' comments."""
+    from ..lang.library import bundled_path
+
+    dirs = [p if p.is_dir() else p.parent for p in spec] if spec else [bundled_path()]
+    keys: list[str] = []
+    for d in dict.fromkeys(dirs):
+        try:
+            text = (d / "lint.allow").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        keys.extend(line.split("#", 1)[0].strip() for line in text.splitlines() if line.split("#", 1)[0].strip())
+    return keys
 
 
 # ---------------------------------------------------------------- timeline
