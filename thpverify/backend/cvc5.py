@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import model as m
+from ..errors import UsageError
 from ..results import Verdict
 
 TIME_LIMIT_MS = 60_000
 
 
-class MissingSolverError(Exception):
-    """cvc5 is not installed."""
+class MissingSolverError(UsageError):
+    """cvc5 is not installed (exit 2)."""
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..errors import ThpverifyError
 from ..results import EXPECTED_VERDICT, VERDICTS, Counterexample, Decision, Fixed, Verdict
 
 FORMAT = 2
@@ -48,8 +49,9 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 _TEMP = ".tmp-"
 
 
-class CacheRefusedError(Exception):
-    """The cache directory is not private; the message says why."""
+class CacheRefusedError(ThpverifyError):
+    """The cache directory is not private; the message says why. The run
+    goes on without the cache, with a warning: never an exit of its own."""
 
 
 def directory() -> Path | None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from . import geometry
 from .geometry import ORDERS, PAGE, PMD_ORDER, order_mask, within_size
 
@@ -59,8 +60,8 @@ def decode(data: bytes, file: str) -> str:
         raise SmapsError(f"{file}:{line}:{col}: error: not UTF-8 (byte {data[exc.start]:#04x})") from None
 
 
-class SmapsError(Exception):
-    """A malformed input, with its place: file:line:col: message."""
+class SmapsError(InputError):
+    """A malformed input, with its place: file:line:col: message (exit 2)."""
 
 
 # ------------------------------------------------------------------ parsing
