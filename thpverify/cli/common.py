@@ -9,8 +9,9 @@ this one imports neither z3 nor lark at import time.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -62,7 +63,7 @@ def nothing_to_check(lib: m.Library) -> None:
 
 
 def checked(paths: list[Path], jobs: int | None, use_cache: bool, include: list[Path] | None = None,
-            arch: str | None = None, err: TextIO | None = None) -> tuple[m.Library, tuple[Verdict, ...]]:
+            arch: str | None = None, err: TextIO | None = None, quiet: bool = False) -> tuple[m.Library, tuple[Verdict, ...]]:
     """The library and its verdicts: the verdicts from the cache when every
     file the load read is unchanged (the key covers each file's text and
     where it resolved, so another search path or a re-pointed link is a
@@ -79,7 +80,9 @@ def checked(paths: list[Path], jobs: int | None, use_cache: bool, include: list[
         return lib, hit
     from ..infra.runner import check_all
 
-    verdicts = check_all(lib, jobs)
+    total = sum(len(p.instances) for p in lib.properties.values())
+    with progress(err, total, "checks", quiet) as tick:
+        verdicts = check_all(lib, jobs, progress=tick)
     if key and not any(v.verdict in ("error", "unknown") for v in verdicts):
         try:
             cache.store_verdicts(key, verdicts)
@@ -87,6 +90,20 @@ def checked(paths: list[Path], jobs: int | None, use_cache: bool, include: list[
             if err is not None:
                 err.write(f"thpverify: warning: not using the result cache: {exc}\n")
     return lib, verdicts
+
+
+@contextlib.contextmanager
+def progress(err: TextIO | None, total: int, unit: str, quiet: bool = False) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (tqdm) for work that may take more than a
+    second: only on a terminal, never with --quiet, and gone when done, so
+    what is written to a file or a pipe is the same with or without it."""
+    if quiet or err is None or not err.isatty() or total < 2:
+        yield lambda n: None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit=unit, file=err, leave=False, mininterval=0.5, delay=1.0, dynamic_ncols=True) as bar:
+        yield bar.update
 
 
 def known_version(lib: m.Library, version: str) -> None:

@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="the architecture whose page orders the specs use (default: the first declared, x86_64)")
     c.add_argument("--verbose", "-v", action="store_true", help="show witnesses, traces and the checks made on each answer")
     c.add_argument("--jobs", "-j", type=int, metavar="N", help="worker processes (default: the number of cores, at most 4)")
+    c.add_argument("--quiet", "-q", action="store_true", help="no progress bar on stderr (shown only on a terminal)")
     c.add_argument("--no-cache", action="store_true",
                    help="check everything again, neither reading nor writing the result cache")
     c.add_argument("--format", choices=CHECK_FORMATS, help="text (default), json (as --json), junit, sarif or markdown")
@@ -187,7 +188,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.cross_check:
         require_solver(args.cross_check)
     check_output(args.output)
-    lib, verdicts = checked(args.paths, args.jobs, not args.no_cache, args.include, args.arch, err)
+    lib, verdicts = checked(args.paths, args.jobs, not args.no_cache, args.include, args.arch, err, args.quiet)
     if lib.warnings:
         err.write(render_text.diagnostics(lib.warnings, lib.sources))
     nothing_to_check(lib)

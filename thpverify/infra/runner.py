@@ -20,6 +20,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+from collections.abc import Callable
 
 from .. import model as m
 from ..backend.solver import Solver, atoms_of
@@ -54,18 +55,24 @@ def _start(library: bytes) -> None:
     _worker = pickle.loads(library)
 
 
-def check_all(lib: m.Library, jobs: int | None = None, min_parallel: int = 40) -> tuple[Verdict, ...]:
+def check_all(lib: m.Library, jobs: int | None = None, min_parallel: int = 40,
+              progress: Callable[[int], None] | None = None) -> tuple[Verdict, ...]:
     """Every property on every version, in library order. Small libraries
-    (fewer than min_parallel checks) are checked in this process."""
+    (fewer than min_parallel checks) are checked in this process.
+    `progress(n)` is told each time n more checks are done."""
     work = chunks(lib)
     count = sum(len(c) for c in work)
     jobs = max(1, jobs if jobs is not None else min(os.cpu_count() or 1, 4))
+    tick = progress or (lambda n: None)
     if len(work) <= 1 or count < min_parallel:
-        done = {item: v for chunk in work for item, v in zip(chunk, check_chunk(lib, chunk), strict=True)}
+        done: dict[tuple[str, int], Verdict] = {}
+        for chunk in work:
+            done.update(zip(chunk, check_chunk(lib, chunk), strict=True))
+            tick(len(chunk))
     else:
         # Longest chunks first, so that two workers finish together.
         order = sorted(range(len(work)), key=lambda k: (-_weight(lib, work[k]), k))
-        results = _run(lib, [work[k] for k in order], jobs)
+        results = _run(lib, [work[k] for k in order], jobs, tick)
         done = {item: v for k, verdicts in zip(order, results, strict=True)
                 for item, v in zip(work[k], verdicts, strict=True)}
     return tuple(done[(name, i)] for name, prop in lib.properties.items() for i in range(len(prop.instances)))
@@ -80,7 +87,7 @@ def _weight(lib: m.Library, chunk: Chunk) -> int:
     return total
 
 
-def _run(lib: m.Library, work: list[Chunk], jobs: int) -> list[list[Verdict]]:
+def _run(lib: m.Library, work: list[Chunk], jobs: int, tick: Callable[[int], None]) -> list[list[Verdict]]:
     methods = multiprocessing.get_all_start_methods()
     method = "forkserver" if "forkserver" in methods else "spawn"
     context = multiprocessing.get_context(method)
@@ -88,4 +95,8 @@ def _run(lib: m.Library, work: list[Chunk], jobs: int) -> list[list[Verdict]]:
         context.set_forkserver_preload(["thpverify.backend.solver"])
     library = pickle.dumps(lib, protocol=pickle.HIGHEST_PROTOCOL)
     with context.Pool(processes=jobs, maxtasksperchild=1, initializer=_start, initargs=(library,)) as pool:
-        return pool.map(_check_chunk, work, chunksize=1)
+        out = []
+        for chunk, verdicts in zip(work, pool.imap(_check_chunk, work, chunksize=1), strict=True):
+            out.append(verdicts)
+            tick(len(chunk))
+        return out
