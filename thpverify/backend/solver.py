@@ -18,16 +18,14 @@ from .. import model as m
 from ..results import Counterexample, Decision, EvalResult, Fixed, Verdict
 from ..semantics import evaluate as ev
 from .compiler import Compiler
+from .diagrams import Diagrams, TooLargeError
+from .verdicts import InternalError, decide
 
 TIMEOUT_MS = 20_000
 RLIMIT = 50_000_000
 CEGIS_ROUNDS = 16
 SPOT_CHECKS = 2
 EXHAUSTIVE_LIMIT = 1 << 12
-
-
-class InternalError(Exception):
-    """The solver and the interpreter disagree: a bug in thpverify."""
 
 
 # ------------------------------------------------------------- coordinates
@@ -108,13 +106,51 @@ class Solver:
         self._fresh = 0
         self._current: z3.Solver | None = None
         self._order = {name: i for i, name in enumerate(lib.atoms)}
+        self._diagrams: Diagrams | None = None
+        self._too_large = False
+        self._well_formed: list[z3.BoolRef] | None = None
+
+    def diagrams(self) -> Diagrams:
+        """The library's decision diagrams, built on first use."""
+        if self._diagrams is None:
+            self._diagrams = Diagrams(self.lib)
+        return self._diagrams
+
+    def atoms_of(self, exprs: Iterable[m.Expr]) -> list[str]:
+        return atoms_of(self.lib, exprs)
+
+    def unsat(self, exprs: Sequence[m.Expr], fixed: Sequence[Fixed] = (), negated: Sequence[m.Expr] = ()) -> bool | str:
+        """Z3's word on whether the expressions, the negations of `negated`
+        and the fixed coordinates hold together: True when they cannot,
+        False when they can, else the reason it does not know."""
+        s = self.new()
+        s.add(*(self.term(e) for e in exprs), *(z3.Not(self.term(e)) for e in negated),
+              *(self.coord_literal((f.atom, f.element), f.value) for f in fixed))
+        r = s.check()
+        if r == z3.unknown:
+            return f"unknown ({s.reason_unknown()})"
+        return r == z3.unsat
+
+    def defaults(self) -> dict[str, bool | str | int]:
+        """Each atom's type's first value: false, the first enum value, {}."""
+        return {name: 0 if atom.type.kind == "set" else (atom.values[0] if atom.values else False)
+                for name, atom in self.lib.atoms.items()}
+
+    def show_atom(self, value: bool | str | int, name: str) -> str:
+        return show(value, self.lib.atoms[name])
+
+    def complete(self, partial: dict[str, bool | str | int | ev.PSet], free: list[Coord],
+                 combo: Sequence[bool | str]) -> dict[str, bool | str | int]:
+        return self._complete(partial, free, combo)
 
     def new(self) -> z3.Solver:
         s = z3.Solver(ctx=self.c.ctx)
         s.set("timeout", self.timeout_ms)
         s.set("rlimit", self.rlimit)
         s.set("random_seed", 0)
-        s.add(*self.c.well_formed())
+        if self._well_formed is None:
+            self._well_formed = self.c.well_formed()
+        s.add(*self._well_formed)
         return s
 
     def term(self, e: m.Expr) -> z3.ExprRef:
@@ -216,7 +252,14 @@ class Solver:
     # ------------------------------------------------------------ verdicts
 
     def check(self, inst: m.Instance) -> Verdict:
+        """Decision diagrams decide, Z3 and the interpreter confirm
+        (verdicts.decide); past the diagrams' size budget, Z3 alone."""
         try:
+            if not self._too_large:
+                try:
+                    return decide(self, self.diagrams(), inst)
+                except TooLargeError:
+                    self._too_large = True
             return self._check(inst)
         except InternalError as exc:
             return Verdict(inst.property, inst.version, "error", inst.expected, str(exc))
