@@ -18,6 +18,7 @@ from .. import model as m
 from ..results import Counterexample, Decision, EvalResult, Fixed, Verdict
 from ..semantics import evaluate as ev
 from .compiler import Compiler
+from . import finite
 from .diagrams import Diagrams, TooLargeError
 from .verdicts import InternalError, decide
 
@@ -651,6 +652,32 @@ class Solver:
         return str(term.as_long())  # type: ignore[attr-defined]
 
     def _depends(self, version: str, name: str, given: Sequence[Fixed], assumptions: Sequence[m.Assumption]) -> list[str]:
+        """The atoms not given that occur in some prime implicant of some
+        value of the output, relative to the given values and the
+        assumptions (finite.depends): each can, with others, settle the
+        answer. Exact, on decision diagrams; past their budget, the atoms
+        whose single flip (the rest fixed) changes the answer, by Z3."""
+        if not self._too_large:
+            try:
+                return self._depends_exact(version, name, given, assumptions)
+            except TooLargeError:
+                self._too_large = True
+        return self._depends_flip(version, name, given, assumptions)
+
+    def _depends_exact(self, version: str, name: str, given: Sequence[Fixed], assumptions: Sequence[m.Assumption]) -> list[str]:
+        d = self.diagrams()
+        value, _ = d.function(version, name)
+        care = d.bdd_and(d.term(a.expr) for a in assumptions) & d.bdd_and(d.literal((f.atom, f.element), f.value) for f in given)
+        classes = [cond for _, cond in d.values(value, self.lib.function(version, name).returns)]
+        atoms = finite.atoms_read(d, care, *classes)
+        care &= d.domain(atoms)
+        coords = d.coords(atoms)
+        pinned = {(f.atom, f.element) for f in given} | {(f.atom, c[1]) for f in given if f.element is None for c in coords
+                                                         if c[0] == f.atom}
+        found = finite.depends(d, [care & c for c in classes], care, coords, [c for c in coords if c not in pinned])
+        return [a for a in atoms if any(c[0] == a for c in found)]
+
+    def _depends_flip(self, version: str, name: str, given: Sequence[Fixed], assumptions: Sequence[m.Assumption]) -> list[str]:
         """Free atoms whose value alone can change the answer (one flip, the rest fixed)."""
         value, _ = self.c.function(version, name)
         pinned = {f.atom for f in given if f.element is None}
