@@ -85,19 +85,33 @@ class Diagrams:
                     self.vars[(atom.name, k)] = [f"{atom.name}@{k}"]
                     sets.append((k, position, (atom.name, k)))
         # Each coordinate has meta variables that describe a cube literal
-        # over it: `?in` (the cube fixes it) and one `=` variable per input
-        # variable (the value it is fixed to). Sets of cubes are BDDs over
-        # these (finite.minimum_cube, finite.depends).
-        self.meta: dict[Coord, tuple[str, list[str]]] = {
-            c: (f"{c[0]}{'' if c[1] is None else '@' + str(c[1])}?in", [f"{v}=" for v in vs]) for c, vs in self.vars.items()}
+        # over it: `?in` (the cube constrains it) and one `?<i>` per option
+        # (the cube allows its i-th value). Sets of cubes are BDDs over these
+        # (finite.minimum_cube, finite.depends, finite.cover).
+        self.meta: dict[Coord, tuple[str, list[str]]] = {}
+        for c in self.vars:
+            stem = c[0] if c[1] is None else f"{c[0]}@{c[1]}"
+            self.meta[c] = (f"{stem}?in", [f"{stem}?{i}" for i in range(len(self.options(c)))])
         # Set elements are interleaved (every set's element 1, then every
         # set's element 2, ...): operations on sets work element-wise, and
         # this keeps their diagrams linear. Each coordinate's meta variables
         # follow its own. The order is fixed: no dynamic reordering, so that
         # diagrams (and the answers read from them) do not depend on what
         # was built before.
-        ordered = [c for c in self.vars if c[1] is None] + [c for _, _, c in sorted(sets)]
-        names = [v for c in ordered for v in self.vars[c]]
+        # Named conditions (bool defs of the vocabulary without parameters)
+        # may be cube coordinates too, so that a row can say VM_NO_KHUGEPAGED;
+        # `link` ties each to its definition. Their variables come first, so
+        # that of two cubes with as few literals the one that names the
+        # condition wins (finite._lightest prefers earlier variables); the
+        # later-declared condition first (VM_NO_KHUGEPAGED over VM_SPECIAL).
+        self.derived = [f.name for f in lib.global_functions.values()
+                        if f.kind == "def" and not f.params and f.returns.kind == "bool" and f.name not in lib.atoms]
+        for name in self.derived:
+            self.vars[(name, None)] = [f"def:{name}"]
+            self.meta[(name, None)] = (f"def:{name}?in", [f"def:{name}?0", f"def:{name}?1"])
+        atoms_first = [c for c in self.vars if c[1] is None and c[0] in lib.atoms]
+        ordered = [(name, None) for name in reversed(self.derived)] + atoms_first + [c for _, _, c in sorted(sets)]
+        names = [v for c in ordered if c[0] in lib.atoms for v in self.vars[c]]
         self.bdd.configure(reordering=False)
         self.bdd.declare(*(v for c in ordered for v in (*self.vars[c], self.meta[c][0], *self.meta[c][1])))
         self.order = names
@@ -108,17 +122,23 @@ class Diagrams:
 
     def coords(self, atoms: Iterable[str]) -> list[Coord]:
         wanted = set(atoms)
-        return [c for c in self.vars if c[0] in wanted]
+        return [c for c in self.vars if c[0] in wanted and c[0] in self.lib.atoms]
+
+    def link(self, names: Iterable[str]) -> BDD:
+        """Each named condition's variable equals its definition."""
+        return self.bdd_and(self.iff(self.bdd.var(f"def:{n}"), self.function("", n)[0]) for n in names)
 
     def options(self, coord: Coord) -> tuple[bool | str, ...]:
-        atom = self.lib.atoms[coord[0]]
+        atom = self.lib.atoms.get(coord[0])
+        if atom is None:
+            return (False, True)
         return atom.values if coord[1] is None and atom.type.kind == "enum" else (False, True)
 
     def literal(self, coord: Coord, value: bool | str | int) -> BDD:
         """The condition coordinate == value."""
         name, element = coord
-        atom = self.lib.atoms[name]
-        if element is None and atom.type.kind == "enum":
+        atom = self.lib.atoms.get(name)
+        if atom is not None and element is None and atom.type.kind == "enum":
             return self._code(name, atom.values.index(str(value)))
         v = self.bdd.var(self.vars[coord][0])
         return v if value else ~v

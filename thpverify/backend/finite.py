@@ -47,13 +47,26 @@ def restrict(d: Diagrams, coord: Coord, value: bool | str | int, f: BDD) -> BDD:
 
 
 def member(d: Diagrams, coords: Sequence[Coord]) -> BDD:
-    """Input x lies in the cube described by the meta variables: every
-    coordinate the cube fixes has the value it is fixed to."""
+    """Input x lies in the cube described by the meta variables: each
+    coordinate's value is one the cube allows."""
     out = d.true
     for c in coords:
-        used, values = d.meta[c]
-        same = d.bdd_and(d.iff(d.bdd.var(x), d.bdd.var(w)) for x, w in zip(d.vars[c], values, strict=True))
-        out &= ~d.bdd.var(used) | same
+        allowed = d.meta[c][1]
+        out &= d.bdd_or(d.bdd.var(a) & d.literal(c, v) for a, v in zip(allowed, d.options(c), strict=True))
+    return out
+
+
+def shape(d: Diagrams, coords: Sequence[Coord], single: bool) -> BDD:
+    """`?in` says whether the cube constrains the coordinate (allows fewer
+    than all its values); with `single`, a constrained one allows one value."""
+    out = d.true
+    for c in coords:
+        used, allowed = d.meta[c]
+        every = d.bdd_and(d.bdd.var(a) for a in allowed)
+        out &= d.iff(d.bdd.var(used), ~every)
+        if single:
+            one = d.bdd_or(d.bdd.var(a) & d.bdd_and(~d.bdd.var(b) for b in allowed if b != a) for a in allowed)
+            out &= ~d.bdd.var(used) | one
     return out
 
 
@@ -71,7 +84,10 @@ def touching(d: Diagrams, f: BDD, coords: Sequence[Coord]) -> BDD:
 
 def _lightest(d: Diagrams, f: BDD, weighted: set[str]) -> dict[str, bool] | None:
     """An assignment of f that sets the fewest `weighted` variables true;
-    a variable off the path is false, and ties go to false."""
+    ties go to true, in variable order: among cubes with the fewest
+    literals, the one that constrains the earlier-declared coordinate (the
+    canonical one of two equal atoms: VM_HUGEPAGE, not vma_VM_HUGEPAGE)
+    and allows as many values as it can."""
     memo: dict[BDD, tuple[int, BDD | None, bool]] = {}
 
     def cost(u: BDD) -> int:
@@ -81,16 +97,17 @@ def _lightest(d: Diagrams, f: BDD, weighted: set[str]) -> dict[str, bool] | None
             return INFINITE
         if u not in memo:
             var = u.var
-            lo, hi = d.bdd.let({var: False}, u), d.bdd.let({var: True}, u)
+            lo, hi = (~u.low, ~u.high) if u.negated else (u.low, u.high)  # children of the regular node
             a, b = cost(lo), cost(hi) + (1 if var in weighted else 0)
-            memo[u] = (a, lo, False) if a <= b else (b, hi, True)
+            memo[u] = (b, hi, True) if b <= a else (a, lo, False)
         return memo[u][0]
 
     if cost(f) >= INFINITE:
         return None
     out: dict[str, bool] = {}
     u = f
-    while u != d.true:
+    while u != d.true:  # a variable off the path is left out: any value
+
         _, nxt, value = memo[u]
         out[u.var] = value
         u = nxt
@@ -98,25 +115,79 @@ def _lightest(d: Diagrams, f: BDD, weighted: set[str]) -> dict[str, bool] | None
 
 
 def minimum_cube(d: Diagrams, inside: BDD, touch: BDD, coords: Sequence[Coord]) -> Cube | None:
-    """A cube over `coords` with the fewest literals that implies `inside`
-    and meets `touch`; None when there is none. Both may read only the
-    coordinates' variables. Ties go to leaving the earlier coordinate (in
-    variable order) free, then to the earlier value."""
-    cubes = implicants(d, inside, coords) & touching(d, touch, coords)
+    """A cube over `coords` with the fewest literals, each fixing one value,
+    that implies `inside` and meets `touch`; None when there is none. Both
+    may read only the coordinates' variables. Ties go to fixing the
+    earlier coordinate (in variable order)."""
+    found = widest_cube(d, inside, touch, coords, single=True)
+    return None if found is None else {c: values[0] for c, values in found.items()}
+
+
+def widest_cube(d: Diagrams, inside: BDD, touch: BDD, coords: Sequence[Coord],
+                single: bool = False) -> dict[Coord, tuple[bool | str, ...]] | None:
+    """A cube over `coords` that constrains the fewest coordinates (each to
+    a set of values), implies `inside` and meets `touch`: a prime implicant
+    of `inside` among those meeting `touch`."""
+    cubes = shape(d, coords, single) & implicants(d, inside, coords) & touching(d, touch, coords)
     path = _lightest(d, cubes, {d.meta[c][0] for c in coords})
     if path is None:
         return None
-    out: Cube = {}
+    out: dict[Coord, tuple[bool | str, ...]] = {}
     for c in coords:
-        used, values = d.meta[c]
+        used, allowed = d.meta[c]
         if not path.get(used, False):
             continue
-        atom = d.lib.atoms[c[0]]
-        if c[1] is None and atom.type.kind == "enum":
-            out[c] = atom.values[sum(1 << i for i, w in enumerate(values) if path.get(w, False))]
-        else:
-            out[c] = bool(path.get(values[0], False))
+        # An allowed-variable off the path can take either value: allow it.
+        out[c] = tuple(v for a, v in zip(allowed, d.options(c), strict=True) if path.get(a, True))
     return out
+
+
+def cover(d: Diagrams, region: BDD, care: BDD, coords: Sequence[Coord],
+          max_rows: int | None = None) -> list[dict[Coord, tuple[bool | str, ...]]]:
+    """Prime cubes that together hold every input of `region` within `care`
+    and, within care, nothing else. Greedy: the prime with the fewest
+    literals that meets what is left uncovered, until nothing is; then
+    every row the others cover is dropped. TooManyRows past max_rows."""
+    # A row speaks of the coordinates only: it must force the region for
+    # every value of the variables care and region read besides them.
+    mine = {v for c in coords for v in d.vars[c]}
+    others = sorted((set(d.bdd.support(care)) | set(d.bdd.support(region))) - mine)
+    inside = d.bdd.forall(others, ~care | region)
+    left = care & region
+    rows: list[dict[Coord, tuple[bool | str, ...]]] = []
+    imp = shape(d, coords, False) & implicants(d, inside, coords)
+    weighted = {d.meta[c][0] for c in coords}
+    while left != d.false:
+        path = _lightest(d, imp & touching(d, d.bdd.exist(others, left), coords), weighted)
+        if path is None:
+            raise AssertionError("an uncovered input of the region has no implicant")
+        row = {}
+        for c in coords:
+            used, allowed = d.meta[c]
+            if path.get(used, False):
+                row[c] = tuple(v for a, v in zip(allowed, d.options(c), strict=True) if path.get(a, True))
+        rows.append(row)
+        if max_rows is not None and len(rows) > max_rows:
+            raise TooManyRowsError(max_rows)
+        left &= ~cube_of(d, row)
+    kept = list(rows)
+    for row in sorted(rows, key=lambda r: -len(r)):
+        others = d.bdd_or(cube_of(d, r) for r in kept if r is not row)
+        if care & region & cube_of(d, row) & ~others == d.false:
+            kept = [r for r in kept if r is not row]
+    return kept
+
+
+def cube_of(d: Diagrams, cube: dict[Coord, tuple[bool | str, ...]]) -> BDD:
+    return d.bdd_and(d.bdd_or(d.literal(c, v) for v in values) for c, values in cube.items())
+
+
+class TooManyRowsError(Exception):
+    """A cover needs more rows than the caller allowed: no short table exists."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} rows")
+        self.limit = limit
 
 
 def depends(d: Diagrams, classes: Sequence[BDD], care: BDD, coords: Sequence[Coord], candidates: Iterable[Coord]) -> list[Coord]:
@@ -131,7 +202,7 @@ def depends(d: Diagrams, classes: Sequence[BDD], care: BDD, coords: Sequence[Coo
     there when it is freed (a prime found by dropping literals from that
     cube keeps it). `classes`, `care` may read only the coordinates.
     """
-    touch = touching(d, care, coords)
+    touch = shape(d, coords, False) & touching(d, care, coords)
     found: set[Coord] = set()
     todo = list(candidates)
     for cls in classes:
@@ -142,8 +213,8 @@ def depends(d: Diagrams, classes: Sequence[BDD], care: BDD, coords: Sequence[Coo
         for x in todo:
             if x in found:
                 continue
-            used = d.meta[x][0]
-            freed = d.bdd.let({used: False}, inside)
+            used, allowed = d.meta[x]
+            freed = d.bdd.let({used: False, **{a: True for a in allowed}}, inside)
             if both & d.bdd.var(used) & ~freed != d.false:
                 found.add(x)
     return [x for x in todo if x in found]

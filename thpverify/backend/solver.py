@@ -102,7 +102,7 @@ class Solver:
         self.c = Compiler(lib)
         self.timeout_ms = timeout_ms
         self.rlimit = rlimit
-        self._terms: dict[int, z3.ExprRef] = {}
+        self._terms: dict[int, tuple[m.Expr, z3.ExprRef]] = {}
         self._guards: dict[tuple[int, bool], z3.ExprRef] = {}
         self._fresh = 0
         self._current: z3.Solver | None = None
@@ -127,6 +127,47 @@ class Solver:
         s = self.new()
         s.add(*(self.term(e) for e in exprs), *(z3.Not(self.term(e)) for e in negated),
               *(self.coord_literal((f.atom, f.element), f.value) for f in fixed))
+        r = s.check()
+        if r == z3.unknown:
+            return f"unknown ({s.reason_unknown()})"
+        return r == z3.unsat
+
+    def entails(self, facts: Sequence[m.Expr], cube: dict[Coord, tuple[bool | str, ...]],
+                sides: Sequence[tuple[str, str, bool | str | int, m.Rule | None]]) -> bool | str:
+        """Z3's word on whether the facts and the cube (a set of values per
+        coordinate; a coordinate named after a bool def is that condition)
+        force each (version, output) to the value, decided by the rule:
+        True when they do, False when not, else why it does not know."""
+        lits = []
+        for (name, element), values in cube.items():
+            if name not in self.lib.atoms:
+                term = self.c.function("", name)[0]
+                lits.append(z3.Or([term if v else z3.Not(term) for v in values]))
+            else:
+                lits.append(z3.Or([self.coord_literal((name, element), v) for v in values]))
+        want = []
+        for version, output, value, rule in sides:
+            v, r = self.c.function(version, output)
+            typ = self.lib.function(version, output).returns
+            if typ.kind == "bool":
+                want.append(v == z3.BoolVal(bool(value), self.c.ctx))
+            elif typ.kind == "enum":
+                want.append(v == self.c.constructors[typ.name][str(value)])
+            else:
+                want.append(v == z3.BitVecVal(int(value), v.size(), self.c.ctx))  # type: ignore[attr-defined]
+            if rule is not None:
+                want.append(r == z3.BitVecVal(self.c.rule_index(rule), r.size(), self.c.ctx))  # type: ignore[attr-defined]
+        s = self.new()
+        s.add(*(self.term(e) for e in facts), *lits, z3.Not(z3.And(*want)))
+        r = s.check()
+        if r == z3.unknown:
+            return f"unknown ({s.reason_unknown()})"
+        return r == z3.unsat
+
+    def agree(self, facts: Sequence[m.Expr], a: str, b: str, output: str) -> bool | str:
+        """Z3's word on whether the facts force versions a and b to give the output the same value."""
+        s = self.new()
+        s.add(*(self.term(e) for e in facts), self.c.function(a, output)[0] != self.c.function(b, output)[0])
         r = s.check()
         if r == z3.unknown:
             return f"unknown ({s.reason_unknown()})"
@@ -158,8 +199,8 @@ class Solver:
         """A closed expression of the library, compiled once."""
         key = id(e)
         if key not in self._terms:
-            self._terms[key] = self.c.expr(e)
-        return self._terms[key]
+            self._terms[key] = (e, self.c.expr(e))  # the expression is kept so its id is not reused
+        return self._terms[key][1]
 
     def current(self) -> z3.Solver:
         """The current check's solver."""
