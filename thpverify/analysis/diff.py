@@ -44,14 +44,14 @@ def diff(lib: m.Library, a: str, b: str, caller: str | None = None, output: str 
             raise ValueError(f"no version '{v}'")
         if output not in lib.versions[v].outputs:
             raise ValueError(f"'{output}' is not an output of {v}")
-    t = eng.tables
+    tab = eng.tables
     reads = [eng.call(a, output), eng.call(b, output)]
     space = eng.space([a, b], reads, caller, drop)
     cone = [x for x in space.atoms if x in set(atoms_of(lib, reads))]
     coords = eng.coordinates(cone, derived)
-    rows = []
+    rows: list[DiffRow] = []
     disagreeing = 0
-    anywhere = t.false
+    anywhere = tab.false
     # The disagreement is partitioned by (value, rule) of both sides: each
     # class is covered (and counted) apart, so a row's sides are constant.
     for ca in eng.classes(a, output):
@@ -60,7 +60,7 @@ def diff(lib: m.Library, a: str, b: str, caller: str | None = None, output: str 
                 continue
             region = ca.where & cb.where
             anywhere |= region
-            if t.empty(region & space.care):
+            if tab.empty(region & space.care):
                 continue
             disagreeing += eng.count(region, space)
             left = None if max_rows is None else max_rows - len(rows)
@@ -70,7 +70,7 @@ def diff(lib: m.Library, a: str, b: str, caller: str | None = None, output: str 
                 replay = eng.replay(cube, space, [(a, output, side_a), (b, output, side_b)], cone)
                 rows.append(DiffRow(literals(cube), side_a, side_b, replay))
     rows.sort(key=lambda r: _row_key(eng, r))
-    total = eng.count(t.true, space)
+    total = eng.count(tab.true, space)
     checks = ("every row replayed through the interpreter", "rows are prime and cover the disagreement exactly")
     core = () if rows or total == 0 else _core(eng, space, anywhere, a, b, output)
     return DiffTable(a, b, output, caller, tuple(x.name for x in space.assumptions), tuple(rows), disagreeing, total,

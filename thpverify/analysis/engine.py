@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .. import model as m
 from ..backend.solver import Solver, atoms_of
@@ -88,7 +89,7 @@ class Engine:
         self._rule_exprs: dict[int, list[m.Expr]] | None = None
         self._callers: dict[str, m.Expr] = {}
 
-    def new(self, *terms: object) -> object:
+    def new(self, *terms: Any) -> Any:
         """A Z3 solver holding the terms (for lint)."""
         s = self.solver.new()
         s.add(*terms)
@@ -253,7 +254,7 @@ class Engine:
             free = [c for c in coords if c.key not in pinned and not (c.element is not None and (c.name, None) in pinned)]
             if not free:
                 # Every cone coordinate is fixed, yet an assumption over atoms outside it is undecided.
-                point = t.row({(f.atom, f.element): (f.value,) for f in fixed})
+                point = t.row({(f.atom, f.element): (f.value,) for f in fixed if not isinstance(f.value, int) or isinstance(f.value, bool)})
                 if not t.empty(space.care & point):
                     raise AnalysisError(f"the interpreter disagrees with a row on {fixed}")
                 continue

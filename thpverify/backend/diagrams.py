@@ -316,15 +316,15 @@ class Diagrams:
         if isinstance(value, Choice):
             return [(v, c) for v, c in value.options if c != self.false]
         if isinstance(value, Bits):
-            out: list[tuple[bool | str | int, BDD]] = [(0, self.true)]
+            masks: list[tuple[int, BDD]] = [(0, self.true)]
             for k, bit in enumerate(value.bits):
                 nxt = []
-                for mask, cond in out:
+                for mask, cond in masks:
                     for on, c in ((False, cond & ~bit), (True, cond & bit)):
                         if c != self.false:
                             nxt.append((mask | (1 << k) if on else mask, c))
-                out = nxt
-            return out
+                masks = nxt
+            return list(masks)
         return [(v, c) for v, c in ((False, ~value), (True, value)) if c != self.false]
 
 

@@ -17,8 +17,8 @@ import z3
 from .. import model as m
 from ..results import Counterexample, Decision, EvalResult, Fixed, Verdict
 from ..semantics import evaluate as ev
-from .compiler import Compiler
 from . import finite
+from .compiler import Compiler
 from .diagrams import Diagrams, TooLargeError
 from .verdicts import InternalError, decide
 
@@ -130,7 +130,7 @@ class Solver:
         r = s.check()
         if r == z3.unknown:
             return f"unknown ({s.reason_unknown()})"
-        return r == z3.unsat
+        return bool(r == z3.unsat)
 
     def entails(self, facts: Sequence[m.Expr], cube: dict[Coord, tuple[bool | str, ...]],
                 sides: Sequence[tuple[str, str, bool | str | int, m.Rule | None]]) -> bool | str:
@@ -162,7 +162,7 @@ class Solver:
         r = s.check()
         if r == z3.unknown:
             return f"unknown ({s.reason_unknown()})"
-        return r == z3.unsat
+        return bool(r == z3.unsat)
 
     def agree(self, facts: Sequence[m.Expr], a: str, b: str, output: str) -> bool | str:
         """Z3's word on whether the facts force versions a and b to give the output the same value."""
@@ -171,7 +171,7 @@ class Solver:
         r = s.check()
         if r == z3.unknown:
             return f"unknown ({s.reason_unknown()})"
-        return r == z3.unsat
+        return bool(r == z3.unsat)
 
     def defaults(self) -> dict[str, bool | str | int]:
         """Each atom's type's first value: false, the first enum value, {}."""

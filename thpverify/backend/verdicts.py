@@ -41,7 +41,6 @@ class InternalError(Exception):
 
 
 def decide(solver: Solver, d: Diagrams, inst: m.Instance) -> Verdict:
-    lib = solver.lib
     base: dict[str, Any] = dict(property=inst.property, version=inst.version, expected=inst.expected)
     atoms = solver.atoms_of([*inst.premises, *(a.expr for a in inst.assumptions), inst.claim])
     premises = d.domain(atoms) & d.bdd_and(d.term(p) for p in inst.premises)
