@@ -140,6 +140,9 @@ class Diagrams:
         atom = self.lib.atoms.get(name)
         if atom is not None and element is None and atom.type.kind == "enum":
             return self._code(name, atom.values.index(str(value)))
+        if atom is not None and element is None and atom.type.kind == "set":  # a whole set, as a bit mask
+            return self.bdd_and(self.literal((name, k), bool(int(value) >> k & 1))
+                                for k in self.lib.universes[atom.type.name].elements)
         v = self.bdd.var(self.vars[coord][0])
         return v if value else ~v
 
