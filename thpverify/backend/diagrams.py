@@ -20,6 +20,9 @@ under which that rule decides it.
 
 from __future__ import annotations
 
+import atexit
+import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +59,22 @@ class Bits:
 
 
 Sym = Any  # BDD | Choice | Bits
+_KEEP: list[Any] = []
+
+
+def _silence_shutdown() -> None:
+    """dd 0.6.0 asserts, when a CUDD manager is freed, that none of its nodes
+    is still referenced; some dd call leaks a few references, so it prints
+    an ignored AssertionError. The last managers are kept (_KEEP) until the
+    process ends; by the time this runs (atexit, after every output is written and
+    flushed) only that message can follow, so stderr is closed for it."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+    except (OSError, ValueError):
+        pass
 Rules = dict[int, BDD]  # rule index -> the condition under which it decides
 
 
@@ -113,6 +132,18 @@ class Diagrams:
         ordered = [(name, None) for name in reversed(self.derived)] + atoms_first + [c for _, _, c in sorted(sets)]
         names = [v for c in ordered if c[0] in lib.atoms for v in self.vars[c]]
         self.bdd.configure(reordering=False)
+        if _bdd_impl.__name__ == "dd.cudd":
+            # CUDD's garbage collector aborts the process ("dead count !=
+            # deleted") on `requires --all-versions` with dd 0.6.0: a
+            # reference count goes wrong somewhere between dd and CUDD. A
+            # process here lives for one command, so dead nodes are kept.
+            self.bdd.configure(garbage_collection=False)
+            if not _KEEP:
+                atexit.register(_silence_shutdown)
+            # The last few managers are kept until the process ends (a
+            # command builds one or two; a long test session frees the rest).
+            _KEEP.append(self.bdd)
+            del _KEEP[:-4]
         self.bdd.declare(*(v for c in ordered for v in (*self.vars[c], self.meta[c][0], *self.meta[c][1])))
         self.order = names
         self._built = 0
