@@ -189,9 +189,9 @@ class Engine:
                 out &= value if v[0] else t.neg(value)
         return out
 
-    def confirm(self, cube: Cube, space: Space, classes: Sequence[OutputClass]) -> None:
-        """Z3's word that the cube, the assumptions and the caller entail each class."""
-        self.tables.confirm(space.facts, {c.key: v for c, v in cube.items()}, classes)
+    def confirm(self, cube: Cube, space: Space, classes: Sequence[OutputClass], false: Sequence[m.Expr] = ()) -> None:
+        """Z3's word that the cube, the assumptions and the caller entail each class (and each of `false` false)."""
+        self.tables.confirm(space.facts, {c.key: v for c, v in cube.items()}, classes, false)
 
     # ------------------------------------------------------------ counts
 

@@ -142,6 +142,18 @@ def widest_cube(d: Diagrams, inside: BDD, touch: BDD, coords: Sequence[Coord],
     return out
 
 
+def fewest_literals(d: Diagrams, region: BDD, care: BDD, coords: Sequence[Coord]) -> dict[Coord, tuple[bool | str, ...]] | None:
+    """A cube over `coords` that constrains the fewest coordinates (each to
+    a set of values), whose every input within `care` is in `region`, and
+    that holds an input of `region` within care: exact (widest_cube), so
+    no cube with fewer literals does. None when no such cube exists."""
+    mine = {v for c in coords for v in d.vars[c]}
+    others = sorted((set(d.bdd.support(care)) | set(d.bdd.support(region))) - mine)
+    inside = d.bdd.forall(others, ~care | region)
+    meets = d.bdd.exist(others, care & region)
+    return widest_cube(d, inside, meets, coords)
+
+
 def cover(d: Diagrams, region: BDD, care: BDD, coords: Sequence[Coord],
           max_rows: int | None = None) -> list[dict[Coord, tuple[bool | str, ...]]]:
     """Prime cubes that together hold every input of `region` within `care`

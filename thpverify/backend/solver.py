@@ -133,11 +133,12 @@ class Solver:
         return bool(r == z3.unsat)
 
     def entails(self, facts: Sequence[m.Expr], cube: dict[Coord, tuple[bool | str, ...]],
-                sides: Sequence[tuple[str, str, bool | str | int, m.Rule | None]]) -> bool | str:
+                sides: Sequence[tuple[str, str, bool | str | int, m.Rule | None]], false: Sequence[m.Expr] = ()) -> bool | str:
         """Z3's word on whether the facts and the cube (a set of values per
         coordinate; a coordinate named after a bool def is that condition)
-        force each (version, output) to the value, decided by the rule:
-        True when they do, False when not, else why it does not know."""
+        force each (version, output) to the value, decided by the rule, and
+        each expression of `false` false: True when they do, False when
+        not, else why it does not know."""
         lits = []
         for (name, element), values in cube.items():
             if name not in self.lib.atoms:
@@ -157,6 +158,7 @@ class Solver:
                 want.append(v == z3.BitVecVal(int(value), v.size(), self.c.ctx))  # type: ignore[attr-defined]
             if rule is not None:
                 want.append(r == z3.BitVecVal(self.c.rule_index(rule), r.size(), self.c.ctx))  # type: ignore[attr-defined]
+        want.extend(z3.Not(self.term(e)) for e in false)
         s = self.new()
         s.add(*(self.term(e) for e in facts), *lits, z3.Not(z3.And(*want)))
         r = s.check()

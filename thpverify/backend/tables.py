@@ -96,15 +96,19 @@ class Tables:
     def cover(self, region: Formula, care: Formula, coords: Sequence[Coord], max_rows: int | None = None) -> list[Row]:
         return finite.cover(self.d, region, care, coords, max_rows)
 
+    def minimum(self, region: Formula, care: Formula, coords: Sequence[Coord]) -> Row | None:
+        """A row with the fewest literals whose every input within care is in region (and one is): exact."""
+        return finite.fewest_literals(self.d, region, care, coords)
+
     def row(self, cube: Row) -> Formula:
         return finite.cube_of(self.d, cube)
 
     def assignments(self, f: Formula, atoms: Sequence[str], limit: int) -> list[dict[str, bool | str | int]]:
         return finite.assignments(self.d, f, atoms, limit)
 
-    def confirm(self, facts: Sequence[m.Expr], cube: Row, classes: Sequence[OutputClass]) -> None:
-        """Z3's word that the facts and the cube entail every class (value and rule)."""
-        answer = self.solver.entails(facts, cube, [(c.version, c.output, c.value, c.rule) for c in classes])
+    def confirm(self, facts: Sequence[m.Expr], cube: Row, classes: Sequence[OutputClass], false: Sequence[m.Expr] = ()) -> None:
+        """Z3's word that the facts and the cube entail every class (value and rule) and each of `false` false."""
+        answer = self.solver.entails(facts, cube, [(c.version, c.output, c.value, c.rule) for c in classes], false)
         if answer is not True:
             raise InternalError(f"Z3 does not confirm a row the decision diagrams found ({answer})")
 
