@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from tables import BOOLS, MODES, ORDERS, build, holds, inputs, tables
 
 from thpverify import model as m
-from thpverify.analysis.classes import counterexample_classes
+from thpverify.analysis.classes import ClassQuery, counterexample_classes
+from thpverify.analysis.engine import Engine
 from thpverify.backend.solver import Solver
 from thpverify.results import Literal
 from thpverify.semantics import evaluate as ev
@@ -96,3 +97,23 @@ def test_seed_property_on_v6_1_is_one_class_decided_by_vm_no_khugepaged(lib: m.L
     assert [k.sides[0].rule for k in r.classes] == ["VM_NO_KHUGEPAGED"]
     assert r.failing == r.total == r.classes[0].count  # every input the premises allow fails
     assert r.classes[0].minimum == () and r.classes[0].minimum_proved
+
+
+def test_class_query_gives_back_every_preference_the_class_allows(lib: m.Library) -> None:
+    inst = next(i for i in lib.properties["huge_fault_stays_fault_eligible"].instances if i.version == "v6.1")
+    eng = Engine(lib)
+    r = counterexample_classes(lib, inst, "refuted", eng, count=False, minimum=False)
+    prefs = [("huge_fault", None, False), ("VM_IO", None, True), ("vm_file", None, True), ("VM_HUGEPAGE", None, False),
+             ("VM_MIXEDMAP", None, False)]
+    for k in r.classes:
+        q = ClassQuery(eng, inst, k)
+        dropped, point = q.needed(prefs)
+        kept = [p for p in prefs if p not in dropped]
+        assert "huge_fault" in {a for a, _, _ in dropped}  # every failing input has ->huge_fault
+        # The input is in the class (the interpreter says so) and has every kept preference ...
+        assert ev.value_of(lib, inst.claim, point) is False and all(point[a] == v for a, _, v in kept)
+        out = ev.run(lib, "v6.1", "eligible", point)
+        assert out.rule is not None and out.rule.id == k.sides[0].rule
+        # ... and giving back any dropped one leaves the class no input.
+        for p in dropped:
+            assert q.ask({a: v for a, _, v in [*kept, p]}) is None

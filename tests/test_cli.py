@@ -59,7 +59,10 @@ def test_eval_with_unknown_atoms_says_depends_and_names_them() -> None:
                            "--set", "vma_is_dax=1", "--set", "VM_NOHUGEPAGE=0")
     doc = json.loads(out)
     assert doc["status"] == "depends"
-    assert set(doc["depends_on"]) == {"MMF_DISABLE_THP", "thp_unsupported"}
+    # Each occurs in a smallest deciding cube: MMF_DISABLE_THP or
+    # thp_unsupported settles false; thp_enabled = always (which rules out
+    # thp_unsupported by unsupported_means_never) with !MMF_DISABLE_THP settles true.
+    assert set(doc["depends_on"]) == {"MMF_DISABLE_THP", "thp_unsupported", "thp_enabled"}
 
 
 def test_eval_batch(tmp_path: Path) -> None:

@@ -19,11 +19,10 @@ Rows are sorted by their literals in atom declaration order.
 
 from __future__ import annotations
 
-import z3
-
 from .. import model as m
+from ..backend.solver import atoms_of
 from ..results import DiffRow, DiffTable
-from .engine import Engine, Space, literals
+from .engine import AnalysisError, Engine, Space, literals
 
 MAX_ROWS = 64  # past this a decision table is no longer short: narrow the question instead
 
@@ -45,56 +44,56 @@ def diff(lib: m.Library, a: str, b: str, caller: str | None = None, output: str 
             raise ValueError(f"no version '{v}'")
         if output not in lib.versions[v].outputs:
             raise ValueError(f"'{output}' is not an output of {v}")
-    typ = lib.function(a, output).returns
+    tab = eng.tables
     reads = [eng.call(a, output), eng.call(b, output)]
     space = eng.space([a, b], reads, caller, drop)
-    cone = [x for x in space.atoms if x in set(_cone(eng, reads))]
+    cone = [x for x in space.atoms if x in set(atoms_of(lib, reads))]
     coords = eng.coordinates(cone, derived)
-    va, ra = eng.output(a, output)
-    vb, rb = eng.output(b, output)
-    region = va != vb
-    found = eng.cover(region, space.care, coords, [va, ra, vb, rb], max_rows)
-    rows = []
-    for cube, values in found:
-        side_a = eng.side(a, values[0], values[1], typ)
-        side_b = eng.side(b, values[2], values[3], typ)
-        replay = eng.replay(cube, space, [(a, output, side_a), (b, output, side_b)], cone)
-        rows.append(DiffRow(literals(cube), side_a, side_b, replay))
+    rows: list[DiffRow] = []
+    disagreeing = 0
+    anywhere = tab.false
+    # The disagreement is partitioned by (value, rule) of both sides: each
+    # class is covered (and counted) apart, so a row's sides are constant.
+    for ca in eng.classes(a, output):
+        for cb in eng.classes(b, output):
+            if ca.value == cb.value:
+                continue
+            region = ca.where & cb.where
+            anywhere |= region
+            if tab.empty(region & space.care):
+                continue
+            disagreeing += eng.count(region, space)
+            left = None if max_rows is None else max_rows - len(rows)
+            for cube in eng.cover(region, space, coords, left):
+                eng.confirm(cube, space, [ca, cb])
+                side_a, side_b = eng.side(ca), eng.side(cb)
+                replay = eng.replay(cube, space, [(a, output, side_a), (b, output, side_b)], cone)
+                rows.append(DiffRow(literals(cube), side_a, side_b, replay))
     rows.sort(key=lambda r: _row_key(eng, r))
-    disagreeing = _count_by_class(eng, space, [va, ra, vb, rb], [values for _, values in found])
-    total = eng.count(z3.BoolVal(True, eng.c.ctx), space)
+    total = eng.count(tab.true, space)
     checks = ("every row replayed through the interpreter", "rows are prime and cover the disagreement exactly")
-    core = () if rows or total == 0 else _core(eng, space.assumptions, space.fixed, region)
+    core = () if rows or total == 0 else _core(eng, space, anywhere, a, b, output)
     return DiffTable(a, b, output, caller, tuple(x.name for x in space.assumptions), tuple(rows), disagreeing, total,
                      tuple(space.atoms), checks, core, tuple(sorted(drop)))
 
 
-def _count_by_class(eng: Engine, space: Space, observed: list[z3.ExprRef], classes: list[list[z3.ExprRef]]) -> int | None:
-    """The disagreement is partitioned by (value, rule) of both sides: count
-    each class apart (each is one pair of paths, so it takes few cubes)."""
-    total = 0
-    seen: list[list[z3.ExprRef]] = []
-    for values in classes:
-        if any(all(a.eq(b) for a, b in zip(values, other, strict=True)) for other in seen):
-            continue
-        seen.append(values)
-        n = eng.count(z3.And(*(t == v for t, v in zip(observed, values, strict=True))), space)
-        if n is None:
-            return None
-        total += n
-    return total
-
-
-def _core(eng: Engine, assumptions: list[m.Assumption], fixed: list[z3.ExprRef], region: z3.ExprRef) -> tuple[str, ...]:
-    """A minimal set of named assumptions under which the versions agree (re-checked)."""
-    core = eng.solver.assumption_core(assumptions, [*fixed, region])
-    return tuple(a.name for a in core) if core is not None else ()
-
-
-def _cone(eng: Engine, reads: list[m.Call]) -> list[str]:
-    from ..backend.solver import atoms_of
-
-    return atoms_of(eng.lib, reads)
+def _core(eng: Engine, space: Space, region: object, a: str, b: str, output: str) -> tuple[str, ...]:
+    """A minimal set of named assumptions under which the versions agree,
+    found on the diagrams (drop each while the rest still agree) and
+    confirmed by Z3."""
+    t = eng.tables
+    fixed = t.expr(eng.caller_is(space.caller)) if space.caller is not None else t.true
+    terms = [t.expr(x.expr) for x in space.assumptions]
+    kept = list(range(len(terms)))
+    for i in list(kept):
+        trial = [k for k in kept if k != i]
+        if t.empty(region & fixed & t.conj(terms[k] for k in trial)):
+            kept = trial
+    core = [space.assumptions[k] for k in kept]
+    facts = [x.expr for x in core] + ([eng.caller_is(space.caller)] if space.caller is not None else [])
+    if eng.solver.agree(facts, a, b, output) is not True:
+        raise AnalysisError("Z3 does not confirm the assumptions under which the versions agree")
+    return tuple(x.name for x in core)
 
 
 def _row_key(eng: Engine, row: DiffRow) -> tuple[object, ...]:

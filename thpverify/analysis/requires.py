@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import z3
-
 from .. import model as m
+from ..backend.solver import atoms_of
+from ..backend.tables import OutputClass
 from ..results import Literal, Requirement, Side
 from .engine import Engine, literals
 
@@ -22,23 +22,22 @@ from .engine import Engine, literals
 def requires(lib: m.Library, versions: Sequence[str], caller: str | None = None, output: str = "eligible",
              engine: Engine | None = None, derived: bool = True) -> Requirement:
     eng = engine or Engine(lib)
+    t = eng.tables
     reads = [eng.call(v, output) for v in versions]
     space = eng.space(versions, reads, caller)
-    from ..backend.solver import atoms_of
-
     cone_set = set(atoms_of(lib, reads))
     cone = [a for a in space.atoms if a in cone_set]
     coords = eng.coordinates(cone, derived)
-    values = [eng.output(v, output)[0] for v in versions]
-    region = z3.And(*values) if len(values) > 1 else values[0]
-    found = eng.cover(region, space.care, coords)
+    region = t.conj(t.expr(r) for r in reads)
+    found = eng.cover(region, space, coords)
     true = [Side(v, "true", None, "", "") for v in versions]
     replays = []
-    for cube, _ in found:
-        replays.append(eng.replay_values(cube, space, [(v, output, s) for v, s in zip(versions, true, strict=True)], cone))
+    for cube in found:
+        eng.confirm(cube, space, [OutputClass(v, output, True, "true", None, region) for v in versions])
+        replays.append(eng.replay(cube, space, [(v, output, s) for v, s in zip(versions, true, strict=True)], cone))
     count = eng.count(region, space)
-    total = eng.count(z3.BoolVal(True, eng.c.ctx), space)
-    cubes = sorted((literals(c) for c, _ in found), key=lambda t: [str(x) for x in t])
+    total = eng.count(t.true, space)
+    cubes = sorted((literals(c) for c in found), key=lambda x: [str(y) for y in x])
     common: tuple[Literal, ...] = ()
     if len(cubes) > 1:
         shared = set(cubes[0]).intersection(*cubes[1:])
@@ -47,7 +46,7 @@ def requires(lib: m.Library, versions: Sequence[str], caller: str | None = None,
     elif cubes:
         common, cubes = cubes[0], []
     replay = _summary(replays)
-    always = bool(found) and eng.new(*space.care, z3.Not(region)).check() == z3.unsat
+    always = bool(found) and t.empty(space.care & t.neg(region))
     never = not found
     return Requirement(tuple(versions), output, caller, tuple(a.name for a in space.assumptions), common,
                        tuple(cubes), always=always, never=never, count=count, total=total,
@@ -60,4 +59,4 @@ def _summary(replays: list[str]) -> str:
     drawn = [r for r in replays if "drawn" in r]
     if not drawn:
         return "every term replayed through the interpreter on every input"
-    return f"every term replayed through the interpreter ({len(drawn)} of {len(replays)} on inputs drawn by the solver)"
+    return f"every term replayed through the interpreter ({len(drawn)} of {len(replays)} on inputs drawn from the decision diagrams)"

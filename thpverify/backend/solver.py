@@ -17,17 +17,16 @@ import z3
 from .. import model as m
 from ..results import Counterexample, Decision, EvalResult, Fixed, Verdict
 from ..semantics import evaluate as ev
+from . import finite
 from .compiler import Compiler
+from .diagrams import Diagrams, TooLargeError
+from .verdicts import InternalError, decide
 
 TIMEOUT_MS = 20_000
 RLIMIT = 50_000_000
 CEGIS_ROUNDS = 16
 SPOT_CHECKS = 2
 EXHAUSTIVE_LIMIT = 1 << 12
-
-
-class InternalError(Exception):
-    """The solver and the interpreter disagree: a bug in thpverify."""
 
 
 # ------------------------------------------------------------- coordinates
@@ -103,26 +102,107 @@ class Solver:
         self.c = Compiler(lib)
         self.timeout_ms = timeout_ms
         self.rlimit = rlimit
-        self._terms: dict[int, z3.ExprRef] = {}
+        self._terms: dict[int, tuple[m.Expr, z3.ExprRef]] = {}
         self._guards: dict[tuple[int, bool], z3.ExprRef] = {}
         self._fresh = 0
         self._current: z3.Solver | None = None
         self._order = {name: i for i, name in enumerate(lib.atoms)}
+        self._diagrams: Diagrams | None = None
+        self._too_large = False
+        self._well_formed: list[z3.BoolRef] | None = None
+
+    def diagrams(self) -> Diagrams:
+        """The library's decision diagrams, built on first use."""
+        if self._diagrams is None:
+            self._diagrams = Diagrams(self.lib)
+        return self._diagrams
+
+    def atoms_of(self, exprs: Iterable[m.Expr]) -> list[str]:
+        return atoms_of(self.lib, exprs)
+
+    def unsat(self, exprs: Sequence[m.Expr], fixed: Sequence[Fixed] = (), negated: Sequence[m.Expr] = ()) -> bool | str:
+        """Z3's word on whether the expressions, the negations of `negated`
+        and the fixed coordinates hold together: True when they cannot,
+        False when they can, else the reason it does not know."""
+        s = self.new()
+        s.add(*(self.term(e) for e in exprs), *(z3.Not(self.term(e)) for e in negated),
+              *(self.coord_literal((f.atom, f.element), f.value) for f in fixed))
+        r = s.check()
+        if r == z3.unknown:
+            return f"unknown ({s.reason_unknown()})"
+        return bool(r == z3.unsat)
+
+    def entails(self, facts: Sequence[m.Expr], cube: dict[Coord, tuple[bool | str, ...]],
+                sides: Sequence[tuple[str, str, bool | str | int, m.Rule | None]], false: Sequence[m.Expr] = ()) -> bool | str:
+        """Z3's word on whether the facts and the cube (a set of values per
+        coordinate; a coordinate named after a bool def is that condition)
+        force each (version, output) to the value, decided by the rule, and
+        each expression of `false` false: True when they do, False when
+        not, else why it does not know."""
+        lits = []
+        for (name, element), values in cube.items():
+            if name not in self.lib.atoms:
+                term = self.c.function("", name)[0]
+                lits.append(z3.Or([term if v else z3.Not(term) for v in values]))
+            else:
+                lits.append(z3.Or([self.coord_literal((name, element), v) for v in values]))
+        want = []
+        for version, output, value, rule in sides:
+            v, r = self.c.function(version, output)
+            typ = self.lib.function(version, output).returns
+            if typ.kind == "bool":
+                want.append(v == z3.BoolVal(bool(value), self.c.ctx))
+            elif typ.kind == "enum":
+                want.append(v == self.c.constructors[typ.name][str(value)])
+            else:
+                want.append(v == z3.BitVecVal(int(value), v.size(), self.c.ctx))  # type: ignore[attr-defined]
+            if rule is not None:
+                want.append(r == z3.BitVecVal(self.c.rule_index(rule), r.size(), self.c.ctx))  # type: ignore[attr-defined]
+        want.extend(z3.Not(self.term(e)) for e in false)
+        s = self.new()
+        s.add(*(self.term(e) for e in facts), *lits, z3.Not(z3.And(*want)))
+        r = s.check()
+        if r == z3.unknown:
+            return f"unknown ({s.reason_unknown()})"
+        return bool(r == z3.unsat)
+
+    def agree(self, facts: Sequence[m.Expr], a: str, b: str, output: str) -> bool | str:
+        """Z3's word on whether the facts force versions a and b to give the output the same value."""
+        s = self.new()
+        s.add(*(self.term(e) for e in facts), self.c.function(a, output)[0] != self.c.function(b, output)[0])
+        r = s.check()
+        if r == z3.unknown:
+            return f"unknown ({s.reason_unknown()})"
+        return bool(r == z3.unsat)
+
+    def defaults(self) -> dict[str, bool | str | int]:
+        """Each atom's type's first value: false, the first enum value, {}."""
+        return {name: 0 if atom.type.kind == "set" else (atom.values[0] if atom.values else False)
+                for name, atom in self.lib.atoms.items()}
+
+    def show_atom(self, value: bool | str | int, name: str) -> str:
+        return show(value, self.lib.atoms[name])
+
+    def complete(self, partial: dict[str, bool | str | int | ev.PSet], free: list[Coord],
+                 combo: Sequence[bool | str]) -> dict[str, bool | str | int]:
+        return self._complete(partial, free, combo)
 
     def new(self) -> z3.Solver:
         s = z3.Solver(ctx=self.c.ctx)
         s.set("timeout", self.timeout_ms)
         s.set("rlimit", self.rlimit)
         s.set("random_seed", 0)
-        s.add(*self.c.well_formed())
+        if self._well_formed is None:
+            self._well_formed = self.c.well_formed()
+        s.add(*self._well_formed)
         return s
 
     def term(self, e: m.Expr) -> z3.ExprRef:
         """A closed expression of the library, compiled once."""
         key = id(e)
         if key not in self._terms:
-            self._terms[key] = self.c.expr(e)
-        return self._terms[key]
+            self._terms[key] = (e, self.c.expr(e))  # the expression is kept so its id is not reused
+        return self._terms[key][1]
 
     def current(self) -> z3.Solver:
         """The current check's solver."""
@@ -216,7 +296,14 @@ class Solver:
     # ------------------------------------------------------------ verdicts
 
     def check(self, inst: m.Instance) -> Verdict:
+        """Decision diagrams decide, Z3 and the interpreter confirm
+        (verdicts.decide); past the diagrams' size budget, Z3 alone."""
         try:
+            if not self._too_large:
+                try:
+                    return decide(self, self.diagrams(), inst)
+                except TooLargeError:
+                    self._too_large = True
             return self._check(inst)
         except InternalError as exc:
             return Verdict(inst.property, inst.version, "error", inst.expected, str(exc))
@@ -624,6 +711,32 @@ class Solver:
         return str(term.as_long())  # type: ignore[attr-defined]
 
     def _depends(self, version: str, name: str, given: Sequence[Fixed], assumptions: Sequence[m.Assumption]) -> list[str]:
+        """The atoms not given that occur in some prime implicant of some
+        value of the output, relative to the given values and the
+        assumptions (finite.depends): each can, with others, settle the
+        answer. Exact, on decision diagrams; past their budget, the atoms
+        whose single flip (the rest fixed) changes the answer, by Z3."""
+        if not self._too_large:
+            try:
+                return self._depends_exact(version, name, given, assumptions)
+            except TooLargeError:
+                self._too_large = True
+        return self._depends_flip(version, name, given, assumptions)
+
+    def _depends_exact(self, version: str, name: str, given: Sequence[Fixed], assumptions: Sequence[m.Assumption]) -> list[str]:
+        d = self.diagrams()
+        value, _ = d.function(version, name)
+        care = d.bdd_and(d.term(a.expr) for a in assumptions) & d.bdd_and(d.literal((f.atom, f.element), f.value) for f in given)
+        classes = [cond for _, cond in d.values(value, self.lib.function(version, name).returns)]
+        atoms = finite.atoms_read(d, care, *classes)
+        care &= d.domain(atoms)
+        coords = d.coords(atoms)
+        pinned = {(f.atom, f.element) for f in given} | {(f.atom, c[1]) for f in given if f.element is None for c in coords
+                                                         if c[0] == f.atom}
+        found = finite.depends(d, [care & c for c in classes], care, coords, [c for c in coords if c not in pinned])
+        return [a for a in atoms if any(c[0] == a for c in found)]
+
+    def _depends_flip(self, version: str, name: str, given: Sequence[Fixed], assumptions: Sequence[m.Assumption]) -> list[str]:
         """Free atoms whose value alone can change the answer (one flip, the rest fixed)."""
         value, _ = self.c.function(version, name)
         pinned = {f.atom for f in given if f.element is None}

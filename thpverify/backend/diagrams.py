@@ -1,0 +1,440 @@
+"""The typed model -> binary decision diagrams (CUDD through `dd`).
+
+The finite questions (is a formula ever true, how many inputs satisfy it,
+the smallest partial assignment that forces it, the atoms an answer can
+turn on) are exact and canonical on a BDD: the same formula gives the same
+diagram whatever was computed before, so the answers do not depend on the
+state of the process.
+
+Encoding: a bool atom is one variable; an enum atom with n values is
+ceil(log2 n) variables `<atom>#i` holding the value's index (codes >= n are
+ruled out by `domain`); a set atom is one variable `<atom>@k` per element k
+of its universe. Variables follow the atoms' declaration order.
+
+Values: a bool is a BDD; an enum value or an element is a `Choice` (each
+possible value with the condition under which it is taken, disjoint and
+covering); a set is a `Bits` (one condition per bit, bit k set when k is in
+the set). Each predicate compiles to its value and, per rule, the condition
+under which that rule decides it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .. import model as m
+from ..semantics.evaluate import delegate
+
+try:  # CUDD when the wheel has it; the pure-Python implementation otherwise
+    from dd import cudd as _bdd_impl
+except ImportError:  # pragma: no cover - depends on the platform's wheel
+    from dd import autoref as _bdd_impl
+
+BDD = Any  # a node of the manager (dd.cudd.Function)
+Coord = tuple[str, int | None]  # (atom, element of a set atom or None)
+INFINITE = 1 << 30
+
+
+class TooLargeError(Exception):
+    """The diagrams grew past the node budget: the SAT path answers instead."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A value among finitely many: value -> the condition it is taken under."""
+
+    options: tuple[tuple[bool | str | int, BDD], ...]
+
+
+@dataclass(frozen=True)
+class Bits:
+    """A set as one condition per bit index (0 .. width-1)."""
+
+    bits: tuple[BDD, ...]
+
+
+Sym = Any  # BDD | Choice | Bits
+_KEEP: list[Any] = []
+
+
+def _silence_shutdown() -> None:
+    """dd 0.6.0 asserts, when a CUDD manager is freed, that none of its nodes
+    is still referenced; some dd call leaks a few references, so it prints
+    an ignored AssertionError. The last managers are kept (_KEEP) until the
+    process ends; by the time this runs (atexit, after every output is written and
+    flushed) only that message can follow, so stderr is closed for it."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+    except (OSError, ValueError):
+        pass
+Rules = dict[int, BDD]  # rule index -> the condition under which it decides
+
+
+class Diagrams:
+    """BDDs for one library: atoms, expressions and predicates, built once."""
+
+    def __init__(self, lib: m.Library, node_limit: int = 2_000_000) -> None:
+        self.lib = lib
+        self.node_limit = node_limit
+        self.bdd = _bdd_impl.BDD()
+        self.true = self.bdd.true
+        self.false = self.bdd.false
+        self.vars: dict[Coord, list[str]] = {}  # coordinate -> its variables
+        self.rules: list[m.Rule] = []
+        self._rule_ids: dict[int, int] = {}
+        self._functions: dict[tuple[str, str], tuple[Sym, Rules]] = {}
+        self._exprs: dict[int, Sym] = {}
+        sets: list[tuple[int, int, Coord]] = []
+        for position, atom in enumerate(lib.atoms.values()):
+            if atom.type.kind == "bool":
+                self.vars[(atom.name, None)] = [atom.name]
+            elif atom.type.kind == "enum":
+                width = max(1, (len(atom.values) - 1).bit_length())
+                self.vars[(atom.name, None)] = [f"{atom.name}#{i}" for i in range(width)]
+            else:
+                for k in lib.universes[atom.type.name].elements:
+                    self.vars[(atom.name, k)] = [f"{atom.name}@{k}"]
+                    sets.append((k, position, (atom.name, k)))
+        # Each coordinate has meta variables that describe a cube literal
+        # over it: `?in` (the cube constrains it) and one `?<i>` per option
+        # (the cube allows its i-th value). Sets of cubes are BDDs over these
+        # (finite.minimum_cube, finite.depends, finite.cover).
+        self.meta: dict[Coord, tuple[str, list[str]]] = {}
+        for c in self.vars:
+            stem = c[0] if c[1] is None else f"{c[0]}@{c[1]}"
+            self.meta[c] = (f"{stem}?in", [f"{stem}?{i}" for i in range(len(self.options(c)))])
+        # Set elements are interleaved (every set's element 1, then every
+        # set's element 2, ...): operations on sets work element-wise, and
+        # this keeps their diagrams linear. Each coordinate's meta variables
+        # follow its own. The order is fixed: no dynamic reordering, so that
+        # diagrams (and the answers read from them) do not depend on what
+        # was built before.
+        # Named conditions (bool defs of the vocabulary without parameters)
+        # may be cube coordinates too, so that a row can say VM_NO_KHUGEPAGED;
+        # `link` ties each to its definition. Their variables come first, so
+        # that of two cubes with as few literals the one that names the
+        # condition wins (finite._lightest prefers earlier variables); the
+        # later-declared condition first (VM_NO_KHUGEPAGED over VM_SPECIAL).
+        self.derived = [f.name for f in lib.global_functions.values()
+                        if f.kind == "def" and not f.params and f.returns.kind == "bool" and f.name not in lib.atoms]
+        for name in self.derived:
+            self.vars[(name, None)] = [f"def:{name}"]
+            self.meta[(name, None)] = (f"def:{name}?in", [f"def:{name}?0", f"def:{name}?1"])
+        atoms_first = [c for c in self.vars if c[1] is None and c[0] in lib.atoms]
+        ordered = [(name, None) for name in reversed(self.derived)] + atoms_first + [c for _, _, c in sorted(sets)]
+        names = [v for c in ordered if c[0] in lib.atoms for v in self.vars[c]]
+        self.bdd.configure(reordering=False)
+        if _bdd_impl.__name__ == "dd.cudd":
+            # CUDD's garbage collector aborts the process ("dead count !=
+            # deleted") on `requires --all-versions` with dd 0.6.0: a
+            # reference count goes wrong somewhere between dd and CUDD. A
+            # process here lives for one command, so dead nodes are kept.
+            self.bdd.configure(garbage_collection=False)
+            if not _KEEP:
+                atexit.register(_silence_shutdown)
+            # The last few managers are kept until the process ends (a
+            # command builds one or two; a long test session frees the rest).
+            _KEEP.append(self.bdd)
+            del _KEEP[:-4]
+        self.bdd.declare(*(v for c in ordered for v in (*self.vars[c], self.meta[c][0], *self.meta[c][1])))
+        self.order = names
+        self._built = 0
+        self._domain: dict[str, BDD] = {}
+
+    # --------------------------------------------------------------- atoms
+
+    def coords(self, atoms: Iterable[str]) -> list[Coord]:
+        wanted = set(atoms)
+        return [c for c in self.vars if c[0] in wanted and c[0] in self.lib.atoms]
+
+    def link(self, names: Iterable[str]) -> BDD:
+        """Each named condition's variable equals its definition."""
+        return self.bdd_and(self.iff(self.bdd.var(f"def:{n}"), self.function("", n)[0]) for n in names)
+
+    def options(self, coord: Coord) -> tuple[bool | str, ...]:
+        atom = self.lib.atoms.get(coord[0])
+        if atom is None:
+            return (False, True)
+        return atom.values if coord[1] is None and atom.type.kind == "enum" else (False, True)
+
+    def literal(self, coord: Coord, value: bool | str | int) -> BDD:
+        """The condition coordinate == value."""
+        name, element = coord
+        atom = self.lib.atoms.get(name)
+        if atom is not None and element is None and atom.type.kind == "enum":
+            return self._code(name, atom.values.index(str(value)))
+        if atom is not None and element is None and atom.type.kind == "set":  # a whole set, as a bit mask
+            return self.bdd_and(self.literal((name, k), bool(int(value) >> k & 1))
+                                for k in self.lib.universes[atom.type.name].elements)
+        v = self.bdd.var(self.vars[coord][0])
+        return v if value else ~v
+
+    def _code(self, name: str, index: int) -> BDD:
+        out = self.true
+        for i, var in enumerate(self.vars[(name, None)]):
+            v = self.bdd.var(var)
+            out &= v if index >> i & 1 else ~v
+        return out
+
+    def domain(self, atoms: Iterable[str]) -> BDD:
+        """Enum codes past the last value are not inputs."""
+        out = self.true
+        for name in atoms:
+            atom = self.lib.atoms[name]
+            if atom.type.kind != "enum":
+                continue
+            if name not in self._domain:
+                self._domain[name] = self.bdd_or(self._code(name, i) for i in range(len(atom.values)))
+            out &= self._domain[name]
+        return out
+
+    def variables(self, atoms: Iterable[str]) -> list[str]:
+        return [v for c in self.coords(atoms) for v in self.vars[c]]
+
+    def atom(self, ref: m.AtomRef) -> Sym:
+        atom = self.lib.atoms[ref.name]
+        if atom.type.kind == "bool":
+            return self.bdd.var(ref.name)
+        if atom.type.kind == "enum":
+            return Choice(tuple((v, self._code(ref.name, i)) for i, v in enumerate(atom.values)))
+        u = self.lib.universes[atom.type.name]
+        return Bits(tuple(self.bdd.var(self.vars[(ref.name, k)][0]) if k in u.elements else self.false
+                          for k in range(u.width)))
+
+    def bdd_or(self, items: Iterable[BDD]) -> BDD:
+        out = self.false
+        for x in items:
+            out |= x
+        return out
+
+    def bdd_and(self, items: Iterable[BDD]) -> BDD:
+        out = self.true
+        for x in items:
+            out &= x
+        return out
+
+    # ------------------------------------------------------------ functions
+
+    def function(self, version: str, name: str) -> tuple[Sym, Rules]:
+        """(value, rule conditions) of a parameterless predicate or def; built once."""
+        key = (version, name)
+        if key not in self._functions:
+            self._functions[key] = self.body(self.lib.function(version, name), {})
+        return self._functions[key]
+
+    def rule_index(self, rule: m.Rule) -> int:
+        key = id(rule)
+        if key not in self._rule_ids:
+            self._rule_ids[key] = len(self.rules)
+            self.rules.append(rule)
+        return self._rule_ids[key]
+
+    def body(self, fn: m.Function, env: dict[str, Sym]) -> tuple[Sym, Rules]:
+        """Statements run in order under a path condition; the branches of
+        an `if` run under the test and its negation and their locals merge.
+        A return adds its value under the path condition, which it ends."""
+        state: dict[str, Any] = {"value": None, "rules": {}}
+
+        def run(stmts: Sequence[m.Stmt], pc: BDD, local: dict[str, Sym]) -> tuple[BDD, dict[str, Sym]]:
+            for stmt in stmts:
+                if pc == self.false:
+                    break
+                if isinstance(stmt, m.SReturn):
+                    value, rules = self._returned(stmt, local)
+                    state["value"] = value if state["value"] is None else self.ite(pc, value, state["value"])
+                    for r, cond in rules.items():
+                        state["rules"][r] = state["rules"].get(r, self.false) | (pc & cond)
+                    pc = self.false
+                elif isinstance(stmt, m.SAssign):
+                    local = {**local, stmt.name: self.expr(stmt.value, local)}
+                else:
+                    test = self.expr(stmt.test, local)
+                    pc1, env1 = run(stmt.then, pc & test, local)
+                    pc2, env2 = run(stmt.orelse, pc & ~test, local)
+                    merged = {k: (self.ite(pc1, env1[k], env2[k]) if k in env2 else env1[k]) for k in env1}
+                    merged.update({k: v for k, v in env2.items() if k not in env1})
+                    pc, local = pc1 | pc2, merged
+                self._budget()
+            return pc, local
+
+        rest, _ = run(fn.body, self.true, env)
+        if state["value"] is None or rest != self.false:
+            raise AssertionError(f"{fn.name} ends without a return on some input")
+        return state["value"], state["rules"]
+
+    def _budget(self) -> None:
+        self._built += 1
+        if self._built % 4096 == 0 and len(self.bdd) > self.node_limit:
+            raise TooLargeError(f"more than {self.node_limit} diagram nodes")
+
+    def _returned(self, stmt: m.SReturn, env: dict[str, Sym]) -> tuple[Sym, Rules]:
+        e = stmt.value
+        call = delegate(self.lib, e)
+        if call is None:
+            return self.expr(e, env), {self.rule_index(stmt.rule): self.true}
+        fn = self.lib.function(call.version, call.name)
+        if not fn.params:
+            value, rules = self.function(call.version, call.name)
+        else:
+            args = {name: self.expr(a, env) for (name, _), a in zip(fn.params, call.args, strict=True)}
+            value, rules = self.body(fn, args)
+        return (value if call is e else self.expr(e, env)), rules
+
+    # ----------------------------------------------------------- expressions
+
+    def term(self, e: m.Expr) -> Sym:
+        """A closed expression of the library, built once."""
+        key = id(e)
+        if key not in self._exprs:
+            self._exprs[key] = (e, self.expr(e, {}))  # the expression is kept so its id is not reused
+        return self._exprs[key][1]
+
+    def expr(self, e: m.Expr, env: dict[str, Sym]) -> Sym:
+        if isinstance(e, m.Lit):
+            return self.constant(e.type, e.value)
+        if isinstance(e, m.AtomRef):
+            return self.atom(e)
+        if isinstance(e, m.Local):
+            return env[e.name]
+        if isinstance(e, m.Call):
+            fn = self.lib.function(e.version, e.name)
+            if not fn.params:
+                return self.function(e.version, e.name)[0]
+            args = {name: self.expr(a, env) for (name, _), a in zip(fn.params, e.args, strict=True)}
+            return self.body(fn, args)[0]
+        if e.op == "cond":
+            test = self.expr(e.args[0], env)
+            return self.ite(test, self.expr(e.args[1], env), self.expr(e.args[2], env))
+        return OPS[e.op](self, e, [self.expr(a, env) for a in e.args])
+
+    def constant(self, typ: m.Type, value: bool | int | str) -> Sym:
+        if typ.kind == "bool":
+            return self.true if value else self.false
+        if typ.kind == "set":
+            u = self.lib.universes[typ.name]
+            return Bits(tuple(self.true if int(value) >> k & 1 else self.false for k in range(u.width)))
+        return Choice(((value, self.true),))
+
+    def ite(self, test: BDD, a: Sym, b: Sym) -> Sym:
+        if test == self.true:
+            return a
+        if test == self.false:
+            return b
+        if isinstance(a, Bits):
+            return Bits(tuple(self.bdd.ite(test, x, y) for x, y in zip(a.bits, b.bits, strict=True)))
+        if isinstance(a, Choice):
+            return _merge(test, a, b)
+        return self.bdd.ite(test, a, b)
+
+    def equal(self, a: Sym, b: Sym) -> BDD:
+        if isinstance(a, Bits):
+            return self.bdd_and(self.iff(x, y) for x, y in zip(a.bits, b.bits, strict=True))
+        if isinstance(a, Choice):
+            other = dict(b.options)
+            return self.bdd_or(c & other[v] for v, c in a.options if v in other)
+        return self.iff(a, b)
+
+    def iff(self, a: BDD, b: BDD) -> BDD:
+        return self.bdd.apply("<=>", a, b)
+
+    def values(self, value: Sym, typ: m.Type) -> list[tuple[bool | str | int, BDD]]:
+        """Each value a term can take (sets as bit masks), with its condition; values that cannot occur left out."""
+        if isinstance(value, Choice):
+            return [(v, c) for v, c in value.options if c != self.false]
+        if isinstance(value, Bits):
+            masks: list[tuple[int, BDD]] = [(0, self.true)]
+            for k, bit in enumerate(value.bits):
+                nxt = []
+                for mask, cond in masks:
+                    for on, c in ((False, cond & ~bit), (True, cond & bit)):
+                        if c != self.false:
+                            nxt.append((mask | (1 << k) if on else mask, c))
+                masks = nxt
+            return list(masks)
+        return [(v, c) for v, c in ((False, ~value), (True, value)) if c != self.false]
+
+
+def choice(pairs: Iterable[tuple[bool | str | int, BDD]]) -> Choice:
+    merged: dict[bool | str | int, BDD] = {}
+    for v, c in pairs:
+        merged[v] = merged[v] | c if v in merged else c
+    return Choice(tuple(merged.items()))
+
+
+def _merge(test: BDD, a: Choice, b: Choice) -> Choice:
+    return choice([*((v, test & c) for v, c in a.options), *((v, ~test & c) for v, c in b.options)])
+
+
+# ------------------------------------------------------------- operators
+
+_Op = Callable[[Diagrams, m.Op, list[Sym]], Sym]
+
+
+def _compare(test: Callable[[int, int], bool]) -> _Op:
+    def run(d: Diagrams, e: m.Op, a: list[Sym]) -> Sym:
+        x, y = a
+        return d.bdd_or(cx & cy for vx, cx in x.options for vy, cy in y.options if test(int(vx), int(vy)))
+
+    return run
+
+
+def _in(d: Diagrams, e: m.Op, a: list[Sym]) -> Sym:
+    x, s = a
+    return d.bdd_or(c & s.bits[int(v)] for v, c in x.options if 0 <= int(v) < len(s.bits))
+
+
+def _highest(d: Diagrams, e: m.Op, a: list[Sym]) -> Sym:
+    (s,) = a
+    u = d.lib.universes[e.args[0].type.name]
+    pairs: list[tuple[bool | str | int, BDD]] = []
+    higher = d.false
+    for element in reversed(u.elements):
+        pairs.append((element, s.bits[element] & ~higher))
+        higher |= s.bits[element]
+    pairs.append((0, ~higher))
+    return choice(pairs)
+
+
+def _singleton(d: Diagrams, e: m.Op, a: list[Sym]) -> Sym:
+    (x,) = a
+    width = d.lib.universes[e.type.name].width
+    cond = dict(choice(x.options).options)
+    return Bits(tuple(cond.get(k, d.false) for k in range(width)))
+
+
+def _bitwise(f: Callable[[BDD, BDD], BDD]) -> _Op:
+    def run(d: Diagrams, e: m.Op, a: list[Sym]) -> Sym:
+        return Bits(tuple(f(x, y) for x, y in zip(a[0].bits, a[1].bits, strict=True)))
+
+    return run
+
+
+OPS: dict[str, _Op] = {
+    "not": lambda d, e, a: ~a[0],
+    "and": lambda d, e, a: a[0] & a[1],
+    "or": lambda d, e, a: a[0] | a[1],
+    "implies": lambda d, e, a: ~a[0] | a[1],
+    "iff": lambda d, e, a: d.iff(a[0], a[1]),
+    "eq": lambda d, e, a: d.equal(a[0], a[1]),
+    "ne": lambda d, e, a: ~d.equal(a[0], a[1]),
+    "lt": _compare(lambda x, y: x < y),
+    "le": _compare(lambda x, y: x <= y),
+    "gt": _compare(lambda x, y: x > y),
+    "ge": _compare(lambda x, y: x >= y),
+    "in": _in,
+    "union": _bitwise(lambda x, y: x | y),
+    "inter": _bitwise(lambda x, y: x & y),
+    "diff": _bitwise(lambda x, y: x & ~y),
+    "empty": lambda d, e, a: d.bdd_and(~x for x in a[0].bits),
+    "highest": _highest,
+    "singleton": _singleton,
+    "cond": lambda d, e, a: d.ite(a[0], a[1], a[2]),
+}

@@ -1,0 +1,275 @@
+"""Exact answers to the finite questions, on decision diagrams.
+
+Counts, minimum cubes, covers by prime cubes, the atoms an answer depends
+on, and inputs drawn in a canonical order. Each function takes BDDs built
+by `diagrams.Diagrams` and answers from their structure alone, so the same
+question gives the same answer in any process. The callers confirm every
+answer with the interpreter and with Z3 before showing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from .diagrams import BDD, INFINITE, Coord, Diagrams
+
+Cube = dict[Coord, bool | str]
+
+
+def count(d: Diagrams, f: BDD, atoms: Sequence[str]) -> int:
+    """The number of assignments to `atoms` (enums by value, sets by element) that satisfy f."""
+    names = d.variables(atoms)
+    extra = set(d.bdd.support(f)) - set(names)
+    if extra:
+        raise ValueError(f"the formula reads variables outside the counting space: {sorted(extra)}")
+    return int(d.bdd.count(f & d.domain(atoms), nvars=len(names))) if names else int(f == d.true)
+
+
+def cube_bdd(d: Diagrams, cube: Cube) -> BDD:
+    return d.bdd_and(d.literal(c, v) for c, v in cube.items())
+
+
+def cofactors(d: Diagrams, coord: Coord, f: BDD) -> list[tuple[bool | str, BDD]]:
+    """f with the coordinate set to each of its values."""
+    out = []
+    for value in d.options(coord):
+        out.append((value, restrict(d, coord, value, f)))
+    return out
+
+
+def restrict(d: Diagrams, coord: Coord, value: bool | str | int, f: BDD) -> BDD:
+    name, element = coord
+    names = d.vars[coord]
+    if element is None and d.lib.atoms[name].type.kind == "enum":
+        index = d.lib.atoms[name].values.index(str(value))
+        return d.bdd.let({v: bool(index >> i & 1) for i, v in enumerate(names)}, f)
+    return d.bdd.let({names[0]: bool(value)}, f)
+
+
+def member(d: Diagrams, coords: Sequence[Coord]) -> BDD:
+    """Input x lies in the cube described by the meta variables: each
+    coordinate's value is one the cube allows."""
+    out = d.true
+    for c in coords:
+        allowed = d.meta[c][1]
+        out &= d.bdd_or(d.bdd.var(a) & d.literal(c, v) for a, v in zip(allowed, d.options(c), strict=True))
+    return out
+
+
+def shape(d: Diagrams, coords: Sequence[Coord], single: bool) -> BDD:
+    """`?in` says whether the cube constrains the coordinate (allows fewer
+    than all its values); with `single`, a constrained one allows one value."""
+    out = d.true
+    for c in coords:
+        used, allowed = d.meta[c]
+        every = d.bdd_and(d.bdd.var(a) for a in allowed)
+        out &= d.iff(d.bdd.var(used), ~every)
+        if single:
+            one = d.bdd_or(d.bdd.var(a) & d.bdd_and(~d.bdd.var(b) for b in allowed if b != a) for a in allowed)
+            out &= ~d.bdd.var(used) | one
+    return out
+
+
+def implicants(d: Diagrams, f: BDD, coords: Sequence[Coord]) -> BDD:
+    """The cubes over coords (as meta assignments) whose every input is in f; f reads only the coordinates."""
+    names = [v for c in coords for v in d.vars[c]]
+    return ~d.bdd.exist(names, member(d, coords) & ~f)
+
+
+def touching(d: Diagrams, f: BDD, coords: Sequence[Coord]) -> BDD:
+    """The cubes over coords that hold an input of f."""
+    names = [v for c in coords for v in d.vars[c]]
+    return d.bdd.exist(names, member(d, coords) & f)
+
+
+def _lightest(d: Diagrams, f: BDD, weighted: set[str]) -> dict[str, bool] | None:
+    """An assignment of f that sets the fewest `weighted` variables true;
+    ties go to true, in variable order: among cubes with the fewest
+    literals, the one that constrains the earlier-declared coordinate (the
+    canonical one of two equal atoms: VM_HUGEPAGE, not vma_VM_HUGEPAGE)
+    and allows as many values as it can."""
+    memo: dict[BDD, tuple[int, BDD | None, bool]] = {}
+
+    def cost(u: BDD) -> int:
+        if u == d.true:
+            return 0
+        if u == d.false:
+            return INFINITE
+        if u not in memo:
+            var = u.var
+            lo, hi = (~u.low, ~u.high) if u.negated else (u.low, u.high)  # children of the regular node
+            a, b = cost(lo), cost(hi) + (1 if var in weighted else 0)
+            memo[u] = (b, hi, True) if b <= a else (a, lo, False)
+        return memo[u][0]
+
+    if cost(f) >= INFINITE:
+        return None
+    out: dict[str, bool] = {}
+    u = f
+    while u != d.true:  # a variable off the path is left out: any value
+
+        _, nxt, value = memo[u]
+        out[u.var] = value
+        u = nxt
+    return out
+
+
+def minimum_cube(d: Diagrams, inside: BDD, touch: BDD, coords: Sequence[Coord]) -> Cube | None:
+    """A cube over `coords` with the fewest literals, each fixing one value,
+    that implies `inside` and meets `touch`; None when there is none. Both
+    may read only the coordinates' variables. Ties go to fixing the
+    earlier coordinate (in variable order)."""
+    found = widest_cube(d, inside, touch, coords, single=True)
+    return None if found is None else {c: values[0] for c, values in found.items()}
+
+
+def widest_cube(d: Diagrams, inside: BDD, touch: BDD, coords: Sequence[Coord],
+                single: bool = False) -> dict[Coord, tuple[bool | str, ...]] | None:
+    """A cube over `coords` that constrains the fewest coordinates (each to
+    a set of values), implies `inside` and meets `touch`: a prime implicant
+    of `inside` among those meeting `touch`."""
+    cubes = shape(d, coords, single) & implicants(d, inside, coords) & touching(d, touch, coords)
+    path = _lightest(d, cubes, {d.meta[c][0] for c in coords})
+    if path is None:
+        return None
+    out: dict[Coord, tuple[bool | str, ...]] = {}
+    for c in coords:
+        used, allowed = d.meta[c]
+        if not path.get(used, False):
+            continue
+        # An allowed-variable off the path can take either value: allow it.
+        out[c] = tuple(v for a, v in zip(allowed, d.options(c), strict=True) if path.get(a, True))
+    return out
+
+
+def fewest_literals(d: Diagrams, region: BDD, care: BDD, coords: Sequence[Coord]) -> dict[Coord, tuple[bool | str, ...]] | None:
+    """A cube over `coords` that constrains the fewest coordinates (each to
+    a set of values), whose every input within `care` is in `region`, and
+    that holds an input of `region` within care: exact (widest_cube), so
+    no cube with fewer literals does. None when no such cube exists."""
+    mine = {v for c in coords for v in d.vars[c]}
+    others = sorted((set(d.bdd.support(care)) | set(d.bdd.support(region))) - mine)
+    inside = d.bdd.forall(others, ~care | region)
+    meets = d.bdd.exist(others, care & region)
+    return widest_cube(d, inside, meets, coords)
+
+
+def cover(d: Diagrams, region: BDD, care: BDD, coords: Sequence[Coord],
+          max_rows: int | None = None) -> list[dict[Coord, tuple[bool | str, ...]]]:
+    """Prime cubes that together hold every input of `region` within `care`
+    and, within care, nothing else. Greedy: the prime with the fewest
+    literals that meets what is left uncovered, until nothing is; then
+    every row the others cover is dropped. TooManyRows past max_rows."""
+    # A row speaks of the coordinates only: it must force the region for
+    # every value of the variables care and region read besides them.
+    mine = {v for c in coords for v in d.vars[c]}
+    others = sorted((set(d.bdd.support(care)) | set(d.bdd.support(region))) - mine)
+    inside = d.bdd.forall(others, ~care | region)
+    left = care & region
+    rows: list[dict[Coord, tuple[bool | str, ...]]] = []
+    imp = shape(d, coords, False) & implicants(d, inside, coords)
+    weighted = {d.meta[c][0] for c in coords}
+    while left != d.false:
+        path = _lightest(d, imp & touching(d, d.bdd.exist(others, left), coords), weighted)
+        if path is None:
+            raise AssertionError("an uncovered input of the region has no implicant")
+        row = {}
+        for c in coords:
+            used, allowed = d.meta[c]
+            if path.get(used, False):
+                row[c] = tuple(v for a, v in zip(allowed, d.options(c), strict=True) if path.get(a, True))
+        rows.append(row)
+        if max_rows is not None and len(rows) > max_rows:
+            raise TooManyRowsError(max_rows)
+        left &= ~cube_of(d, row)
+    kept = list(rows)
+    for row in sorted(rows, key=lambda r: -len(r)):
+        others = d.bdd_or(cube_of(d, r) for r in kept if r is not row)
+        if care & region & cube_of(d, row) & ~others == d.false:
+            kept = [r for r in kept if r is not row]
+    return kept
+
+
+def cube_of(d: Diagrams, cube: dict[Coord, tuple[bool | str, ...]]) -> BDD:
+    return d.bdd_and(d.bdd_or(d.literal(c, v) for v in values) for c, values in cube.items())
+
+
+class TooManyRowsError(Exception):
+    """A cover needs more rows than the caller allowed: no short table exists."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} rows")
+        self.limit = limit
+
+
+def depends(d: Diagrams, classes: Sequence[BDD], care: BDD, coords: Sequence[Coord], candidates: Iterable[Coord]) -> list[Coord]:
+    """The candidate coordinates that occur in some prime implicant of some
+    class (the inputs on which an output takes one of its values), relative
+    to `care`: a prime is a cube that meets care, whose every input in care
+    is in the class, and that loses this if any literal is dropped. These
+    are exactly the coordinates whose value, with others, settles the answer.
+
+    A coordinate occurs in such a prime if and only if some cube that
+    fixes it meets care, lies in the class within care, and stops lying
+    there when it is freed (a prime found by dropping literals from that
+    cube keeps it). `classes`, `care` may read only the coordinates.
+    """
+    touch = shape(d, coords, False) & touching(d, care, coords)
+    found: set[Coord] = set()
+    todo = list(candidates)
+    for cls in classes:
+        inside = implicants(d, ~care | cls, coords)
+        both = inside & touch
+        if both == d.false:
+            continue
+        for x in todo:
+            if x in found:
+                continue
+            used, allowed = d.meta[x]
+            freed = d.bdd.let({used: False, **{a: True for a in allowed}}, inside)
+            if both & d.bdd.var(used) & ~freed != d.false:
+                found.add(x)
+    return [x for x in todo if x in found]
+
+
+def assignments(d: Diagrams, f: BDD, atoms: Sequence[str], limit: int) -> list[dict[str, bool | str | int]]:
+    """Up to `limit` assignments to `atoms` that satisfy f (with the enum
+    domain), in the diagram's canonical order. f may read only their variables."""
+    names = d.variables(atoms)
+    points = d.bdd.pick_iter(f & d.domain(atoms), care_vars=names)
+    out = []
+    try:
+        for point in points:
+            out.append(decode(d, point, atoms))
+            if len(out) >= limit:
+                break
+    finally:
+        points.close()  # a pending iterator holds nodes of the manager
+    return out
+
+
+def decode(d: Diagrams, point: dict[str, bool], atoms: Iterable[str]) -> dict[str, bool | str | int]:
+    out: dict[str, bool | str | int] = {}
+    for name in atoms:
+        atom = d.lib.atoms[name]
+        if atom.type.kind == "bool":
+            out[name] = bool(point.get(name, False))
+        elif atom.type.kind == "enum":
+            index = sum(1 << i for i, v in enumerate(d.vars[(name, None)]) if point.get(v, False))
+            out[name] = atom.values[index]
+        else:
+            out[name] = sum(1 << k for (a, k), vs in d.vars.items() if a == name and k is not None and point.get(vs[0], False))
+    return out
+
+
+def first(d: Diagrams, f: BDD, atoms: Sequence[str]) -> dict[str, bool | str | int] | None:
+    found = assignments(d, f, atoms, 1)
+    return found[0] if found else None
+
+
+def atoms_read(d: Diagrams, *fs: BDD) -> list[str]:
+    """The atoms whose variables some f reads, in declaration order."""
+    names: set[str] = set()
+    for f in fs:
+        names |= set(d.bdd.support(f))
+    return [a for a in d.lib.atoms if any(v in names for v in d.variables([a]))]

@@ -1,0 +1,191 @@
+"""Deciding a verdict: decision diagrams answer, Z3 and the interpreter confirm.
+
+For one property instance, with H the premises and the named assumptions:
+H empty is vacuous; `p -> q` with H & p empty is vacuous; H & !claim empty
+is proved; otherwise refuted, with a counterexample that fixes the fewest
+coordinates the claim reads (exact: the smallest cube over those
+coordinates that forces the failure under H and meets H).
+
+Every answer is confirmed before it is returned:
+- a vacuity or a proof by one Z3 query (its core of named assumptions,
+  with the premises, must be unsat), so both engines agree on it, and the
+  proof is also spot-checked by the interpreter on inputs drawn from H;
+- a counterexample cube by one Z3 query (the cube, the premises and the
+  assumptions entail the failure), and the interpreter replays it.
+A disagreement raises InternalError (exit 6, never a verdict). Where the
+diagrams grow too large, the Z3 path of `solver.Solver` answers alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .. import model as m
+from ..results import Counterexample, Fixed, Verdict
+from ..semantics import evaluate as ev
+from . import finite
+from .diagrams import BDD, Coord, Diagrams
+
+if TYPE_CHECKING:
+    from .solver import Solver
+
+SPOT_CHECKS = 2
+EXHAUSTIVE_LIMIT = 1 << 12
+DRAWN = 16
+
+
+class InternalError(Exception):
+    """The engines, or an engine and the interpreter, disagree: a bug in thpverify."""
+
+
+def decide(solver: Solver, d: Diagrams, inst: m.Instance) -> Verdict:
+    base: dict[str, Any] = dict(property=inst.property, version=inst.version, expected=inst.expected)
+    atoms = solver.atoms_of([*inst.premises, *(a.expr for a in inst.assumptions), inst.claim])
+    premises = d.domain(atoms) & d.bdd_and(d.term(p) for p in inst.premises)
+    lits = [d.term(a.expr) for a in inst.assumptions]
+    held = premises & d.bdd_and(lits)
+    if held == d.false:
+        core = _core(d, premises, lits, inst)
+        _confirm_unsat(solver, inst, core, [], "the premises conflict")
+        who = ", ".join(core) or "the callers and 'given' clauses"
+        return Verdict(**base, verdict="vacuous", reason=f"the premises cannot hold together ({who})",
+                       core=tuple(core), checks=("conflict re-checked",))
+    if isinstance(inst.claim, m.Op) and inst.claim.op == "implies":
+        antecedent = d.term(inst.claim.args[0])
+        if held & antecedent == d.false:
+            core = _core(d, premises & antecedent, lits, inst)
+            _confirm_unsat(solver, inst, core, [inst.claim.args[0]], "the antecedent never holds")
+            return Verdict(**base, verdict="vacuous", reason="the left side of '->' never holds under the premises",
+                           core=tuple(core), checks=("conflict re-checked",))
+    claim = d.term(inst.claim)
+    failing = held & ~claim
+    if failing == d.false:
+        core = _core(d, premises & ~claim, lits, inst)
+        _confirm_unsat(solver, inst, core, [], "the proof", negated=[inst.claim])
+        checks = ("core re-checked", "proved by both engines") + _spot_check(solver, d, inst, held, atoms)
+        return Verdict(**base, verdict="proved", core=tuple(core), checks=checks)
+    cex = _counterexample(solver, d, inst, held, claim, atoms)
+    return Verdict(**base, verdict="refuted", counterexample=cex, checks=(cex.replay,))
+
+
+def _core(d: Diagrams, rest: BDD, lits: Sequence[BDD], inst: m.Instance) -> list[str]:
+    """A minimal set of named assumptions that, with `rest`, has no input:
+    drop each in turn while the others still conflict."""
+    kept = list(range(len(lits)))
+    for i in list(kept):
+        trial = [k for k in kept if k != i]
+        if rest & d.bdd_and(lits[k] for k in trial) == d.false:
+            kept = trial
+    return [inst.assumptions[k].name for k in kept]
+
+
+def _confirm_unsat(solver: Solver, inst: m.Instance, core: Sequence[str], extra: Sequence[m.Expr], what: str,
+                   negated: Sequence[m.Expr] = ()) -> None:
+    facts = [*inst.premises, *(a.expr for a in inst.assumptions if a.name in core), *extra]
+    answer = solver.unsat(facts, negated=negated)
+    if answer is not True:
+        raise InternalError(f"{inst.property} on {inst.version or 'its versions'}: the decision diagrams find {what} "
+                            f"under {', '.join(core) or 'the premises alone'}, Z3 answers {answer}")
+
+
+def _spot_check(solver: Solver, d: Diagrams, inst: m.Instance, held: BDD, atoms: list[str]) -> tuple[str, ...]:
+    """Evaluate the claim with the interpreter on inputs where the premises hold."""
+    coords = d.coords(atoms)
+    if len(coords) <= 12 and all(solver.lib.atoms[a].type.kind != "enum" for a in atoms):
+        inputs: list[dict[str, bool | str | int]] = []
+        for bits in itertools.product((False, True), repeat=len(coords)):
+            inputs.append(_from_coords(coords, bits))
+        how = "exhaustively"
+    else:
+        inputs = _complete(solver, finite.assignments(d, held, atoms, SPOT_CHECKS))
+        how = "on inputs drawn from the decision diagram"
+    checked = 0
+    for assignment in inputs:
+        if not _satisfies(solver.lib, inst, assignment):
+            continue
+        checked += 1
+        if ev.value_of(solver.lib, inst.claim, assignment) is not True:
+            raise InternalError(f"the engines proved {inst.property} but the interpreter finds it false on {assignment}")
+    return (f"interpreter agrees {how} ({checked} inputs)",)
+
+
+def _complete(solver: Solver, points: list[dict[str, bool | str | int]]) -> list[dict[str, bool | str | int]]:
+    defaults = solver.defaults()
+    return [{**defaults, **point} for point in points]
+
+
+def _from_coords(coords: list[Coord], bits: Sequence[bool]) -> dict[str, bool | str | int]:
+    out: dict[str, bool | str | int] = {}
+    for (name, element), bit in zip(coords, bits, strict=True):
+        if element is None:
+            out[name] = bit
+        else:
+            out[name] = int(out.get(name, 0)) | (int(bit) << element)
+    return out
+
+
+def _satisfies(lib: m.Library, inst: m.Instance, assignment: ev.Assignment) -> bool:
+    exprs = [*inst.premises, *(a.expr for a in inst.assumptions)]
+    return all(ev.value_of(lib, e, assignment) is True for e in exprs)
+
+
+def _counterexample(solver: Solver, d: Diagrams, inst: m.Instance, held: BDD, claim: BDD, atoms: list[str]) -> Counterexample:
+    """The smallest cube over the coordinates the claim reads that forces
+    the failure wherever the premises hold, and meets them."""
+    lib = solver.lib
+    claim_atoms = solver.atoms_of([inst.claim])
+    claim_coords = d.coords(claim_atoms)
+    mine = set(d.variables(claim_atoms))
+    others = [v for v in d.order if v not in mine]
+    forced = d.bdd.forall(others, ~held | ~claim)
+    meets = d.bdd.exist(others, held)
+    cube = finite.minimum_cube(d, forced, meets, claim_coords)
+    if cube is None:
+        raise InternalError(f"no cube forces the failure of {inst.property}, yet it fails")
+    fixed = tuple(Fixed(name, element, value) for (name, element), value in cube.items())
+    answer = solver.unsat([*inst.premises, *(a.expr for a in inst.assumptions), inst.claim], fixed)
+    if answer is not True:
+        raise InternalError(f"{inst.property}: the decision diagrams find a counterexample cube that Z3 does not confirm ({answer})")
+    inside = held & ~claim & finite.cube_bdd(d, cube)
+    witness = finite.first(d, inside, list(lib.atoms))
+    if witness is None:
+        raise InternalError(f"the counterexample cube to {inst.property} holds no failing input")
+    if not _satisfies(lib, inst, witness) or ev.value_of(lib, inst.claim, witness) is not False:
+        raise InternalError(f"the counterexample to {inst.property} does not replay through the interpreter")
+    replay = _replay_partial(solver, d, inst, held & finite.cube_bdd(d, cube), fixed, d.coords(atoms))
+    decisions = solver.decisions(inst.claim, inst.version, witness)
+    shown = tuple((a, solver.show_atom(witness[a], a)) for a in atoms)
+    size = f"{len(fixed)} fixed"
+    return Counterexample(fixed, shown, decisions, replay, f"{size}; no partial assignment with fewer forces the failure")
+
+
+def _replay_partial(solver: Solver, d: Diagrams, inst: m.Instance, region: BDD, fixed: Sequence[Fixed], coords: list[Coord]) -> str:
+    lib = solver.lib
+    partial = solver.partial(fixed)
+    if ev.value_of(lib, inst.claim, partial) is False:
+        return "replayed: the interpreter finds the claim false with every other atom unknown"
+    pinned = {(f.atom, f.element) for f in fixed}
+    free = [c for c in coords if c not in pinned]
+    total = 1
+    for c in free:
+        total *= len(d.options(c))
+    if total <= EXHAUSTIVE_LIMIT:
+        inputs: list[dict[str, bool | str | int]] = [solver.complete(partial, free, combo)
+                                                     for combo in itertools.product(*map(d.options, free))]
+        how = f"all {total} completions"
+    else:
+        atoms = sorted({a for a, _ in coords}, key=list(lib.atoms).index)
+        inputs = _complete(solver, finite.assignments(d, region, atoms, DRAWN))
+        how = f"{len(inputs)} completions drawn from the decision diagram"
+    checked = 0
+    for assignment in inputs:
+        if not _satisfies(lib, inst, assignment):
+            continue
+        checked += 1
+        if ev.value_of(lib, inst.claim, assignment) is not False:
+            raise InternalError(f"the partial counterexample to {inst.property} does not force the failure")
+    if not checked:
+        raise InternalError(f"no completion of the counterexample to {inst.property} satisfies the premises")
+    return f"replayed: the interpreter finds the claim false on {how} ({checked} satisfy the premises)"
