@@ -205,7 +205,7 @@ class TooManyRowsError(Exception):
 def depends(d: Diagrams, classes: Sequence[BDD], care: BDD, coords: Sequence[Coord], candidates: Iterable[Coord]) -> list[Coord]:
     """The candidate coordinates that occur in some prime implicant of some
     class (the inputs on which an output takes one of its values), relative
-    to `care`: a prime is a cube that meets care, whose every input in care
+    to `care`: a prime is a cube (each literal fixing one value) that meets care, whose every input in care
     is in the class, and that loses this if any literal is dropped. These
     are exactly the coordinates whose value, with others, settles the answer.
 
@@ -214,7 +214,9 @@ def depends(d: Diagrams, classes: Sequence[BDD], care: BDD, coords: Sequence[Coo
     there when it is freed (a prime found by dropping literals from that
     cube keeps it). `classes`, `care` may read only the coordinates.
     """
-    touch = shape(d, coords, False) & touching(d, care, coords)
+    # Literals fix one value each: with sets of values, an atom that only
+    # rules a value out through an assumption would count as well.
+    touch = shape(d, coords, True) & touching(d, care, coords)
     found: set[Coord] = set()
     todo = list(candidates)
     for cls in classes:
