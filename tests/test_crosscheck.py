@@ -56,10 +56,10 @@ def test_core_alone_is_checked_and_can_fail(mini: object) -> None:
 def test_a_disagreement_is_loud_with_exit_6(monkeypatch: pytest.MonkeyPatch) -> None:
     real = runner.check_all
 
-    def lying(lib: object, jobs: object = None) -> tuple[object, ...]:
+    def lying(lib: object, jobs: object = None, **options: object) -> tuple[object, ...]:
         """Z3 'proves' the refuted special_fault on old: cvc5 must object."""
         out = []
-        for v in real(lib, jobs):  # type: ignore[arg-type]
+        for v in real(lib, jobs, **options):  # type: ignore[arg-type]
             if (v.property, v.version) == ("special_fault", "old"):
                 v = dataclasses.replace(v, verdict="proved", counterexample=None, core=())
             out.append(v)

@@ -21,6 +21,7 @@ from typing import Any
 from .. import model as m
 from ..backend.solver import Solver, atoms_of
 from ..backend.tables import Formula, OutputClass, Row, Tables, TooManyRowsError
+from ..errors import InternalError
 from ..results import Fixed, Literal, Side
 from ..semantics import evaluate as ev
 
@@ -34,8 +35,8 @@ DRAWN = {True: 16, False: 2}
 __all__ = ["AnalysisError", "Coordinate", "Cube", "Engine", "Space", "TooManyRowsError", "is_patch", "literals", "release_key"]
 
 
-class AnalysisError(Exception):
-    """The engines and the interpreter disagree."""
+class AnalysisError(InternalError):
+    """The engines and the interpreter disagree (exit 6)."""
 
 
 @dataclass(frozen=True)
@@ -66,17 +67,14 @@ class Space:
     facts: list[m.Expr]  # the assumptions and the caller, as expressions (for Z3's confirmations)
 
 
-def release_key(lib: m.Library, name: str) -> tuple[tuple[int, ...], int, int]:
-    """Release order; a patch version right after the release it patches."""
-    v = lib.versions[name]
-    release = v.get("release") or name.lstrip("v")
-    head = release.split("+")[0].strip()
-    numbers = tuple(int(x) for x in head.split(".") if x.isdigit())
-    return (numbers, int(is_patch(lib, name)), list(lib.versions).index(name))
+def release_key(lib: m.Library, name: str) -> int:
+    """The one release order (model.release_order, which the loader keeps
+    `lib.versions` in): a patch right after the release it patches."""
+    return list(lib.versions).index(name)
 
 
 def is_patch(lib: m.Library, name: str) -> bool:
-    return "+" in lib.versions[name].get("release")
+    return lib.is_patch(name)
 
 
 class Engine:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from ..errors import InconclusiveError
 from .diagrams import BDD, INFINITE, Coord, Diagrams
 
 Cube = dict[Coord, bool | str]
@@ -194,8 +195,8 @@ def cube_of(d: Diagrams, cube: dict[Coord, tuple[bool | str, ...]]) -> BDD:
     return d.bdd_and(d.bdd_or(d.literal(c, v) for v in values) for c, values in cube.items())
 
 
-class TooManyRowsError(Exception):
-    """A cover needs more rows than the caller allowed: no short table exists."""
+class TooManyRowsError(InconclusiveError):
+    """A cover needs more rows than the caller allowed: no short table exists (exit 5)."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"more than {limit} rows")

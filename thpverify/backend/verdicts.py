@@ -22,6 +22,7 @@ import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .. import errors
 from .. import model as m
 from ..results import Counterexample, Fixed, Verdict
 from ..semantics import evaluate as ev
@@ -36,8 +37,8 @@ EXHAUSTIVE_LIMIT = 1 << 12
 DRAWN = 16
 
 
-class InternalError(Exception):
-    """The engines, or an engine and the interpreter, disagree: a bug in thpverify."""
+class InternalError(errors.InternalError):
+    """The engines, or an engine and the interpreter, disagree: a bug in thpverify (exit 6)."""
 
 
 def decide(solver: Solver, d: Diagrams, inst: m.Instance) -> Verdict:
