@@ -171,7 +171,7 @@ class DiffTable:
     caller: str | None
     assumptions: tuple[str, ...]
     rows: tuple[DiffRow, ...]
-    disagreeing: int | None  # None: not counted (too many cubes; see engine.COUNT_CUBES)
+    disagreeing: int | None  # exact, counted on the decision diagrams
     total: int | None
     space: tuple[str, ...]
     checks: tuple[str, ...] = ()
@@ -224,7 +224,7 @@ class Requirement:
     terms: tuple[tuple[Literal, ...], ...]
     always: bool  # true on every allowed input
     never: bool  # true on no allowed input
-    count: int | None  # None: not counted (too many cubes)
+    count: int | None  # exact, counted on the decision diagrams
     total: int | None
     space: tuple[str, ...]
     replay: str = ""
@@ -341,7 +341,7 @@ class CexClass:
 
     index: int  # 1-based, in the stable order
     sides: tuple[Side, ...]
-    count: int | None  # exact number of inputs; None: not counted (too many cubes)
+    count: int | None  # exact number of inputs; None when reproduce asked for cubes without counts
     terms: tuple[tuple[Literal, ...], ...]
     minimum: tuple[Literal, ...]
     minimum_proved: bool
