@@ -167,3 +167,13 @@ def test_patch_command_takes_a_diff_and_a_tree(tmp_path: Path) -> None:
     assert {t["caller"]: len(t["rows"]) > 0 for t in doc["diffs"]}["smaps"] is True
     code, _, err = run_cli("patch", "toy-hand", "--diff", str(diff_file), "--spec", str(HAND))
     assert code == 2 and "--diff and --tree go together" in err
+
+
+def test_a_diff_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    import os
+
+    from conftest import run_cli
+
+    os.mkfifo(tmp_path / "pipe.diff")
+    code, _, err = run_cli("patch", "toy-hand", "--diff", str(tmp_path / "pipe.diff"), "--tree", str(TOY), "--spec", str(HAND))
+    assert code == 2 and "not a regular file" in err

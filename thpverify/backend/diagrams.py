@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import model as m
+from ..errors import InconclusiveError
 from ..semantics.evaluate import delegate
 
 try:  # CUDD when the wheel has it; the pure-Python implementation otherwise
@@ -40,8 +41,9 @@ Coord = tuple[str, int | None]  # (atom, element of a set atom or None)
 INFINITE = 1 << 30
 
 
-class TooLargeError(Exception):
-    """The diagrams grew past the node budget: the SAT path answers instead."""
+class TooLargeError(InconclusiveError):
+    """The diagrams grew past the node budget: for a verdict the SAT path
+    answers instead; an analysis that has no SAT path stops with exit 5."""
 
 
 @dataclass(frozen=True)

@@ -84,9 +84,34 @@ def candidate_library(spec: list[Path] | None, tree: Path, diff: Path, base: str
     no function read, C the map does not cover), both exit 2."""
     from ..importer import import_patched
 
-    try:
-        text = diff.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise UsageError(f"--diff {diff}: {exc.strerror or exc}") from None
+    text = _read_diff(diff)
     imported = import_patched(_tree(tree), text, base, name, source=str(diff))
     return _with_imported(spec, {"candidate.thp": imported.text}, imported.name, base), imported.name
+
+
+MAX_DIFF_BYTES = 8 << 20
+
+
+def _read_diff(path: Path) -> str:
+    """A patch file's text: a regular file (never a FIFO or a device), at
+    most MAX_DIFF_BYTES; its content is parsed, never printed."""
+    import os
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise UsageError(f"--diff {path}: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"--diff {path}: not a regular file")
+        if st.st_size > MAX_DIFF_BYTES:
+            raise UsageError(f"--diff {path}: {st.st_size} bytes; a patch is at most {MAX_DIFF_BYTES}")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_DIFF_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"--diff {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    return data.decode("utf-8", errors="replace")
