@@ -15,8 +15,8 @@ import xmlschema
 import yaml
 from conftest import HERE, golden, run_cli
 
-from thpverify.cli.main import UsageError
 from thpverify.cli.reports import write_atomic
+from thpverify.errors import UsageError
 
 ROOT = HERE.parent
 MINI = "tests/corpus/mini.thp"

@@ -20,7 +20,8 @@ from conftest import run_cli, write_spec
 from thpverify.backend import cvc5 as crosscheck
 from thpverify.backend import smtlib
 from thpverify.backend.solver import Solver
-from thpverify.cli.main import _interpreted, parse_values
+from thpverify.cli.common import parse_values
+from thpverify.cli.main import _interpreted
 from thpverify.infra import cache, output
 from thpverify.lang import parser
 from thpverify.lang.diagnostics import SpecError

@@ -139,7 +139,7 @@ def test_patch_report_of_the_imported_candidate(tmp_path: Path) -> None:
 
 
 def test_candidate_library_usage_errors(tmp_path: Path) -> None:
-    from thpverify.cli.main import UsageError
+    from thpverify.errors import UsageError
 
     with pytest.raises(UsageError, match="--diff"):
         candidate_library([HAND], TOY, tmp_path / "absent.mbox", "toy-hand")

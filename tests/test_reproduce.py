@@ -179,3 +179,11 @@ def test_settings_with_an_unknown_value_exit_2(tmp_path: Path) -> None:
     path.write_text(json.dumps(doc), encoding="utf-8")
     code, _, err = run_cli("smaps", "--file", "tests/fixtures/smaps/bash.smaps", "--settings", str(path))
     assert code == 2 and "thp_enabled is 'sometimes'" in err
+
+
+def test_prove_all_lists_every_class_as_counterexamples_does() -> None:
+    from conftest import run_cli
+
+    a = run_cli("prove", "seed_driver_fault_eligible", "--version", "v6.1", "--all")
+    b = run_cli("counterexamples", "seed_driver_fault_eligible", "--version", "v6.1")
+    assert a == b and a[0] == 10 and "classes: 1" in " ".join(a[1].split())

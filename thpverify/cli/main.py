@@ -28,7 +28,6 @@ from .common import (
     known_version,
     library,
     nothing_to_check,
-    parse_value,
     parse_values,
 )
 
@@ -36,10 +35,7 @@ if TYPE_CHECKING:
     from .. import model as m
     from ..results import Fixed
 
-# The names command modules used before cli.common existed.
-_checked, _known_version, _library = checked, known_version, library
-__all__ = ["main", "main_entry", "parse_value", "parse_values", "UsageError", "_checked", "_known_version", "_library",
-           "EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_SPEC", "EXIT_UNKNOWN"]
+__all__ = ["main", "main_entry"]
 
 
 DESCRIPTION = """\
@@ -108,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("prove", parents=[common, library], help="prove one property")
     pr.add_argument("property")
     pr.add_argument("--version", help="only this version")
+    pr.add_argument("--all", action="store_true",
+                    help="every class of the failing inputs, counted, with minimum cubes (as thpverify counterexamples)")
     pr.set_defaults(run=cmd_prove)
 
     x = sub.add_parser("export", parents=[library], help="write a version as an SMT-LIB 2 script")
@@ -218,6 +216,11 @@ def cmd_prove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..render import json as render_json
     from ..render import text as render_text
 
+    if args.all:
+        from .reproduce import cmd_counterexamples
+
+        args.limit = None
+        return cmd_counterexamples(args, out, err)
     lib = library(args.spec, args.include, arch=args.arch)
     prop = lib.properties.get(args.property)
     if prop is None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .main import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_UNKNOWN, UsageError, _known_version, _library
+from .common import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_UNKNOWN, UsageError, library
+from .common import known_version as _known_version
 
 if TYPE_CHECKING:
     from .. import model as m
@@ -72,7 +73,7 @@ def cmd_counterexamples(args: argparse.Namespace, out: TextIO, err: TextIO) -> i
     from ..analysis.engine import AnalysisError, TooManyRowsError
     from ..render import reproduce as render
 
-    lib = _library(args.spec)
+    lib = library(args.spec, args.include, arch=args.arch)
     try:
         results, _ = classes_of(lib, args.property, args.version, args.limit, refuted_only=True)
     except TooManyRowsError as exc:
@@ -110,7 +111,7 @@ def _reproduce(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..render import cprogram
     from ..render import reproduce as render
 
-    lib = _library(args.spec)
+    lib = library(args.spec, args.include, arch=args.arch)
     results, eng = classes_of(lib, args.property, args.version, None, refuted_only=False, only=args.klass, count=False,
                               minimum=False)
     r = results[0]

@@ -16,7 +16,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .main import EXIT_OK, _library
+from .common import EXIT_OK, library
 
 if TYPE_CHECKING:
     from .. import model as m
@@ -79,6 +79,6 @@ def as_json(entries: tuple[VersionEntry, ...]) -> str:
 
 
 def cmd_versions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    entries = catalogue(_library(args.spec, args.include, arch=args.arch))
+    entries = catalogue(library(args.spec, args.include, arch=args.arch))
     out.write(as_json(entries) if args.json else text(entries))
     return EXIT_OK
