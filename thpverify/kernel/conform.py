@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .child import in_child
 from .geometry import PAGE, within_size
 from .smaps import Process, Settings, Vma, block_fits, observe, parse_mounts, parse_smaps, pgoff_aligned
 
@@ -262,27 +264,15 @@ def _advise(libc: _Libc, case: Case, addr: int) -> None:
         ctypes.memset(addr, 1, 1)
 
 
+def _skipped(mode: str, why: str) -> dict[str, Any]:
+    return {"mode": mode, "skipped": why}
+
+
 def run_children(todo: Sequence[Case], modes: Sequence[str], workdir: str) -> list[dict[str, Any]]:
     results = []
     for mode in modes:
-        rfd, wfd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            code = 0
-            try:
-                os.close(rfd)
-                doc = _child(mode, todo, workdir)
-            except BaseException as exc:  # report, do not unwind into the parent's code
-                doc = {"mode": mode, "skipped": f"child failed: {type(exc).__name__}: {exc}"}
-                code = 1
-            with os.fdopen(wfd, "w") as w:
-                w.write(json.dumps(doc))
-            os._exit(code)
-        os.close(wfd)
-        with os.fdopen(rfd) as r:
-            text = r.read()
-        os.waitpid(pid, 0)
-        results.append(json.loads(text) if text else {"mode": mode, "skipped": "the child sent nothing"})
+        results.append(in_child(functools.partial(_child, mode, todo, workdir),
+                                functools.partial(_skipped, mode), _skipped(mode, "the child sent nothing")))
     return results
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import builtins
 import ctypes
 import dataclasses
-import json
 import os
 import shutil
 import tempfile
@@ -48,6 +47,7 @@ from .. import model as m
 from ..analysis.engine import Engine
 from ..results import CexClass, CexClasses, Fixed
 from . import geometry as g
+from .child import in_child
 from .conform import HUGE_OPTIONS, MODES, Case, _Libc, _make, known_inputs
 from .smaps import Settings, parse_smaps, pick_version, read_settings
 
@@ -586,24 +586,7 @@ def _vmstat() -> dict[str, int]:
 
 
 def _in_child(p: Plan, workdir: str) -> dict[str, Any]:
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 0
-        try:
-            os.close(rfd)
-            doc = _child(p, workdir)
-        except BaseException as exc:  # report, never unwind into the parent's code
-            doc = {"error": f"child failed: {type(exc).__name__}: {exc}"}
-            code = 1
-        with os.fdopen(wfd, "w") as w:
-            w.write(json.dumps(doc))
-        os._exit(code)
-    os.close(wfd)
-    with os.fdopen(rfd) as r:
-        text = r.read()
-    os.waitpid(pid, 0)
-    return json.loads(text) if text else {"error": "the child sent nothing"}
+    return in_child(lambda: _child(p, workdir), lambda why: {"error": why}, {"error": "the child sent nothing"})
 
 
 def _entry(smaps: str, start: int) -> str:

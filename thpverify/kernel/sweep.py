@@ -12,7 +12,6 @@ VMA the kernel judged.
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import shutil
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import geometry as g
+from .child import in_child
 from .conform import HUGE_OPTIONS, Case, Outcome, _Libc, _make, known_inputs
 from .smaps import Settings, parse_smaps
 
@@ -119,26 +119,10 @@ def run_sweep(settings: Settings, mmap_min_addr: int, root: bool) -> list[Outcom
     try:
         for huge in HUGE_OPTIONS:
             os.mkdir(os.path.join(workdir, "mnt-" + huge))
-        rfd, wfd = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                os.close(rfd)
-                doc = _child(todo, workdir)
-            except BaseException as exc:  # report, never unwind into the parent's code
-                doc = {"skipped": f"child failed: {type(exc).__name__}: {exc}"}
-                code = 1
-            with os.fdopen(wfd, "w") as w:
-                w.write(json.dumps(doc))
-            os._exit(code)
-        os.close(wfd)
-        with os.fdopen(rfd) as r:
-            text = r.read()
-        os.waitpid(pid, 0)
+        doc = in_child(lambda: _child(todo, workdir), lambda why: {"skipped": why},
+                       {"skipped": "the sweep's child sent nothing"})
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    doc = json.loads(text) if text else {"skipped": "the sweep's child sent nothing"}
     return outcomes(todo, doc, settings)
 
 
