@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,12 @@ def test_export_is_read_back_by_z3_and_matches_the_compiler(lib) -> None:  # typ
 def test_help_and_module_entry_point() -> None:
     done = subprocess.run([sys.executable, "-m", "thpverify", "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and "exit codes" in done.stdout
+
+
+def test_a_missing_dependency_says_how_to_install_not_internal_error(tmp_path: Path) -> None:
+    # lark made unimportable, as on a machine where thpverify was copied without its dependencies
+    script = "import sys; sys.modules['lark'] = None; from thpverify.cli import main; sys.exit(main(['check']))"
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, check=False,
+                       env={**os.environ, "THPVERIFY_CACHE_DIR": "off"})
+    assert p.returncode == 2, p.stderr
+    assert "not installed: lark" in p.stderr and "pip install ." in p.stderr and "internal" not in p.stderr

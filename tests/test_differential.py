@@ -130,3 +130,20 @@ def test_eval_with_unknowns_agrees_with_brute_force(text: str) -> None:
         assert result.value == ("true" if values.pop() else "false")
     else:
         assert result.value is None and result.depends_on
+
+
+@SETTINGS
+@given(tables())
+def test_find_agrees_with_brute_force(text: str) -> None:
+    """Solver.find (what patch coverage asks: is there an input where all of
+    these hold?) is None exactly when brute force finds no such input, and
+    an input it gives meets them all."""
+    lib = _lib(text)
+    inst = lib.properties["p"].instances[0]
+    span = inst.claim.span
+    exprs = [*inst.premises, *(a.expr for a in inst.assumptions), m.Op("not", (inst.claim,), m.BOOL, span)]
+    found = Solver(lib).find(exprs)
+    exists = any(holds(lib, exprs, a) for a in inputs())
+    assert (found is not None) == exists
+    if found is not None:
+        assert holds(lib, exprs, found)

@@ -309,3 +309,22 @@ def release_order(release: str, depth: int, declared: int) -> tuple[tuple[int, .
     without one last), then a patch after what it extends (`depth`: how many
     versions it extends), then in the order declared."""
     return (release_numbers(release) or (10**6,), depth, declared)
+
+
+def predicate_calls(lib: Library, claim: Expr) -> list[tuple[str, str]]:
+    """(version, name) of each parameterless predicate the claim reads, in order."""
+    calls: list[tuple[str, str]] = []
+
+    def walk(e: Expr) -> None:
+        if isinstance(e, Call):
+            fn = lib.function(e.version, e.name)
+            if fn.kind == "predicate" and not fn.params and (e.version, e.name) not in calls:
+                calls.append((e.version, e.name))
+            for a in e.args:
+                walk(a)
+        elif isinstance(e, Op):
+            for a in e.args:
+                walk(a)
+
+    walk(claim)
+    return calls

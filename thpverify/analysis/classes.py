@@ -67,23 +67,6 @@ def _premises(lib: m.Library, inst: m.Instance) -> tuple[str, ...]:
     return tuple(out)
 
 
-def predicate_calls(lib: m.Library, claim: m.Expr) -> list[tuple[str, str]]:
-    """(version, name) of each parameterless predicate the claim reads, in order."""
-    calls: list[tuple[str, str]] = []
-
-    def walk(e: m.Expr) -> None:
-        if isinstance(e, m.Call):
-            fn = lib.function(e.version, e.name)
-            if fn.kind == "predicate" and not fn.params and (e.version, e.name) not in calls:
-                calls.append((e.version, e.name))
-            for a in e.args:
-                walk(a)
-        elif isinstance(e, m.Op):
-            for a in e.args:
-                walk(a)
-
-    walk(claim)
-    return calls
 
 
 def instance_space(eng: Engine, inst: m.Instance) -> tuple[Space, list[str]]:
@@ -124,7 +107,7 @@ def counterexample_classes(lib: m.Library, inst: m.Instance, verdict: str, engin
     eng = engine or Engine(lib)
     t = eng.tables
     space, cone = instance_space(eng, inst)
-    calls = predicate_calls(lib, inst.claim)
+    calls = m.predicate_calls(lib, inst.claim)
     region = t.neg(t.expr(inst.claim))
     coords = eng.coordinates(cone)
     # The failure is partitioned by (value, rule) of every predicate the

@@ -20,7 +20,7 @@ from ..semantics import evaluate as ev
 from . import finite
 from .compiler import Compiler
 from .diagrams import Diagrams, TooLargeError
-from .verdicts import InternalError, decide
+from .verdicts import InternalError, decide, from_coords, satisfies
 
 TIMEOUT_MS = 20_000
 RLIMIT = 50_000_000
@@ -349,19 +349,34 @@ class Solver:
         return Verdict(**base, verdict="refuted", counterexample=cex, checks=(cex.replay,))
 
     def find(self, exprs: Sequence[m.Expr]) -> dict[str, bool | str | int] | None:
-        """An input on which every closed bool expression holds, confirmed by
-        the interpreter; None when there is none. Raises InternalError when
-        the solver gives up or the interpreter disagrees."""
-        s = self.new()
-        s.add(*(self.c.expr(e) for e in exprs))  # not self.term: these expressions are short-lived
-        r = s.check()
-        if r == z3.unknown:
-            raise InternalError(f"solver: {s.reason_unknown()}")
-        if r == z3.unsat:
+        """An input on which every closed bool expression holds, or None when
+        there is none. Both engines decide it and must agree (the decision
+        diagrams, when they fit, and Z3); an input found is replayed by the
+        interpreter. Raises InternalError on a disagreement or when Z3 gives up."""
+        none = self.unsat(exprs)
+        if isinstance(none, str):
+            raise InternalError(f"solver: {none}")
+        atoms = self.atoms_of(exprs)
+        try:
+            d = self.diagrams()
+            region = d.bdd_and([d.domain(atoms), *(d.term(e) for e in exprs)])  # only well-formed enum codes
+        except TooLargeError:
+            region = None
+        if region is not None and (region == d.false) != none:
+            raise InternalError("the decision diagrams and Z3 disagree on whether some input meets "
+                                + ", ".join(str(e.span) for e in exprs[:3]))
+        if none:
             return None
-        values = self.assignment(s.model())
+        if region is not None:
+            values = {**self.defaults(), **finite.assignments(d, region, atoms, 1)[0]}
+        else:
+            s = self.new()
+            s.add(*(self.term(e) for e in exprs))
+            if s.check() != z3.sat:
+                raise InternalError("Z3 answers differently when asked twice")
+            values = self.assignment(s.model())
         if not all(ev.value_of(self.lib, e, values) is True for e in exprs):
-            raise InternalError(f"the solver's input {values} does not replay through the interpreter")
+            raise InternalError(f"the input {values} does not replay through the interpreter")
         return values
 
     def assumption_core(self, assumptions: Sequence[m.Assumption],
@@ -395,32 +410,19 @@ class Solver:
         inputs: list[dict[str, bool | str | int]] = []
         if len(coords) <= 12 and all(self.lib.atoms[a].type.kind != "enum" for a in atoms):
             for bits in itertools.product((False, True), repeat=len(coords)):
-                inputs.append(self._from_coords(coords, bits))
+                inputs.append(from_coords(coords, bits))
             how = "exhaustively"
         else:
             inputs = self._draw(s, lits, [], atoms, SPOT_CHECKS)
             how = "on solver-drawn inputs"
         checked = 0
         for assignment in inputs:
-            if not self._satisfies(inst, assignment):
+            if not satisfies(self.lib, inst, assignment):
                 continue
             checked += 1
             if ev.value_of(self.lib, inst.claim, assignment) is not True:
                 raise InternalError(f"the solver proved {inst.property} but the interpreter finds it false on {assignment}")
         return (f"interpreter agrees {how} ({checked} inputs)",)
-
-    def _from_coords(self, coords: list[Coord], bits: Sequence[bool]) -> dict[str, bool | str | int]:
-        out: dict[str, bool | str | int] = {}
-        for (name, element), bit in zip(coords, bits, strict=True):
-            if element is None:
-                out[name] = bit
-            else:
-                out[name] = int(out.get(name, 0)) | (int(bit) << element)
-        return out
-
-    def _satisfies(self, inst: m.Instance, assignment: ev.Assignment) -> bool:
-        exprs = [*inst.premises, *(a.expr for a in inst.assumptions)]
-        return all(ev.value_of(self.lib, e, assignment) is True for e in exprs)
 
     # ------------------------------------------------------ counterexamples
 
@@ -440,7 +442,7 @@ class Solver:
             for (name, element), value in sorted(cube.items(), key=lambda kv: (list(self.lib.atoms).index(kv[0][0]), kv[0][1] or 0))
         )
         full = {**self.assignment(model), **witness}
-        if not self._satisfies(inst, full) or ev.value_of(self.lib, inst.claim, full) is not False:
+        if not satisfies(self.lib, inst, full) or ev.value_of(self.lib, inst.claim, full) is not False:
             raise InternalError(f"the counterexample to {inst.property} does not replay through the interpreter")
         replay = self._replay_partial(inst, s, lits, fixed, coords)
         decisions = self.decisions(inst.claim, inst.version, full)
@@ -581,7 +583,7 @@ class Solver:
             how = f"{len(inputs)} completions drawn by the solver"
         checked = 0
         for assignment in inputs:
-            if not self._satisfies(inst, assignment):
+            if not satisfies(self.lib, inst, assignment):
                 continue
             checked += 1
             if ev.value_of(self.lib, inst.claim, assignment) is not False:
@@ -628,20 +630,7 @@ class Solver:
 
     def decisions(self, claim: m.Expr, version: str, assignment: ev.Assignment) -> tuple[Decision, ...]:
         """Each parameterless predicate the claim reads, run on the input with its trace."""
-        calls: list[tuple[str, str]] = []
-
-        def walk(e: m.Expr) -> None:
-            if isinstance(e, m.Call):
-                fn = self.lib.function(e.version, e.name)
-                if fn.kind == "predicate" and not fn.params and (e.version, e.name) not in calls:
-                    calls.append((e.version, e.name))
-                for a in e.args:
-                    walk(a)
-            elif isinstance(e, m.Op):
-                for a in e.args:
-                    walk(a)
-
-        walk(claim)
+        calls = m.predicate_calls(self.lib, claim)
         return tuple(self.decision(v, name, assignment) for v, name in calls)
 
     def decision(self, version: str, name: str, assignment: ev.Assignment) -> Decision:

@@ -97,14 +97,14 @@ def _spot_check(solver: Solver, d: Diagrams, inst: m.Instance, held: BDD, atoms:
     if len(coords) <= 12 and all(solver.lib.atoms[a].type.kind != "enum" for a in atoms):
         inputs: list[dict[str, bool | str | int]] = []
         for bits in itertools.product((False, True), repeat=len(coords)):
-            inputs.append(_from_coords(coords, bits))
+            inputs.append(from_coords(coords, bits))
         how = "exhaustively"
     else:
         inputs = _complete(solver, finite.assignments(d, held, atoms, SPOT_CHECKS))
         how = "on inputs drawn from the decision diagram"
     checked = 0
     for assignment in inputs:
-        if not _satisfies(solver.lib, inst, assignment):
+        if not satisfies(solver.lib, inst, assignment):
             continue
         checked += 1
         if ev.value_of(solver.lib, inst.claim, assignment) is not True:
@@ -117,7 +117,8 @@ def _complete(solver: Solver, points: list[dict[str, bool | str | int]]) -> list
     return [{**defaults, **point} for point in points]
 
 
-def _from_coords(coords: list[Coord], bits: Sequence[bool]) -> dict[str, bool | str | int]:
+def from_coords(coords: list[Coord], bits: Sequence[bool]) -> dict[str, bool | str | int]:
+    """An assignment of atoms from the bits of coordinates (a set atom's elements or'ed together)."""
     out: dict[str, bool | str | int] = {}
     for (name, element), bit in zip(coords, bits, strict=True):
         if element is None:
@@ -127,7 +128,8 @@ def _from_coords(coords: list[Coord], bits: Sequence[bool]) -> dict[str, bool | 
     return out
 
 
-def _satisfies(lib: m.Library, inst: m.Instance, assignment: ev.Assignment) -> bool:
+def satisfies(lib: m.Library, inst: m.Instance, assignment: ev.Assignment) -> bool:
+    """Whether the interpreter finds every premise and assumption of the instance true."""
     exprs = [*inst.premises, *(a.expr for a in inst.assumptions)]
     return all(ev.value_of(lib, e, assignment) is True for e in exprs)
 
@@ -153,7 +155,7 @@ def _counterexample(solver: Solver, d: Diagrams, inst: m.Instance, held: BDD, cl
     witness = finite.first(d, inside, list(lib.atoms))
     if witness is None:
         raise InternalError(f"the counterexample cube to {inst.property} holds no failing input")
-    if not _satisfies(lib, inst, witness) or ev.value_of(lib, inst.claim, witness) is not False:
+    if not satisfies(lib, inst, witness) or ev.value_of(lib, inst.claim, witness) is not False:
         raise InternalError(f"the counterexample to {inst.property} does not replay through the interpreter")
     replay = _replay_partial(solver, d, inst, held & finite.cube_bdd(d, cube), fixed, d.coords(atoms))
     decisions = solver.decisions(inst.claim, inst.version, witness)
@@ -182,7 +184,7 @@ def _replay_partial(solver: Solver, d: Diagrams, inst: m.Instance, region: BDD, 
         how = f"{len(inputs)} completions drawn from the decision diagram"
     checked = 0
     for assignment in inputs:
-        if not _satisfies(lib, inst, assignment):
+        if not satisfies(lib, inst, assignment):
             continue
         checked += 1
         if ev.value_of(lib, inst.claim, assignment) is not False:

@@ -66,14 +66,17 @@ def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _with_imported(spec: list[Path] | None, texts: dict[str, str], name: str, against: str | None) -> m.Library:
     from ..importer.compare import load_with
-    from ..lang.library import load_library
+    from ..lang.diagnostics import SpecError
 
-    known = load_library(spec or None).versions
-    if name in known:
-        raise UsageError(f"--name {name}: the library already has a version of that name")
-    if against is not None and against not in known:
-        raise UsageError(f"no version '{against}' in the library; versions: " + ", ".join(known))
-    return load_with(texts, spec or None)
+    try:
+        lib = load_with(texts, spec or None)  # the library and the import, parsed once
+    except SpecError as exc:
+        if any(d.code == "E011" and f"version '{name}' is already declared" in d.message for d in exc.diagnostics):
+            raise UsageError(f"--name {name}: the library already has a version of that name") from None
+        raise
+    if against is not None and against not in lib.versions:
+        raise UsageError(f"no version '{against}' in the library; versions: " + ", ".join(v for v in lib.versions if v != name))
+    return lib
 
 
 def candidate_library(spec: list[Path] | None, tree: Path, diff: Path, base: str, name: str | None = None) -> tuple[m.Library, str]:

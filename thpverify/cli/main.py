@@ -149,12 +149,24 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return exc.exit_code
     except BrokenPipeError:
         return EXIT_OK
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "thpverify":  # our own module missing is a packaging bug: below
+            err.write(f"thpverify: error: a module thpverify needs is not installed: {exc.name}\n"
+                      "install thpverify with its dependencies: pip install . in a thpverify checkout\n")
+            return EXIT_SPEC
+        return _internal(exc, err)
     except Exception as exc:  # the promise is no traceback, and exit 6
-        if os.environ.get("THPVERIFY_DEBUG"):
-            raise
-        err.write(f"thpverify: internal error: {type(exc).__name__}: {exc}\n"
-                  "set THPVERIFY_DEBUG=1 to see where; please report it\n")
-        return EXIT_INTERNAL
+        return _internal(exc, err)
+
+
+def _internal(exc: Exception, err: TextIO) -> int:
+    """A fault of thpverify itself: one line and exit 6, never a traceback
+    (THPVERIFY_DEBUG=1 shows it)."""
+    if os.environ.get("THPVERIFY_DEBUG"):
+        raise exc
+    err.write(f"thpverify: internal error: {type(exc).__name__}: {exc}\n"
+              "set THPVERIFY_DEBUG=1 to see where; please report it\n")
+    return EXIT_INTERNAL
 
 
 def _spec_error(exc: Exception, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

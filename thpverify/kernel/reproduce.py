@@ -49,7 +49,7 @@ from ..results import CexClass, CexClasses, Fixed
 from . import geometry as g
 from .child import in_child
 from .conform import HUGE_OPTIONS, MODES, Case, _Libc, _make, known_inputs
-from .smaps import Settings, parse_smaps, pick_version, read_settings
+from .smaps import Settings, entry_at, parse_smaps, pick_version, read_settings
 
 MiB, GiB = 1 << 20, 1 << 30
 HIGH = 1 << 40  # a 1 GiB-aligned place for high mappings
@@ -294,9 +294,8 @@ def _fields(base: dict[str, Any]) -> dict[str, Any]:
 
 
 def _predicates(inst: m.Instance, lib: m.Library) -> list[str]:
-    from ..analysis.classes import predicate_calls
 
-    return [name for _, name in predicate_calls(lib, inst.claim)]
+    return [name for _, name in m.predicate_calls(lib, inst.claim)]
 
 
 MODE_GROUPS = (("huge_anon_orders_always", "huge_anon_orders_madvise", "huge_anon_orders_inherit"),
@@ -589,20 +588,6 @@ def _in_child(p: Plan, workdir: str) -> dict[str, Any]:
     return in_child(lambda: _child(p, workdir), lambda why: {"error": why}, {"error": "the child sent nothing"})
 
 
-def _entry(smaps: str, start: int) -> str:
-    """The smaps entry that starts at `start` (addresses are printed zero-padded to 8 digits)."""
-    lines: list[str] = []
-    keep = False
-    for line in smaps.splitlines(keepends=True):
-        first = line.split(" ", 1)[0]
-        if "-" in first and ":" not in first:
-            try:
-                keep = int(first.split("-", 1)[0], 16) == start
-            except ValueError:
-                keep = False
-        if keep:
-            lines.append(line)
-    return "".join(lines)
 
 
 def _child(p: Plan, workdir: str) -> dict[str, Any]:
@@ -641,7 +626,7 @@ def _child(p: Plan, workdir: str) -> dict[str, Any]:
     try:
         _make(libc, case, p.start, workdir, mounts, keep, linked)
         doc["before"] = Path("/proc/self/smaps").read_text()
-        doc["entry"] = _entry(doc["before"], p.start)
+        doc["entry"] = entry_at(doc["before"], p.start)
         hows = {o.how for o in p.observations}
         if "fault" in hows:
             doc["fault"] = _fault(p, libc)

@@ -753,3 +753,19 @@ def explain(lib: Any, version: str, vmas: Sequence[Vma], settings: Settings, pro
             sizes: Mapping[int, int] | None = None) -> list[VmaReport]:
     ex = Explainer(lib, version)
     return [ex.report(v, observe(v, settings, proc, (sizes or {}).get(v.start))) for v in vmas]
+
+
+def entry_at(smaps: str, start: int) -> str:
+    """The smaps entry that starts at `start` (addresses are printed zero-padded to 8 digits)."""
+    lines: list[str] = []
+    keep = False
+    for line in smaps.splitlines(keepends=True):
+        first = line.split(" ", 1)[0]
+        if "-" in first and ":" not in first:
+            try:
+                keep = int(first.split("-", 1)[0], 16) == start
+            except ValueError:
+                keep = False
+        if keep:
+            lines.append(line)
+    return "".join(lines)

@@ -22,7 +22,7 @@ from typing import Any
 from . import geometry as g
 from .child import in_child
 from .conform import HUGE_OPTIONS, Case, Outcome, _Libc, _make, known_inputs
-from .smaps import Settings, parse_smaps
+from .smaps import Settings, entry_at, parse_smaps
 
 MAP_FIXED_NOREPLACE = 0x100000
 MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE, PROT_NONE = 0x02, 0x20, 0x4000, 0
@@ -85,7 +85,7 @@ def _child(todo: Sequence[tuple[Case, int]], workdir: str) -> dict[str, Any]:
         try:
             _make(libc, case, start, workdir, mounts, keep, linked)
             text = Path("/proc/self/smaps").read_text()
-            out["entries"][case.name] = _entry(text, start)
+            out["entries"][case.name] = entry_at(text, start)
         except OSError as exc:
             out["errors"][case.name] = str(exc)
         finally:
@@ -97,20 +97,6 @@ def _child(todo: Sequence[tuple[Case, int]], workdir: str) -> dict[str, Any]:
     return out
 
 
-def _entry(smaps: str, start: int) -> str:
-    """The smaps entry that starts at `start` (addresses are printed zero-padded to 8 digits)."""
-    lines: list[str] = []
-    keep = False
-    for line in smaps.splitlines(keepends=True):
-        first = line.split(" ", 1)[0]
-        if "-" in first and ":" not in first:
-            try:
-                keep = int(first.split("-", 1)[0], 16) == start
-            except ValueError:
-                keep = False
-        if keep:
-            lines.append(line)
-    return "".join(lines)
 
 
 def run_sweep(settings: Settings, mmap_min_addr: int, root: bool) -> list[Outcome]:
