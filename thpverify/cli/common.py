@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 from ..errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_SPEC, EXIT_UNKNOWN, UsageError
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_SPEC", "EXIT_UNKNOWN", "UsageError", "checked", "known_version",
-           "library", "load", "nothing_to_check", "parse_value", "parse_values"]
+           "library", "nothing_to_check", "parse_value", "parse_values"]
 
 
 def _exist(paths: Sequence[Path]) -> None:
@@ -31,20 +31,14 @@ def _exist(paths: Sequence[Path]) -> None:
             raise UsageError(f"{p}: no such file or directory")
 
 
-def load(paths: list[Path] | None, include: list[Path] | None = None, extra: list[Path] | None = None,
-         arch: str | None = None) -> m.Library:
-    """The specs, parsed and type-checked."""
-    from ..lang.library import load_library
-
-    _exist([*(paths or []), *(include or []), *(extra or [])])
-    return load_library(paths or None, include, extra, arch)
-
-
 def library(paths: list[Path] | None, include: list[Path] | None = None, extra: list[Path] | None = None,
             arch: str | None = None) -> m.Library:
     """The specs, parsed and type-checked: never read back from a cache
     (only check verdicts are cached, as data)."""
-    return load(paths, include, extra, arch)
+    from ..lang.library import load_library
+
+    _exist([*(paths or []), *(include or []), *(extra or [])])
+    return load_library(paths or None, include, extra, arch)
 
 
 def nothing_to_check(lib: m.Library) -> None:
@@ -72,7 +66,7 @@ def checked(paths: list[Path], jobs: int | None, use_cache: bool, include: list[
     run goes on without it."""
     from ..infra import cache
 
-    lib = load(paths, include, arch=arch)
+    lib = library(paths, include, arch=arch)
     key = cache.key(lib.sources, lib.paths, {"command": "check", "arch": lib.arch}) if use_cache else None
     hit = cache.load_verdicts(key) if key else None
     wanted = sorted((i.property, i.version) for p in lib.properties.values() for i in p.instances)
