@@ -45,10 +45,10 @@ def test_diff_61_to_67_page_fault_is_the_regression_and_nothing_else() -> None:
     golden("diff_v6.1_v6.7_page_fault.txt", out)
     code, out, _ = run_cli("diff", "v6.1", "v6.7", "--caller", "page_fault", "--json", *STORY)
     doc = json.loads(out)
-    assert doc["command"] == "diff" and doc["schema"] == "thpverify/1"
+    assert doc["command"] == "diff" and doc["schema"] == "thpverify/2"
     rules = {(r["a"]["rule"], r["b"]["rule"]) for r in doc["rows"]}
     assert {a for a, _ in rules} == {"VM_NO_KHUGEPAGED", "not_anonymous"}
-    assert all(r["a"]["value"] == "false" and r["b"]["value"] == "true" for r in doc["rows"])
+    assert all(r["a"]["value"] is False and r["b"]["value"] is True for r in doc["rows"])
     golden("diff_v6.1_v6.7_page_fault.json", out)
 
 
@@ -73,7 +73,7 @@ def test_timeline_of_the_seed_driver_mapping() -> None:
     golden("timeline_seed_driver.txt", out)
     _, js, _ = run_cli("timeline", *SEED, "--json", *FIXES)
     steps = {s["version"]: s for s in json.loads(js)["steps"]}
-    assert steps["v5.19"]["value"] == "true" and steps["v6.1"]["value"] == "false"
+    assert steps["v5.19"]["value"] is True and steps["v6.1"]["value"] is False
     assert steps["v6.7"]["rule"] == "huge_fault"
 
 

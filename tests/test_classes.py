@@ -13,7 +13,7 @@ from thpverify import model as m
 from thpverify.analysis.classes import ClassQuery, counterexample_classes
 from thpverify.analysis.engine import Engine
 from thpverify.backend.solver import Solver
-from thpverify.results import Literal
+from thpverify.results import Literal, VerdictKind
 from thpverify.semantics import evaluate as ev
 
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -76,7 +76,7 @@ def test_classes_partition_the_failing_inputs_with_exact_counts_and_minimum_cube
     assert sorted(k.count or 0 for k in r.classes) == sorted(projected(xs) for xs in by_rule.values())
     for k in r.classes:
         side = k.sides[0]
-        members = [x for x in failing if (lambda o: (str(o.value).lower(), o.rule.id if o.rule else None))(
+        members = [x for x in failing if (lambda o: (o.value, o.rule.id if o.rule else None))(
             ev.run(lib, "t", "eligible", x)) == (side.value, side.rule)]
         # The prime cubes cover the class and hold nothing else.
         assert all(any(_in(x, t, lib) for t in k.terms) for x in members)
@@ -93,7 +93,7 @@ def test_classes_partition_the_failing_inputs_with_exact_counts_and_minimum_cube
 
 def test_seed_property_on_v6_1_is_one_class_decided_by_vm_no_khugepaged(lib: m.Library) -> None:
     inst = next(i for i in lib.properties["seed_driver_fault_eligible"].instances if i.version == "v6.1")
-    r = counterexample_classes(lib, inst, "refuted")
+    r = counterexample_classes(lib, inst, VerdictKind.REFUTED)
     assert [k.sides[0].rule for k in r.classes] == ["VM_NO_KHUGEPAGED"]
     assert r.failing == r.total == r.classes[0].count  # every input the premises allow fails
     assert r.classes[0].minimum == () and r.classes[0].minimum_proved
@@ -102,7 +102,7 @@ def test_seed_property_on_v6_1_is_one_class_decided_by_vm_no_khugepaged(lib: m.L
 def test_class_query_gives_back_every_preference_the_class_allows(lib: m.Library) -> None:
     inst = next(i for i in lib.properties["huge_fault_stays_fault_eligible"].instances if i.version == "v6.1")
     eng = Engine(lib)
-    r = counterexample_classes(lib, inst, "refuted", eng, count=False, minimum=False)
+    r = counterexample_classes(lib, inst, VerdictKind.REFUTED, eng, count=False, minimum=False)
     prefs = [("huge_fault", None, False), ("VM_IO", None, True), ("vm_file", None, True), ("VM_HUGEPAGE", None, False),
              ("VM_MIXEDMAP", None, False)]
     for k in r.classes:

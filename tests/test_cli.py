@@ -24,7 +24,7 @@ def test_check_corpus_json_golden() -> None:
     code, out, _ = run_cli("check", "--json", "tests/corpus/mini.thp")
     assert code == 0
     doc = json.loads(out)
-    assert doc["schema"] == "thpverify/1"
+    assert doc["schema"] == "thpverify/2"
     assert {r["verdict"] for r in doc["results"]} == {"proved", "refuted", "vacuous"}
     golden("check_mini.json", out)
 
@@ -72,7 +72,7 @@ def test_eval_batch(tmp_path: Path) -> None:
                      '{"version": "v6.1", "nonsense": 1}\n', encoding="utf-8")
     code, out, err = run_cli("eval", "--batch", str(batch))
     lines = [json.loads(x) for x in out.splitlines()]
-    assert lines[0]["value"] == "false" and lines[0]["rule"] is None or lines[0]["value"] == "false"
+    assert lines[0]["value"] is False and lines[0]["command"] == "eval"
     assert lines[1]["line"] == 2 and "unknown atom" in lines[1]["error"]
     assert code == 2 and "in.jsonl:2:1: error" in err
 

@@ -26,7 +26,7 @@ WRONG_TEXT = (HERE / "corpus" / "mini.thp").read_text(encoding="utf-8").replace(
 
 @pytest.fixture(scope="module")
 def json_schema() -> jsonschema.Draft202012Validator:
-    schema = json.loads((ROOT / "docs" / "thpverify-1.schema.json").read_text(encoding="utf-8"))
+    schema = json.loads((ROOT / "docs" / "thpverify-2.schema.json").read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
 
@@ -85,20 +85,42 @@ def test_json_schema_accepts_goldens_and_errors(json_schema: jsonschema.Draft202
 def test_json_schema_can_fail(json_schema: jsonschema.Draft202012Validator) -> None:
     doc = json.loads(_check("json")[1])
     broken: list[dict[str, Any]] = [
-        {**doc, "schema": "thpverify/2"},
+        {**doc, "schema": "thpverify/3"},
         {**doc, "results": [{**doc["results"][0], "verdict": "maybe"}]},
         {**doc, "results": [{**doc["results"][2], "counterexample": None}]},  # refuted without one
         {**doc, "extra": 1},
+        _with_decision(doc, rule_at="tests/corpus/mini.thp:13:5"),  # thpverify/1 wrote places as text
+        _with_decision(doc, kernel="mm/x.c:12-13 (1.0)"),
     ]
     for bad in broken:
         assert list(json_schema.iter_errors(bad)), bad
 
 
+def _with_decision(doc: dict[str, Any], **change: Any) -> dict[str, Any]:
+    """`doc` with the first decision of its refuted verdict changed."""
+    results = [dict(r) for r in doc["results"]]
+    i = next(n for n, r in enumerate(results) if r["counterexample"])
+    cex = dict(results[i]["counterexample"])
+    cex["decisions"] = [{**cex["decisions"][0], **change}] + cex["decisions"][1:]
+    results[i] = {**results[i], "counterexample": cex}
+    return {**doc, "results": results}
+
+
+def test_json_values_are_typed() -> None:
+    """Booleans, sets of orders and places are JSON data, not text (thpverify/2)."""
+    doc = json.loads(_check("json")[1])
+    cex = next(r["counterexample"] for r in doc["results"] if r["counterexample"])
+    d = cex["decisions"][0]
+    assert d["value"] is False and isinstance(d["rule_at"]["line"], int) and isinstance(d["kernel"]["first"], int)
+    assert d["kernel"]["last"] >= d["kernel"]["first"] and d["kernel"]["function"]
+    assert cex["witness"]["fits"] == [] and all(isinstance(v, (bool, str, list)) for v in cex["witness"].values())
+
+
 def test_json_schema_doc_names_every_field() -> None:
-    schema = json.loads((ROOT / "docs" / "thpverify-1.schema.json").read_text(encoding="utf-8"))
+    schema = json.loads((ROOT / "docs" / "thpverify-2.schema.json").read_text(encoding="utf-8"))
     doc = (ROOT / "docs" / "json-schema.md").read_text(encoding="utf-8")
     fields = set()
-    for name in ("check", "verdict", "counterexample", "decision"):
+    for name in ("check", "verdict", "counterexample", "decision", "location", "kernel_cite"):
         fields |= set(schema["$defs"][name]["properties"])
     missing = sorted(f for f in fields if f"`{f}`" not in doc)
     assert not missing, missing

@@ -382,14 +382,14 @@ def test_a_bad_batch_line_is_one_error_line_and_the_rest_still_run(tmp_path: Pat
     assert len(results) == len(BAD_LINES) + 4
     assert [("error" in r) for r in results] == [False] + [True] * len(BAD_LINES) + [False, True, False]
     assert [r["line"] for r in results if "error" in r] == list(range(2, len(BAD_LINES) + 2)) + [len(BAD_LINES) + 3]
-    assert results[0] == results[-1] and results[0]["value"] == "false"
+    assert results[0] == results[-1] and results[0]["value"] is False
     assert len(err.splitlines()) == len(BAD_LINES) + 1 and all(f"{batch}:" in line for line in err.splitlines())
 
 
 def test_batch_from_stdin_and_an_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO((GOOD + "\n").encode())))
     code, out, _ = run_cli("eval", "--batch", "-")
-    assert code == 0 and json.loads(out)["value"] == "false"
+    assert code == 0 and json.loads(out)["value"] is False
     code, _, err = run_cli("eval", "--batch", str(tmp_path / "missing.jsonl"))
     assert code == 2 and "cannot read" in err
 

@@ -77,8 +77,8 @@ def test_reproduce_rejects_what_it_cannot_do() -> None:
 
 def _collapse_plan() -> rp.Plan:
     case = Case("anon", "anon", 2 << 20, advice=("hg",))
-    obs = (rp.Observation("eligible", "madv_collapse", "collapse", "false"),)
-    return rp.Plan("anon_advised_collapses", "v6.18", 4, (("eligible", "false", "no_anon_vma"),), "madv_collapse", (),
+    obs = (rp.Observation("eligible", "madv_collapse", "collapse", False),)
+    return rp.Plan("anon_advised_collapses", "v6.18", 4, (("eligible", False, "no_anon_vma"),), "madv_collapse", (),
                    case, 1 << 40, 1 << 40, "none", (("/sys/kernel/mm/transparent_hugepage/enabled", "madvise", "madvise"),),
                    (), obs, ())
 
@@ -87,7 +87,7 @@ def test_c_program_compiles_with_warnings_as_errors(tmp_path: Path) -> None:
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler on this machine")
-    for plan in (_collapse_plan(), rp.Plan("p", "v6.18", 1, (("eligible", "false", None),), None, (), None, 0, 0, "none",
+    for plan in (_collapse_plan(), rp.Plan("p", "v6.18", 1, (("eligible", False, None),), None, (), None, 0, 0, "none",
                                            (), (), (), (("huge_fault=1", "a driver"),))):
         src = tmp_path / "r.c"
         src.write_text(cprogram.c_program(plan), encoding="utf-8")
@@ -124,7 +124,7 @@ def test_judge_reports_a_disagreement(lib: m.Library) -> None:
     doc = {"before": "10000000000-10000200000 rw-p 00000000 00:00 0\nTHPeligible:    1\nVmFlags: rd wr hg\n",
            "collapse": {"result": 0, "errno": 0}}
     r = rp.judge(lib, plan, MACHINE, doc)  # the kernel collapsed what the model refuses: no anon_vma
-    assert r.status == "DISAGREE" and r.in_class and r.seen[0].kernel == "true" and r.seen[0].model == "false"
+    assert r.status == "DISAGREE" and r.in_class and r.seen[0].kernel is True and r.seen[0].model is False
     doc["collapse"] = {"result": -1, "errno": 22}
     assert rp.judge(lib, plan, MACHINE, doc).status == "agree"
 

@@ -191,26 +191,26 @@ def explainer(lib: m.Library) -> Explainer:
 
 
 @pytest.mark.parametrize(("v", "proc", "model", "advice"), [
-    (vma(0x7f0000000000, 3 * MiB // 2, flags="rd wr mr mw me ac hg"), Process(False, False), "false",
+    (vma(0x7f0000000000, 3 * MiB // 2, flags="rd wr mr mw me ac hg"), Process(False, False), False,
      "the 2 MiB block does not fit: 1.5 MiB mapping"),
-    (vma(0x7f0000000000, 4 * MiB), Process(False, False), "false", "needs MADV_HUGEPAGE: enabled=madvise"),
-    (vma(0x7f0000000000, 4 * MiB, flags="rd wr mr mw me ac hg"), Process(False, False), "true", "eligible (MADV_HUGEPAGE)"),
-    (vma(0x7f0000000000, 4 * MiB, flags="rd wr mr mw me ac hg"), Process(True, False), "false",
+    (vma(0x7f0000000000, 4 * MiB), Process(False, False), False, "needs MADV_HUGEPAGE: enabled=madvise"),
+    (vma(0x7f0000000000, 4 * MiB, flags="rd wr mr mw me ac hg"), Process(False, False), True, "eligible (MADV_HUGEPAGE)"),
+    (vma(0x7f0000000000, 4 * MiB, flags="rd wr mr mw me ac hg"), Process(True, False), False,
      "off for the process: prctl(PR_SET_THP_DISABLE)"),
     # enabled=madvise decides before VM_NOHUGEPAGE is read, and MADV_HUGEPAGE clears it
-    (vma(0x7f0000000000, 4 * MiB, flags="rd wr mr mw me ac nh"), Process(False, None), "false",
+    (vma(0x7f0000000000, 4 * MiB, flags="rd wr mr mw me ac nh"), Process(False, None), False,
      "needs MADV_HUGEPAGE: enabled=madvise"),
     (vma(0x7f0000000000, 4 * MiB, "/memfd:x (deleted)", "rd wr sh mr mw me ms nh", "rw-s", inode=5, dev="00:01"),
-     Process(False, False), "false", "MADV_NOHUGEPAGE or MAP_STACK set it off: VmFlags nh"),
+     Process(False, False), False, "MADV_NOHUGEPAGE or MAP_STACK set it off: VmFlags nh"),
     (vma(0x7f0000000000, 4 * MiB, "/memfd:x (deleted)", "rd wr sh mr mw me ms hg", "rw-s", inode=5, dev="00:01"),
-     Process(False, False), "false", "shmem THP off: shmem_enabled=never, hugepages-*/shmem_enabled"),
+     Process(False, False), False, "shmem THP off: shmem_enabled=never, hugepages-*/shmem_enabled"),
     # MADV_HUGEPAGE is advised only when the model says it would be enough
-    (vma(0x7f0000000000, 1 * MiB), Process(False, False), "false",
+    (vma(0x7f0000000000, 1 * MiB), Process(False, False), False,
      "MADV_HUGEPAGE alone is not enough: the 2 MiB block does not fit: 1 MiB mapping"),
-    (vma(0x7f0000000000, 4 * MiB, "/srv/data", "rd mr mw me", "r--p", inode=9, dev="fd:00"), Process(False, False), "false",
+    (vma(0x7f0000000000, 4 * MiB, "/srv/data", "rd mr mw me", "r--p", inode=9, dev="fd:00"), Process(False, False), False,
      "MADV_HUGEPAGE alone is not enough unless vma_is_dax or huge_fault: no ->huge_fault and CONFIG_READ_ONLY_THP_FOR_FS=n"),
 ])
-def test_explanations(explainer: Explainer, v: Vma, proc: Process, model: str, advice: str) -> None:
+def test_explanations(explainer: Explainer, v: Vma, proc: Process, model: bool, advice: str) -> None:
     r = explainer.report(v, observe(v, settings(), proc))
     assert (r.model, r.advice) == (model, advice)
 
@@ -238,7 +238,7 @@ def test_recorded_shell_golden() -> None:
 def test_recorded_shell_json() -> None:
     code, out, _ = run_cli("smaps", "--json", "--file", str(BASH), "--settings", str(BASH_SETTINGS))
     doc = json.loads(out)
-    assert code == 0 and doc["schema"] == "thpverify/1" and doc["version"] == "v6.18"
+    assert code == 0 and doc["schema"] == "thpverify/2" and doc["version"] == "v6.18"
     assert doc["summary"] == {"agree": 44, "depends": 0, "DISAGREE": 0, "no-kernel-answer": 0}
     assert {v["status"] for v in doc["vmas"]} == {"agree"}
 

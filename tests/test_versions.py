@@ -21,7 +21,7 @@ def test_versions_json_golden() -> None:
     code, out, _ = run_cli("versions", "--json", "--spec", "tests/corpus/versions.thp")
     assert code == 0
     doc = json.loads(out)
-    assert doc["schema"] == "thpverify/1"
+    assert doc["schema"] == "thpverify/2"
     assert [(v["name"], v["status"]) for v in doc["versions"]] == [("v1.0", "read"), ("v1.0-fix", "patch"), ("v1.1", "inferred")]
     golden("versions_corpus.json", out)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .errors import Diagnostic
 from .location import Span
+from .results import KernelCite
 
 
 @dataclass(frozen=True)
@@ -109,19 +110,6 @@ Expr = Lit | AtomRef | Local | Call | Op
 
 
 # ------------------------------------------------------------- statements
-
-
-@dataclass(frozen=True)
-class KernelCite:
-    release: str
-    file: str
-    first: int
-    last: int
-
-    def __str__(self) -> str:
-        lines = f"{self.first}" if self.first == self.last else f"{self.first}-{self.last}"
-        where = f"{self.file}:{lines}"
-        return f"{where} ({self.release})" if self.release else where
 
 
 @dataclass(frozen=True)

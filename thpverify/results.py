@@ -1,14 +1,77 @@
-"""Verdicts and findings as plain data; render/ turns them into text or JSON."""
+"""Verdicts and findings as typed data; render/ turns them into text or JSON.
+
+Places are data, not text: a place in a spec is a `Span` (file, line,
+column, end, as integers), a place in the kernel a `KernelCite` (release,
+file, function, first and last line). A verdict is a `VerdictKind`."""
 
 from __future__ import annotations
 
 import builtins
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-VERDICTS = ("proved", "refuted", "vacuous", "unknown", "error")
-EXPECTED_VERDICT = {"holds": "proved", "fails": "refuted", "vacuous": "vacuous"}
+from .location import Span
 
-SCHEMA = "thpverify/1"
+SCHEMA = "thpverify/2"
+
+
+class VerdictKind(StrEnum):
+    """What a check found (DESIGN.md section 5). `vacuous` and `unknown`
+    are never reported as proved; `error` is an internal error."""
+
+    PROVED = "proved"
+    REFUTED = "refuted"
+    VACUOUS = "vacuous"
+    UNKNOWN = "unknown"
+    ERROR = "error"
+
+
+EXPECTED_VERDICT = {"holds": VerdictKind.PROVED, "fails": VerdictKind.REFUTED, "vacuous": VerdictKind.VACUOUS}
+
+
+@dataclass(frozen=True)
+class KernelCite:
+    """Kernel lines a rule cites: `file` lines `first`..`last` of `release`,
+    in the kernel function `function` ("" when the spec does not say)."""
+
+    release: str
+    file: str
+    first: int
+    last: int
+    function: str = ""
+
+    @builtins.property
+    def where(self) -> str:
+        """file:first-last, without the release."""
+        lines = f"{self.first}" if self.first == self.last else f"{self.first}-{self.last}"
+        return f"{self.file}:{lines}"
+
+    def __str__(self) -> str:
+        return f"{self.where} ({self.release})" if self.release else self.where
+
+
+def set_members(mask: int) -> tuple[int, ...]:
+    """The elements of a set held as a bit mask (bit k: element k), ascending."""
+    return tuple(k for k in range(mask.bit_length()) if mask >> k & 1)
+
+
+Value = bool | str | int | tuple[int, ...]  # a bool, an enum value, one order, or a set of orders (ascending)
+
+
+def to_value(value: bool | str | int, whole_set: bool) -> Value:
+    """A value as the engines hold it (a whole set as a bit mask) as data."""
+    if whole_set and isinstance(value, int) and not isinstance(value, bool):
+        return set_members(value)
+    return value
+
+
+def show(value: Value) -> str:
+    """A value as people read it: true/false, an enum value, a set in braces."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "{" + ", ".join(str(k) for k in value) + "}"
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -24,9 +87,12 @@ class Fixed:
             return f"{self.element} {'in' if self.value else 'not in'} {self.atom}"
         if isinstance(self.value, bool):
             return self.atom if self.value else f"!{self.atom}"
-        if isinstance(self.value, int):  # a whole set, as a bit mask
-            return f"{self.atom} = {{" + ", ".join(str(k) for k in range(64) if self.value >> k & 1) + "}"
-        return f"{self.atom} = {self.value}"
+        return f"{self.atom} = {show(self.typed)}"
+
+    @builtins.property
+    def typed(self) -> Value:
+        """The value as data: a bool, an enum value, or a whole set as its orders."""
+        return to_value(self.value, self.element is None)
 
 
 @dataclass(frozen=True)
@@ -35,17 +101,17 @@ class Decision:
 
     version: str
     predicate: str
-    value: str
+    value: Value
     rule: str | None
-    rule_at: str  # spec file:line:col
-    kernel: str  # cited kernel lines, or ""
+    rule_at: Span | None  # where the deciding rule is written in the spec
+    kernel: KernelCite | None  # the kernel lines it cites
     trace: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Counterexample:
     partial: tuple[Fixed, ...]  # forces the failure whatever the other atoms are
-    witness: tuple[tuple[str, str], ...]  # one full input, atom -> shown value
+    witness: tuple[tuple[str, Value], ...]  # one full input, atom -> value
     decisions: tuple[Decision, ...]  # the predicates the claim reads, on the witness
     replay: str  # how the interpreter confirmed the partial assignment
     minimal: str = ""  # in what sense the partial assignment is smallest
@@ -55,7 +121,7 @@ class Counterexample:
 class Verdict:
     property: str
     version: str
-    verdict: str
+    verdict: VerdictKind
     expected: str | None  # holds, fails, vacuous, or None when the spec gives none
     reason: str = ""
     core: tuple[str, ...] = ()  # named assumptions a proof needed, or that conflict
@@ -75,11 +141,11 @@ class CheckReport:
 
     @property
     def exit_code(self) -> int:
-        if any(v.verdict == "error" for v in self.verdicts):
+        if any(v.verdict is VerdictKind.ERROR for v in self.verdicts):
             return 6
-        if any(not v.as_expected and v.verdict != "unknown" for v in self.verdicts):
+        if any(not v.as_expected and v.verdict is not VerdictKind.UNKNOWN for v in self.verdicts):
             return 10
-        if any(v.verdict == "unknown" for v in self.verdicts):
+        if any(v.verdict is VerdictKind.UNKNOWN for v in self.verdicts):
             return 5
         return 0
 
@@ -89,11 +155,11 @@ class EvalResult:
     version: str
     predicate: str
     given: tuple[Fixed, ...]
-    value: str | None  # None: depends
+    value: Value | None  # None: depends
     depends_on: tuple[str, ...]
     rule: str | None
-    rule_at: str
-    kernel: str
+    rule_at: Span | None
+    kernel: KernelCite | None
     trace: tuple[str, ...]
     note: str = ""  # e.g. the input contradicts an assumption
     contradicts: tuple[str, ...] = ()
@@ -134,10 +200,10 @@ class Side:
     that decided it (label, spec file:line:col, cited kernel lines)."""
 
     version: str
-    value: str
+    value: Value
     rule: str | None
-    rule_at: str
-    kernel: str
+    rule_at: Span | None
+    kernel: KernelCite | None
 
 
 @dataclass(frozen=True)
@@ -190,11 +256,11 @@ class TimelineStep:
     version: str
     release: str
     patch: bool  # a patch version (fix series), not a release
-    value: str | None
+    value: Value | None
     depends_on: tuple[str, ...]
     rule: str | None
-    rule_at: str
-    kernel: str
+    rule_at: Span | None
+    kernel: KernelCite | None
     note: str = ""
 
 
@@ -311,7 +377,7 @@ class LintFinding:
     kind: str
     version: str
     name: str
-    at: str
+    at: Span | None
     message: str
     witness: tuple[Fixed, ...] = ()
     replay: str = ""
@@ -356,7 +422,7 @@ class CexClasses:
     property: str
     doc: str
     version: str
-    verdict: str  # refuted, proved, vacuous
+    verdict: VerdictKind
     assumptions: tuple[str, ...]  # named assumptions in force (premises are in `premises`)
     premises: tuple[str, ...]  # the callers and `given` clauses, as written
     claim: str

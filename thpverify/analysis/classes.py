@@ -32,7 +32,8 @@ from collections.abc import Sequence
 from .. import model as m
 from ..backend.solver import atoms_of
 from ..backend.tables import Formula, OutputClass
-from ..results import CexClass, CexClasses, Literal, Side
+from ..location import Span
+from ..results import CexClass, CexClasses, Literal, Side, VerdictKind
 from ..semantics import evaluate as ev
 from .engine import Coordinate, Cube, Engine, Space, TooManyRowsError, literals
 
@@ -96,7 +97,7 @@ def instance_space(eng: Engine, inst: m.Instance) -> tuple[Space, list[str]]:
     return space, [a for a in ordered if a in cone]
 
 
-def counterexample_classes(lib: m.Library, inst: m.Instance, verdict: str, engine: Engine | None = None,
+def counterexample_classes(lib: m.Library, inst: m.Instance, verdict: VerdictKind, engine: Engine | None = None,
                            limit: int | None = None, only: int | None = None,
                            count: bool = True, minimum: bool = True) -> CexClasses:
     """The classes (see the module's doc); `limit`: only the first N get
@@ -114,7 +115,7 @@ def counterexample_classes(lib: m.Library, inst: m.Instance, verdict: str, engin
     # claim reads: each class is covered apart, so its sides are constant.
     found: list[tuple[tuple[Side, ...], tuple[OutputClass, ...], Formula, list[Cube]]] = []
     rows = 0
-    combos = itertools.product(*(eng.classes(v, name) for v, name in calls)) if verdict == "refuted" else iter(())
+    combos = itertools.product(*(eng.classes(v, name) for v, name in calls)) if verdict is VerdictKind.REFUTED else iter(())
     for combo in combos:
         klass = t.conj([region, *(c.where for c in combo)])
         if t.empty(klass & space.care):
@@ -153,7 +154,7 @@ def counterexample_classes(lib: m.Library, inst: m.Instance, verdict: str, engin
                              replay))
     counts = [k.count for k in made]
     failing: int | None = 0
-    if verdict == "refuted":
+    if verdict is VerdictKind.REFUTED:
         if not count:
             failing = None
         elif len(made) < len(found):
@@ -175,11 +176,8 @@ def counterexample_classes(lib: m.Library, inst: m.Instance, verdict: str, engin
                       tuple(checks), tuple(name for _, name in calls))
 
 
-def _at_key(at: str) -> tuple[str, int, int]:
-    parts = at.rsplit(":", 2)
-    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-        return (parts[0], int(parts[1]), int(parts[2]))
-    return (at, 0, 0)
+def _at_key(at: Span | None) -> tuple[str, int, int]:
+    return (at.file, at.line, at.col) if at is not None else ("", 0, 0)
 
 
 def _lits_key(eng: Engine, lits: Sequence[Literal]) -> tuple[object, ...]:

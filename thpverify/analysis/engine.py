@@ -22,7 +22,7 @@ from .. import model as m
 from ..backend.solver import Solver, atoms_of
 from ..backend.tables import Formula, OutputClass, Row, Tables, TooManyRowsError
 from ..errors import InternalError
-from ..results import Fixed, Literal, Side
+from ..results import Fixed, Literal, Side, to_value
 from ..semantics import evaluate as ev
 
 # The replay's budget: partial evaluations before it falls back to inputs
@@ -102,7 +102,8 @@ class Engine:
 
     def side(self, c: OutputClass) -> Side:
         r = c.rule
-        return Side(c.version, c.shown, r.id if r else None, str(r.span) if r else "", str(r.cite) if r and r.cite else "")
+        value = to_value(c.value, self.lib.function(c.version, c.output).returns.kind == "set")
+        return Side(c.version, value, r.id if r else None, r.span if r else None, r.cite if r else None)
 
     # ------------------------------------------------------------ space
 
@@ -298,11 +299,11 @@ class Engine:
         return self._rule_exprs
 
     def _matches(self, o: ev.Outcome, side: Side) -> bool:
-        from ..backend.solver import show_value
+        from ..backend.solver import typed_value
 
         if side.rule is None:
-            return show_value(o.value) == side.value
-        return o.rule is not None and show_value(o.value) == side.value and o.rule.id == side.rule and str(o.rule.span) == side.rule_at
+            return typed_value(o.value) == side.value
+        return o.rule is not None and typed_value(o.value) == side.value and o.rule.id == side.rule and o.rule.span == side.rule_at
 
     def _replay_drawn(self, cube: Cube, space: Space, expected: Sequence[tuple[str, str, Side]]) -> str:
         inputs = self.tables.assignments(space.care & self.cube_formula(cube), list(self.lib.atoms), DRAWN[len(expected) <= 2])

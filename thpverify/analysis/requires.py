@@ -30,7 +30,7 @@ def requires(lib: m.Library, versions: Sequence[str], caller: str | None = None,
     coords = eng.coordinates(cone, derived)
     region = t.conj(t.expr(r) for r in reads)
     found = eng.cover(region, space, coords)
-    true = [Side(v, "true", None, "", "") for v in versions]
+    true = [Side(v, True, None, None, None) for v in versions]
     replays = []
     for cube in found:
         eng.confirm(cube, space, [OutputClass(v, output, True, "true", None, region) for v in versions])

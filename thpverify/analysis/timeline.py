@@ -29,7 +29,7 @@ def timeline(lib: m.Library, given: list[Fixed], caller: str | None = None, outp
             continue
         release = lib.versions[name].get("release")
         if output not in lib.versions[name].outputs:
-            steps.append(TimelineStep(name, release, patch, None, (), None, "", "", note=f"no output '{output}'"))
+            steps.append(TimelineStep(name, release, patch, None, (), None, None, None, note=f"no output '{output}'"))
             continue
         r = solver.evaluate(name, output, fixed)
         note = r.note

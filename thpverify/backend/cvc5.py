@@ -21,7 +21,7 @@ from typing import Any
 
 from .. import model as m
 from ..errors import UsageError
-from ..results import Verdict
+from ..results import Verdict, VerdictKind
 
 TIME_LIMIT_MS = 60_000
 
@@ -94,7 +94,7 @@ def cross_check(lib: m.Library, verdicts: Iterable[Verdict], time_limit_ms: int 
     compiler = smtlib.compiler(lib)
     out: list[CrossCheck] = []
     for v in verdicts:
-        if v.verdict != "proved":
+        if v.verdict is not VerdictKind.PROVED:
             continue
         inst = _instance(lib, v)
         scopes: list[tuple[str, Sequence[str] | None]] = [("all assumptions", None), ("core", v.core)]

@@ -15,7 +15,7 @@ from typing import Any
 import z3
 
 from .. import model as m
-from ..results import Counterexample, Decision, EvalResult, Fixed, Verdict
+from ..results import Counterexample, Decision, EvalResult, Fixed, Value, Verdict, VerdictKind, set_members, to_value
 from ..semantics import evaluate as ev
 from . import finite
 from .compiler import Compiler
@@ -84,6 +84,13 @@ def show_value(value: ev.Value) -> str:
             return "?"
         return "{" + ", ".join(str(k) for k in range(64) if value.bits >> k & 1) + "}"
     return show(value)
+
+
+def typed_value(value: ev.Value) -> Value | None:
+    """A value as data (a set as its orders); None when not known."""
+    if isinstance(value, ev.PSet):
+        return set_members(value.bits) if value.known == ev.ALL else None
+    return value
 
 
 class Solver:
@@ -180,8 +187,9 @@ class Solver:
         return {name: 0 if atom.type.kind == "set" else (atom.values[0] if atom.values else False)
                 for name, atom in self.lib.atoms.items()}
 
-    def show_atom(self, value: bool | str | int, name: str) -> str:
-        return show(value, self.lib.atoms[name])
+    def atom_value(self, value: bool | str | int, name: str) -> Value:
+        """An atom's value as data (a set as its orders)."""
+        return to_value(value, self.lib.atoms[name].type.kind == "set")
 
     def complete(self, partial: dict[str, bool | str | int | ev.PSet], free: list[Coord],
                  combo: Sequence[bool | str]) -> dict[str, bool | str | int]:
@@ -306,7 +314,7 @@ class Solver:
                     self._too_large = True
             return self._check(inst)
         except InternalError as exc:
-            return Verdict(inst.property, inst.version, "error", inst.expected, str(exc))
+            return Verdict(inst.property, inst.version, VerdictKind.ERROR, inst.expected, str(exc))
 
     def _check(self, inst: m.Instance) -> Verdict:
         s = self.fresh()
@@ -322,31 +330,31 @@ class Solver:
 
         r = s.check(*premises, *lits)
         if r == z3.unknown:
-            return Verdict(**base, verdict="unknown", reason=f"solver: {s.reason_unknown()}")
+            return Verdict(**base, verdict=VerdictKind.UNKNOWN, reason=f"solver: {s.reason_unknown()}")
         if r == z3.unsat:
             core = self.min_core(s, lits, premises)
             who = ", ".join(names[c.get_id()] for c in core) or "the callers and 'given' clauses"
-            return Verdict(**base, verdict="vacuous", reason=f"the premises cannot hold together ({who})",
+            return Verdict(**base, verdict=VerdictKind.VACUOUS, reason=f"the premises cannot hold together ({who})",
                            core=tuple(names[c.get_id()] for c in core), checks=("conflict re-checked",))
         if isinstance(inst.claim, m.Op) and inst.claim.op == "implies":
             antecedent = self.guard(inst.claim.args[0], "antecedent")
             r = s.check(*premises, *lits, antecedent)
             if r == z3.unsat:
                 core = self.min_core(s, lits, [*premises, antecedent])
-                return Verdict(**base, verdict="vacuous",
+                return Verdict(**base, verdict=VerdictKind.VACUOUS,
                                reason="the left side of '->' never holds under the premises",
                                core=tuple(names[c.get_id()] for c in core), checks=("conflict re-checked",))
         negated = self.guard(inst.claim, "refute", negate=True)
         r = s.check(*premises, *lits, negated)
         if r == z3.unknown:
-            return Verdict(**base, verdict="unknown", reason=f"solver: {s.reason_unknown()}")
+            return Verdict(**base, verdict=VerdictKind.UNKNOWN, reason=f"solver: {s.reason_unknown()}")
         if r == z3.unsat:
             core = self.min_core(s, lits, [*premises, negated])
             checks = ("core re-checked",) + self._spot_check(inst, s, guards)
-            return Verdict(**base, verdict="proved", core=tuple(names[c.get_id()] for c in core), checks=checks)
+            return Verdict(**base, verdict=VerdictKind.PROVED, core=tuple(names[c.get_id()] for c in core), checks=checks)
         model = s.model()
         cex = self._counterexample(inst, s, guards, model)
-        return Verdict(**base, verdict="refuted", counterexample=cex, checks=(cex.replay,))
+        return Verdict(**base, verdict=VerdictKind.REFUTED, counterexample=cex, checks=(cex.replay,))
 
     def find(self, exprs: Sequence[m.Expr]) -> dict[str, bool | str | int] | None:
         """An input on which every closed bool expression holds, or None when
@@ -446,7 +454,7 @@ class Solver:
             raise InternalError(f"the counterexample to {inst.property} does not replay through the interpreter")
         replay = self._replay_partial(inst, s, lits, fixed, coords)
         decisions = self.decisions(inst.claim, inst.version, full)
-        shown = tuple((a, show(full[a], self.lib.atoms[a])) for a in atoms)
+        shown = tuple((a, self.atom_value(full[a], a)) for a in atoms)
         size = f"{len(fixed)} fixed"
         minimal = (f"{size}; no partial assignment with fewer forces the failure" if settled else
                    f"{size}; none can be freed, and the search for fewer stopped after {CEGIS_ROUNDS} rounds")
@@ -637,8 +645,8 @@ class Solver:
         out = ev.run(self.lib, version, name, assignment)
         rule = out.rule
         return Decision(
-            version, name, show_value(out.value),
-            rule.id if rule else None, str(rule.span) if rule else "", str(rule.cite) if rule and rule.cite else "",
+            version, name, typed_value(out.value),  # type: ignore[arg-type]  # a full input: the value is known
+            rule.id if rule else None, rule.span if rule else None, rule.cite if rule else None,
             tuple(format_step(s) for s in out.trace),
         )
 
@@ -664,7 +672,7 @@ class Solver:
             names = {lit.get_id(): a.name for lit, a in zip(lits, assumptions, strict=True)}
             core = self.min_core(s, lits, [])
             who = tuple(names[c.get_id()] for c in core)
-            return EvalResult(**common, value=None, depends_on=(), rule=None, rule_at="", kernel="", trace=trace,
+            return EvalResult(**common, value=None, depends_on=(), rule=None, rule_at=None, kernel=None, trace=trace,
                               note="this input contradicts the assumptions " + ", ".join(who), contradicts=who)
         if r == z3.unknown:
             raise InternalError(f"solver: {s.reason_unknown()}")
@@ -674,7 +682,7 @@ class Solver:
         v0 = model.eval(value, model_completion=True)
         r0 = model.eval(rule, model_completion=True)
         if s.check(value != v0) == z3.unsat:
-            shown = self.show_term(fn.returns, v0)
+            shown = self.term_value(fn.returns, v0)
             kleene = ev.run(self.lib, version, name, partial)
             if not kleene.known:
                 full = {**self.assignment(model), **partial}
@@ -683,21 +691,20 @@ class Solver:
             decided = s.check(rule != r0) == z3.unsat
             the_rule = self.c.rules[r0.as_long()] if decided else None  # type: ignore[attr-defined]
             return EvalResult(**common, value=shown, depends_on=(), rule=the_rule.id if the_rule else None,
-                              rule_at=str(the_rule.span) if the_rule else "",
-                              kernel=str(the_rule.cite) if the_rule and the_rule.cite else "", trace=trace,
+                              rule_at=the_rule.span if the_rule else None,
+                              kernel=the_rule.cite if the_rule else None, trace=trace,
                               note="" if the_rule else "the value is fixed but the deciding rule depends on unknown atoms")
         depends = self._depends(version, name, given, assumptions)
-        return EvalResult(**common, value=None, depends_on=tuple(depends), rule=None, rule_at="", kernel="", trace=trace)
+        return EvalResult(**common, value=None, depends_on=tuple(depends), rule=None, rule_at=None, kernel=None, trace=trace)
 
-    def show_term(self, typ: m.Type, term: z3.ExprRef) -> str:
+    def term_value(self, typ: m.Type, term: z3.ExprRef) -> Value:
         if typ.kind == "bool":
-            return "true" if z3.is_true(term) else "false"
+            return bool(z3.is_true(term))
         if typ.kind == "enum":
             return str(term)[len(typ.name) + 1:]
         if typ.kind == "set":
-            v = term.as_long()  # type: ignore[attr-defined]
-            return "{" + ", ".join(str(k) for k in range(64) if v >> k & 1) + "}"
-        return str(term.as_long())  # type: ignore[attr-defined]
+            return set_members(term.as_long())  # type: ignore[attr-defined]
+        return int(term.as_long())  # type: ignore[attr-defined, no-any-return]
 
     def _depends(self, version: str, name: str, given: Sequence[Fixed], assumptions: Sequence[m.Assumption]) -> list[str]:
         """The atoms not given that occur in some prime implicant of some

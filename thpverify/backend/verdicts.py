@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from .. import model as m
-from ..results import Counterexample, Fixed, Verdict
+from ..results import Counterexample, Fixed, Verdict, VerdictKind
 from ..semantics import evaluate as ev
 from . import finite
 from .diagrams import BDD, Coord, Diagrams
@@ -51,14 +51,14 @@ def decide(solver: Solver, d: Diagrams, inst: m.Instance) -> Verdict:
         core = _core(d, premises, lits, inst)
         _confirm_unsat(solver, inst, core, [], "the premises conflict")
         who = ", ".join(core) or "the callers and 'given' clauses"
-        return Verdict(**base, verdict="vacuous", reason=f"the premises cannot hold together ({who})",
+        return Verdict(**base, verdict=VerdictKind.VACUOUS, reason=f"the premises cannot hold together ({who})",
                        core=tuple(core), checks=("conflict re-checked",))
     if isinstance(inst.claim, m.Op) and inst.claim.op == "implies":
         antecedent = d.term(inst.claim.args[0])
         if held & antecedent == d.false:
             core = _core(d, premises & antecedent, lits, inst)
             _confirm_unsat(solver, inst, core, [inst.claim.args[0]], "the antecedent never holds")
-            return Verdict(**base, verdict="vacuous", reason="the left side of '->' never holds under the premises",
+            return Verdict(**base, verdict=VerdictKind.VACUOUS, reason="the left side of '->' never holds under the premises",
                            core=tuple(core), checks=("conflict re-checked",))
     claim = d.term(inst.claim)
     failing = held & ~claim
@@ -66,9 +66,9 @@ def decide(solver: Solver, d: Diagrams, inst: m.Instance) -> Verdict:
         core = _core(d, premises & ~claim, lits, inst)
         _confirm_unsat(solver, inst, core, [], "the proof", negated=[inst.claim])
         checks = ("core re-checked", "proved by both engines") + _spot_check(solver, d, inst, held, atoms)
-        return Verdict(**base, verdict="proved", core=tuple(core), checks=checks)
+        return Verdict(**base, verdict=VerdictKind.PROVED, core=tuple(core), checks=checks)
     cex = _counterexample(solver, d, inst, held, claim, atoms)
-    return Verdict(**base, verdict="refuted", counterexample=cex, checks=(cex.replay,))
+    return Verdict(**base, verdict=VerdictKind.REFUTED, counterexample=cex, checks=(cex.replay,))
 
 
 def _core(d: Diagrams, rest: BDD, lits: Sequence[BDD], inst: m.Instance) -> list[str]:
@@ -159,7 +159,7 @@ def _counterexample(solver: Solver, d: Diagrams, inst: m.Instance, held: BDD, cl
         raise InternalError(f"the counterexample to {inst.property} does not replay through the interpreter")
     replay = _replay_partial(solver, d, inst, held & finite.cube_bdd(d, cube), fixed, d.coords(atoms))
     decisions = solver.decisions(inst.claim, inst.version, witness)
-    shown = tuple((a, solver.show_atom(witness[a], a)) for a in atoms)
+    shown = tuple((a, solver.atom_value(witness[a], a)) for a in atoms)
     size = f"{len(fixed)} fixed"
     return Counterexample(fixed, shown, decisions, replay, f"{size}; no partial assignment with fewer forces the failure")
 

@@ -10,7 +10,6 @@ imported only inside the commands, so that --help stays fast.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -80,10 +79,10 @@ def register(sub: Any, common: argparse.ArgumentParser, library: argparse.Argume
     r.set_defaults(run=cmd_requires)
 
 
-def _dump(doc: dict[str, Any]) -> str:
-    from ..results import SCHEMA
+def _dump(command: str, doc: dict[str, Any]) -> str:
+    from ..render.json import envelope
 
-    return json.dumps({"schema": SCHEMA, **doc}, sort_keys=True, indent=2) + "\n"
+    return envelope(command, doc)
 
 
 def _caller(lib: m.Library, caller: str | None) -> str | None:
@@ -123,7 +122,7 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(f"thpverify: diff {args.a} {args.b}: the disagreement needs more than {exc.limit} rows,\n"
                   f"no short table: {narrow}\n")
         return EXIT_UNKNOWN
-    out.write(_dump(render.diff_json(t)) if args.json else render.diff_text(t))
+    out.write(_dump("diff", render.diff_json(t)) if args.json else render.diff_text(t))
     return EXIT_FAILED if t.rows else EXIT_OK
 
 
@@ -155,7 +154,7 @@ def cmd_patch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(f"thpverify: patch {args.base} {candidate}: a caller's diff needs more than {exc.limit} rows,\n"
                   f"no short table: compare the two with thpverify diff --caller C --max-rows N\n")
         return EXIT_UNKNOWN
-    out.write(_dump(render.patch_json(report, args.strict)) if args.json else render.patch_text(report, args.strict))
+    out.write(_dump("patch", render.patch_json(report, args.strict)) if args.json else render.patch_text(report, args.strict))
     return report.exit_code(args.strict)
 
 
@@ -210,7 +209,7 @@ def cmd_lint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         known_version(lib, v)
     allowed = list(args.allow) + ([] if args.no_allow_file else _allow_files(args.spec))
     report = lint(lib, args.versions or None, allow=allowed, order=args.order, proofs=args.proofs)
-    out.write(_dump(render.lint_json(report)) if args.json else render.lint_text(report))
+    out.write(_dump("lint", render.lint_json(report)) if args.json else render.lint_text(report))
     return EXIT_FAILED if report.findings else EXIT_OK
 
 
@@ -242,7 +241,7 @@ def cmd_timeline(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if any(f.atom == "caller" for f in given) and args.caller is not None:
         raise UsageError("give the caller once: --caller or --set caller=...")
     t = timeline(lib, given, _caller(lib, args.caller), args.output, releases_only=args.releases_only)
-    out.write(_dump(render.timeline_json(t)) if args.json else render.timeline_text(t))
+    out.write(_dump("timeline", render.timeline_json(t)) if args.json else render.timeline_text(t))
     return EXIT_OK
 
 
@@ -267,5 +266,5 @@ def cmd_requires(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if lib.function(v, args.output).returns.kind != "bool":
             raise UsageError(f"'{args.output}' of {v} is not a bool")
     r = requires(lib, versions, _caller(lib, args.caller), args.output, derived=not args.atoms_only)
-    out.write(_dump(render.requires_json(r)) if args.json else render.requires_text(r))
+    out.write(_dump("requires", render.requires_json(r)) if args.json else render.requires_text(r))
     return EXIT_OK

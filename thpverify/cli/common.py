@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..results import Fixed, Verdict
 
 from ..errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_SPEC, EXIT_UNKNOWN, UsageError
+from ..results import VerdictKind
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_SPEC", "EXIT_UNKNOWN", "UsageError", "checked", "known_version",
            "library", "nothing_to_check", "parse_value", "parse_values"]
@@ -77,7 +78,7 @@ def checked(paths: list[Path], jobs: int | None, use_cache: bool, include: list[
     total = sum(len(p.instances) for p in lib.properties.values())
     with progress(err, total, "checks", quiet) as tick:
         verdicts = check_all(lib, jobs, progress=tick)
-    if key and not any(v.verdict in ("error", "unknown") for v in verdicts):
+    if key and not any(v.verdict in (VerdictKind.ERROR, VerdictKind.UNKNOWN) for v in verdicts):
         try:
             cache.store_verdicts(key, verdicts)
         except cache.CacheRefusedError as exc:

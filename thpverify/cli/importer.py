@@ -9,7 +9,6 @@ error. tree-sitter and z3 are imported inside the command.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -55,10 +54,9 @@ def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     lib = _with_imported(args.spec, {"imported.thp": imported.text}, imported.name, args.check_against)
     comparisons = compare(lib, args.check_against, imported.name)
     if args.json:
-        from ..results import SCHEMA
+        from ..render.json import envelope
 
-        out.write(json.dumps({"schema": SCHEMA, **render.check_json(imported, args.check_against, comparisons)},
-                             sort_keys=True, indent=2) + "\n")
+        out.write(envelope("import", render.check_json(imported, args.check_against, comparisons)))
     else:
         out.write(render.check_text(imported, args.check_against, comparisons))
     return EXIT_OK if all(c.equivalent for c in comparisons) else EXIT_FAILED

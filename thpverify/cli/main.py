@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ..errors import InconclusiveError, ThpverifyError
+from ..results import VerdictKind
 from .common import (
     EXIT_FAILED,
     EXIT_INTERNAL,
@@ -61,7 +62,7 @@ CHECK_FORMATS = ("text", "json", "junit", "sarif", "markdown")
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print JSON (schema thpverify/1)")
+    common.add_argument("--json", action="store_true", help="print JSON (schema thpverify/2)")
     library = argparse.ArgumentParser(add_help=False)
     library.add_argument("--spec", action="append", type=Path, metavar="PATH",
                          help="spec file or directory to load instead of the bundled library (repeatable)")
@@ -245,19 +246,19 @@ def cmd_prove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     solver = Solver(lib)
     verdicts = [solver.check(i) for i in instances]
     if args.json:
-        out.write(render_json.dumps({"command": "prove", "property": prop.name, "doc": prop.doc,
-                                     "results": [render_json.verdict(v) for v in verdicts]}))
+        out.write(render_json.envelope("prove", {"property": prop.name, "doc": prop.doc,
+                                                 "results": [render_json.verdict(v) for v in verdicts]}))
     else:
         out.write(f"{prop.name}\n")
         if prop.doc:
             out.write(f"  {prop.doc}\n")
         for v in verdicts:
             out.write("\n".join(render_text.verdict(v, detail=True)) + "\n")
-    if any(v.verdict == "error" for v in verdicts):
+    if any(v.verdict is VerdictKind.ERROR for v in verdicts):
         return EXIT_INTERNAL
-    if any(v.verdict in ("refuted", "vacuous") for v in verdicts):
+    if any(v.verdict in (VerdictKind.REFUTED, VerdictKind.VACUOUS) for v in verdicts):
         return EXIT_FAILED
-    if any(v.verdict == "unknown" for v in verdicts):
+    if any(v.verdict is VerdictKind.UNKNOWN for v in verdicts):
         return EXIT_UNKNOWN
     return EXIT_OK
 
@@ -293,7 +294,7 @@ def _interpreted(lib: m.Library, solver: object, version: str, output: str, give
     known whatever the atoms not given are. Else None: the solver decides
     (a contradiction, a value fixed only through the assumptions, or
     "depends on")."""
-    from ..backend.solver import Solver, format_step, show_value
+    from ..backend.solver import Solver, format_step, typed_value
     from ..results import EvalResult
     from ..semantics import evaluate as ev
 
@@ -305,8 +306,8 @@ def _interpreted(lib: m.Library, solver: object, version: str, output: str, give
     if not out.known or out.rule is None:
         return None
     rule = out.rule
-    return EvalResult(version=version, predicate=output, given=tuple(given), value=show_value(out.value), depends_on=(),
-                      rule=rule.id, rule_at=str(rule.span), kernel=str(rule.cite) if rule.cite else "",
+    return EvalResult(version=version, predicate=output, given=tuple(given), value=typed_value(out.value), depends_on=(),
+                      rule=rule.id, rule_at=rule.span, kernel=rule.cite,
                       trace=tuple(format_step(step) for step in out.trace))
 
 
@@ -333,7 +334,7 @@ def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.write(render_json.eval_result(r, compact=True))
         except (UsageError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, bad UTF-8
             reason = "the line nests too deeply" if isinstance(exc, RecursionError) else str(exc)
-            out.write(json.dumps({"schema": "thpverify/1", "line": number, "error": reason}, sort_keys=True) + "\n")
+            out.write(render_json.envelope("eval", {"line": number, "error": reason}, compact=True))
             err.write(f"{args.batch}:{number}:1: error: {reason}\n")
             code = EXIT_SPEC
     return code

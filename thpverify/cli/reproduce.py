@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..results import VerdictKind
 from .common import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_UNKNOWN, UsageError, library
 from .common import known_version as _known_version
 
@@ -62,7 +63,7 @@ def classes_of(lib: m.Library, name: str, version: str | None, limit: int | None
     out = []
     for inst in _instances(lib, name, version):
         verdict = solver.check(inst).verdict
-        if refuted_only and verdict != "refuted" and version is None:
+        if refuted_only and verdict is not VerdictKind.REFUTED and version is None:
             continue
         out.append(counterexample_classes(lib, inst, verdict, eng, limit, only=only, count=count, minimum=minimum))
     return out, eng
@@ -115,7 +116,7 @@ def _reproduce(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     results, eng = classes_of(lib, args.property, args.version, None, refuted_only=False, only=args.klass, count=False,
                               minimum=False)
     r = results[0]
-    if r.verdict != "refuted":
+    if r.verdict is not VerdictKind.REFUTED:
         raise UsageError(f"{args.property} is {r.verdict} on {args.version}: no failing input to reproduce")
     chosen = list(r.classes)
     if args.klass is not None:

@@ -12,8 +12,7 @@ Like main.py, nothing here imports z3 or lark at import time.
 from __future__ import annotations
 
 import argparse
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .common import EXIT_OK, library
@@ -74,8 +73,9 @@ def text(entries: tuple[VersionEntry, ...]) -> str:
 
 
 def as_json(entries: tuple[VersionEntry, ...]) -> str:
-    return json.dumps({"schema": "thpverify/1", "command": "versions", "versions": [asdict(e) for e in entries]},
-                      indent=2, ensure_ascii=False) + "\n"
+    from ..render.json import envelope
+
+    return envelope("versions", {"versions": entries})
 
 
 def cmd_versions(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

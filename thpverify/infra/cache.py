@@ -40,9 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ThpverifyError
-from ..results import EXPECTED_VERDICT, VERDICTS, Counterexample, Decision, Fixed, Verdict
+from ..location import Span
+from ..results import EXPECTED_VERDICT, Counterexample, Decision, Fixed, KernelCite, Value, Verdict, VerdictKind
 
-FORMAT = 2
+FORMAT = 3
 MAX_ENTRY = 64 << 20  # bytes; a larger entry is a miss
 _STALE_TEMP = 600  # seconds after which a killed run's temporary file is removed
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -247,15 +248,58 @@ def _verdict_json(v: Verdict) -> dict[str, Any]:
         "reason": v.reason, "core": list(v.core), "checks": list(v.checks),
         "counterexample": None if cex is None else {
             "partial": [[f.atom, f.element, f.value] for f in cex.partial],
-            "witness": [list(w) for w in cex.witness],
-            "decisions": [[d.version, d.predicate, d.value, d.rule, d.rule_at, d.kernel, list(d.trace)] for d in cex.decisions],
+            "witness": [[a, _value_json(x)] for a, x in cex.witness],
+            "decisions": [[d.version, d.predicate, _value_json(d.value), d.rule, _span_json(d.rule_at), _cite_json(d.kernel),
+                           list(d.trace)] for d in cex.decisions],
             "replay": cex.replay, "minimal": cex.minimal,
         },
     }
 
 
+def _value_json(v: Value) -> object:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _span_json(s: Span | None) -> object:
+    return None if s is None else [s.file, s.line, s.col, s.end_line, s.end_col]
+
+
+def _cite_json(c: KernelCite | None) -> object:
+    return None if c is None else [c.release, c.file, c.first, c.last, c.function]
+
+
 class _BadEntryError(Exception):
     pass
+
+
+def _int(x: object) -> int:
+    if type(x) is not int:
+        raise _BadEntryError
+    return x
+
+
+def _value(x: object) -> Value:
+    if isinstance(x, list):
+        return tuple(_int(k) for k in x)
+    if type(x) not in (bool, str, int):
+        raise _BadEntryError
+    return x  # type: ignore[return-value]
+
+
+def _span(x: object) -> Span | None:
+    if x is None:
+        return None
+    if not isinstance(x, list) or len(x) != 5:
+        raise _BadEntryError
+    return Span(_s(x[0]), _int(x[1]), _int(x[2]), _int(x[3]), _int(x[4]))
+
+
+def _cite(x: object) -> KernelCite | None:
+    if x is None:
+        return None
+    if not isinstance(x, list) or len(x) != 5:
+        raise _BadEntryError
+    return KernelCite(_s(x[0]), _s(x[1]), _int(x[2]), _int(x[3]), _s(x[4]))
 
 
 def _s(x: object) -> str:
@@ -286,7 +330,7 @@ def _fixed(x: object) -> Fixed:
 def _decision(x: object) -> Decision:
     if not isinstance(x, list) or len(x) != 7:
         raise _BadEntryError
-    return Decision(_s(x[0]), _s(x[1]), _s(x[2]), _opt_s(x[3]), _s(x[4]), _s(x[5]), _strs(x[6]))
+    return Decision(_s(x[0]), _s(x[1]), _value(x[2]), _opt_s(x[3]), _span(x[4]), _cite(x[5]), _strs(x[6]))
 
 
 def _counterexample(x: object) -> Counterexample | None:
@@ -296,10 +340,10 @@ def _counterexample(x: object) -> Counterexample | None:
         raise _BadEntryError
     if not all(isinstance(i, list) for i in (x["partial"], x["witness"], x["decisions"])):
         raise _BadEntryError
-    witness = tuple(_strs(w) for w in x["witness"])
-    if any(len(w) != 2 for w in witness):
+    if any(not isinstance(w, list) or len(w) != 2 for w in x["witness"]):
         raise _BadEntryError
-    return Counterexample(tuple(_fixed(f) for f in x["partial"]), tuple((w[0], w[1]) for w in witness),
+    witness = tuple((_s(a), _value(v)) for a, v in x["witness"])
+    return Counterexample(tuple(_fixed(f) for f in x["partial"]), witness,
                           tuple(_decision(d) for d in x["decisions"]), _s(x["replay"]), _s(x["minimal"]))
 
 
@@ -311,11 +355,11 @@ def verdicts_from_json(doc: object) -> tuple[Verdict, ...] | None:
     fields = {"property", "version", "verdict", "expected", "reason", "core", "checks", "counterexample"}
     try:
         for d in doc:
-            if not isinstance(d, dict) or set(d) != fields or d["verdict"] not in VERDICTS:
+            if not isinstance(d, dict) or set(d) != fields or d["verdict"] not in list(VerdictKind):
                 raise _BadEntryError
             if d["expected"] is not None and d["expected"] not in EXPECTED_VERDICT:
                 raise _BadEntryError
-            out.append(Verdict(_s(d["property"]), _s(d["version"]), _s(d["verdict"]), _opt_s(d["expected"]), _s(d["reason"]),
+            out.append(Verdict(_s(d["property"]), _s(d["version"]), VerdictKind(d["verdict"]), _opt_s(d["expected"]), _s(d["reason"]),
                                _strs(d["core"]), _counterexample(d["counterexample"]), _strs(d["checks"])))
     except _BadEntryError:
         return None

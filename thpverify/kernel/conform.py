@@ -313,7 +313,7 @@ class Outcome:
         r = self.result
         if r is None or r.contradicts or r.value is None or self.vma is None or self.vma.thp_eligible is None:
             return "DISAGREE" if r is not None and r.contradicts else "undecided"
-        return "agree" if (r.value == "true") == bool(self.vma.thp_eligible) else "DISAGREE"
+        return "agree" if (r.value is True) == bool(self.vma.thp_eligible) else "DISAGREE"
 
 
 def known_inputs(case: Case, mode: str, start: int, s: Settings, root_fs_dax: bool | None) -> dict[str, Any]:

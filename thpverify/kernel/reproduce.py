@@ -45,7 +45,7 @@ from typing import Any
 
 from .. import model as m
 from ..analysis.engine import Engine
-from ..results import CexClass, CexClasses, Fixed
+from ..results import CexClass, CexClasses, Fixed, Value
 from . import geometry as g
 from .child import in_child
 from .conform import HUGE_OPTIONS, MODES, Case, _Libc, _make, known_inputs
@@ -126,7 +126,7 @@ class Observation:
     predicate: str
     caller: str | None
     how: str  # smaps, fault, collapse, or none
-    expected: str  # the model's value for the class
+    expected: Value  # the model's value for the class
     why: str = ""  # for how == none
 
 
@@ -135,7 +135,7 @@ class Plan:
     property: str
     version: str
     klass: int
-    sides: tuple[tuple[str, str, str | None], ...]  # predicate, value, rule
+    sides: tuple[tuple[str, Value, str | None], ...]  # predicate, value, rule
     caller: str | None
     point: tuple[tuple[str, bool | str | int], ...]  # the input, atom -> value
     case: Case | None
@@ -372,7 +372,7 @@ def _fault_address(start: int, length: int) -> int:
     return first if first + size <= start + length else start
 
 
-def _observation(name: str, value: str, caller: Any, case: Case) -> Observation:
+def _observation(name: str, value: Value, caller: Any, case: Case) -> Observation:
     if name == "thp_eligible":
         return Observation(name, None, "smaps", value)
     if name == "eligible" and caller == "page_fault":
@@ -445,9 +445,9 @@ def _unmakeable(q: Any, lib: m.Library, mach: Machine, base: dict[str, Any]) -> 
 class Seen:
     predicate: str
     how: str
-    model: str | None  # the model's value for the inputs made
+    model: Value | None  # the model's value for the inputs made
     rule: str | None
-    kernel: str | None  # what the kernel showed, as the model's value ("true"/"false"), or None
+    kernel: bool | None  # what the kernel showed, as the model's value, or None
     detail: str
     status: str  # agree, DISAGREE, not watched
 
@@ -550,28 +550,28 @@ def judge(lib: m.Library, p: Plan, mach: Machine, doc: dict[str, Any]) -> RunRes
                      smaps=doc.get("entry", ""), extra={k: doc[k] for k in ("fault", "collapse") if k in doc})
 
 
-def _kernel_answer(o: Observation, vma: Any, doc: dict[str, Any]) -> tuple[str | None, str]:
+def _kernel_answer(o: Observation, vma: Any, doc: dict[str, Any]) -> tuple[bool | None, str]:
     if o.how == "smaps":
         if vma is None or vma.thp_eligible is None:
             return None, "no smaps entry with THPeligible for the mapping"
-        return ("true" if vma.thp_eligible else "false"), f"THPeligible {vma.thp_eligible}"
+        return bool(vma.thp_eligible), f"THPeligible {vma.thp_eligible}"
     if o.how == "fault":
         f = doc.get("fault", {})
         pmd = int(f.get("pmd_kb", 0))
         tried = int(f.get("fallback", 0))
         if pmd:
-            return "true", f"{f.get('field')} {pmd} kB after a write at {f.get('at')}"
+            return True, f"{f.get('field')} {pmd} kB after a write at {f.get('at')}"
         if not f.get("fits"):
             return None, "no PMD-aligned block inside the mapping to fault"
         if tried:
-            return "true", f"no PMD page, but the fault tried one ({f.get('counter')} +{tried})"
-        return "false", f"{f.get('field')} 0 kB after a write at {f.get('at')}"
+            return True, f"no PMD page, but the fault tried one ({f.get('counter')} +{tried})"
+        return False, f"{f.get('field')} 0 kB after a write at {f.get('at')}"
     if o.how == "collapse":
         c = doc.get("collapse", {})
         err = int(c.get("errno", -1))
         if c.get("result") == 0:
-            return "true", "MADV_COLLAPSE: 0"
-        return ("false" if err == EINVAL else "true"), f"MADV_COLLAPSE: {os.strerror(err) if err > 0 else err}"
+            return True, "MADV_COLLAPSE: 0"
+        return err != EINVAL, f"MADV_COLLAPSE: {os.strerror(err) if err > 0 else err}"
     return None, ""
 
 

@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..location import Span
+from ..results import KernelCite, Value
 from . import geometry
 from .geometry import ORDERS, PAGE, PMD_ORDER, order_mask, within_size
 
@@ -517,11 +519,11 @@ class VmaReport:
     vma: Vma
     kind: str
     kernel: int | None
-    model: str | None  # "true"/"false" or None (depends)
+    model: Value | None  # None: depends
     depends_on: tuple[str, ...]
     rule: str | None
-    rule_at: str
-    cite: str
+    rule_at: Span | None
+    cite: KernelCite | None
     advice: str
     unknown: tuple[tuple[str, str], ...]
     note: str = ""
@@ -532,7 +534,7 @@ class VmaReport:
             return "no-kernel-answer"
         if self.model is None:
             return "depends"
-        return "agree" if (self.model == "true") == bool(self.kernel) else "DISAGREE"
+        return "agree" if (self.model is True) == bool(self.kernel) else "DISAGREE"
 
 
 def load_json(path: Path) -> Any:
@@ -601,7 +603,7 @@ class Explainer:
             advice = "depends on " + ", ".join(depends) + ": " + "; ".join(
                 unknown[d] for d in depends if d in unknown) if depends else "depends on atoms not observed"
         else:
-            advice = explain_rule(r.rule, r.value == "true", v, known)
+            advice = explain_rule(r.rule, r.value is True, v, known)
         note = r.note if r.contradicts else ""
         if r.value is not None and r.rule is None and not r.contradicts:
             # The value is fixed, the rule is not: name the rule of the usual case.
@@ -610,14 +612,14 @@ class Explainer:
             if r2.rule is not None and r2.value == r.value:
                 note = "(rule of the usual case " + ", ".join(str(Fixed(a, None, val)) for a, val in sorted(usual.items())) \
                     + "; the value is the same whatever they are)"
-                advice = explain_rule(r2.rule, r.value == "true", v, {**known, **usual})
+                advice = explain_rule(r2.rule, r.value is True, v, {**known, **usual})
                 r = r2
             elif obs.kind.startswith("special mapping"):
                 advice = "a kernel special mapping (vDSO, vvar): not eligible"
             else:
-                advice = ("eligible" if r.value == "true" else "not eligible") \
+                advice = ("eligible" if r.value is True else "not eligible") \
                     + "; which rule decides depends on what smaps does not show"
-        if r.value == "false" and advice.startswith("needs MADV_HUGEPAGE"):
+        if r.value is False and advice.startswith("needs MADV_HUGEPAGE"):
             advice = self._if_advised(v, obs, advice)
         return VmaReport(vma=v, kind=obs.kind, kernel=v.thp_eligible, model=r.value, depends_on=depends, rule=r.rule,
                          rule_at=r.rule_at, cite=r.kernel, advice=advice, unknown=obs.unknown, note=note)
@@ -628,11 +630,11 @@ class Explainer:
         advised = {**dict(obs.known), "VM_HUGEPAGE": True, "vma_VM_HUGEPAGE": True,
                    "VM_NOHUGEPAGE": False, "vma_VM_NOHUGEPAGE": False}
         then = self.ask(list(advised.items()))
-        if then.value == "true":
+        if then.value is True:
             return advice
         usual = self.ask(list({**USUAL, **advised}.items()))  # what is observed wins over the usual
         if then.value is None:
-            if usual.value != "false":
+            if usual.value is not False:
                 return advice + "; then it depends on " + ", ".join(then.depends_on)
             return (f"MADV_HUGEPAGE alone is not enough unless {' or '.join(then.depends_on)}: "
                     + explain_rule(usual.rule, False, v, {**USUAL, **advised}))

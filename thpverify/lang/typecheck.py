@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .. import model as m
+from ..results import KernelCite
 from . import nodes as n
 from .diagnostics import Diagnostic, SpecError, did_you_mean
 from .resolve import RawFunction, RawVersion, Scopes
@@ -243,13 +244,13 @@ class _Checker:
         origin = ""
         if decl.origin is not None:
             o = decl.origin
-            cite = self.cite(home, o.file, o.lines.first, o.lines.last) if o.lines else None
+            cite = self.cite(home, o.file, o.lines.first, o.lines.last, o.function) if o.lines else None
             origin = f"{o.function} in {cite}" if cite else f"{o.function} in {o.file}"
         return m.Function(decl.name, version, "predicate", params, returns, body, tuple(lowering.rules), origin, decl.span)
 
-    def cite(self, home: str, file: str, first: int, last: int) -> m.KernelCite:
+    def cite(self, home: str, file: str, first: int, last: int, function: str = "") -> KernelCite:
         release = self.s.versions[home].meta.get("release", home) if home else ""
-        return m.KernelCite(release, file, first, last)
+        return KernelCite(release, file, first, last, function)
 
     # ----------------------------------------------------------- properties
 
@@ -640,8 +641,12 @@ class _Body:
         home = self.homes.get(id(stmt), self.home)
         cite = None
         if tag.cite is not None:
-            file = tag.cite.file or (self.decl.origin.file if self.decl.origin else "")
-            cite = self.c.cite(home, file, tag.cite.first, tag.cite.last)
+            origin = self.decl.origin
+            file = tag.cite.file or (origin.file if origin else "")
+            inside = origin is not None and file == origin.file and origin.lines is not None \
+                and origin.lines.first <= tag.cite.first and tag.cite.last <= origin.lines.last
+            function = origin.function if inside and origin is not None else ""  # lines of the predicate's kernel function
+            cite = self.c.cite(home, file, tag.cite.first, tag.cite.last, function)
         elif outer is not None:
             cite = outer.cite
         rule = m.Rule(tag.label or f"L{tag.span.line}", self.decl.name, tag.span, cite)

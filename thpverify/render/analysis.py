@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..location import Span
 from ..results import (
     DiffRow,
     DiffTable,
@@ -14,8 +15,9 @@ from ..results import (
     Requirement,
     Side,
     Timeline,
+    show,
 )
-from .json import _plain
+from .json import plain
 from .text import _wrap
 
 WIDTH = 72
@@ -25,11 +27,9 @@ def _lits(cube: tuple[Literal, ...]) -> str:
     return ", ".join(str(x) for x in cube) if cube else "every input"
 
 
-def _short(at: str) -> str:
+def _short(at: Span | None) -> str:
     """specs/v6.1.thp:22:5 -> v6.1.thp:22"""
-    path = at.rsplit("/", 1)[-1]
-    parts = path.split(":")
-    return ":".join(parts[:2]) if len(parts) >= 2 else path
+    return "" if at is None else f"{at.file.rsplit('/', 1)[-1]}:{at.line}"
 
 
 def _number(n: int | None) -> str:
@@ -53,8 +53,8 @@ def _share(part: int | None, whole: int | None) -> str:
 def _side(s: Side, width: int) -> list[str]:
     where = _short(s.rule_at)
     if s.kernel:
-        where += f", {s.kernel.split(' (')[0]}"
-    head = f"      {s.version:<{width}}  {s.value:<5}  by {s.rule}"
+        where += f", {s.kernel.where}"
+    head = f"      {s.version:<{width}}  {show(s.value):<5}  by {s.rule}"
     line = f"{head}  ({where})"
     if len(line) <= WIDTH:
         return [line]
@@ -124,10 +124,9 @@ def _literal_json(x: Literal) -> dict[str, Any]:
 
 
 def diff_json(t: DiffTable) -> dict[str, Any]:
-    """The table as a JSON-ready dict (schema thpverify/1, command diff)."""
-    doc: dict[str, Any] = _plain(t)
-    doc["rows"] = [{**_plain(r), "cube": [_literal_json(x) for x in r.cube], "text": _lits(r.cube)} for r in t.rows]
-    doc["command"] = "diff"
+    """The table as the body of a JSON document (command diff)."""
+    doc: dict[str, Any] = plain(t)
+    doc["rows"] = [{**plain(r), "cube": [_literal_json(x) for x in r.cube], "text": _lits(r.cube)} for r in t.rows]
     return doc
 
 
@@ -155,7 +154,7 @@ def timeline_text(t: Timeline) -> str:
                 out[-1] = f"  {name:<{width}} depends on"
                 out.extend(_wrap(joined, " " * (width + 4), WIDTH))
             continue
-        value = "yes" if s.value == "true" else "no" if s.value == "false" else s.value
+        value = "yes" if s.value is True else "no" if s.value is False else show(s.value)
         line = f"  {name:<{width}} {value:<4}"
         line += f" by {s.rule} ({_short(s.rule_at)})" if s.rule else " (the deciding rule depends on atoms not given)"
         out.append(line)
@@ -163,11 +162,9 @@ def timeline_text(t: Timeline) -> str:
 
 
 def timeline_json(t: Timeline) -> dict[str, Any]:
-    doc: dict[str, Any] = _plain(t)
-    doc["given"] = [{"atom": f.atom, "element": f.element, "value": f.value, "text": str(f)} for f in t.given]
+    doc: dict[str, Any] = plain(t)
     for step in doc["steps"]:
         step["status"] = "known" if step["value"] is not None else ("depends" if step["depends_on"] else "none")
-    doc["command"] = "timeline"
     return doc
 
 
@@ -230,11 +227,10 @@ def requires_text(r: Requirement) -> str:
 
 
 def requires_json(r: Requirement) -> dict[str, Any]:
-    doc: dict[str, Any] = _plain(r)
+    doc: dict[str, Any] = plain(r)
     doc["common"] = [_literal_json(x) for x in r.common]
     doc["terms"] = [[_literal_json(x) for x in t] for t in r.terms]
     doc["formula"] = formula(r)
-    doc["command"] = "requires"
     return doc
 
 
@@ -334,9 +330,9 @@ def _patch_verdict(p: PatchReport, strict: bool) -> str:
 
 
 def patch_json(p: PatchReport, strict: bool = False) -> dict[str, Any]:
-    return {"command": "patch", "base": p.base, "candidate": p.candidate, "strict": strict,
+    return {"base": p.base, "candidate": p.candidate, "strict": strict,
             "intends": {"callers": list(p.intends_callers), "properties": list(p.intends_properties)},
-            "properties": [_plain(c) for c in p.properties], "diffs": [diff_json(t) for t in p.diffs],
+            "properties": plain(p.properties), "diffs": [diff_json(t) for t in p.diffs],
             "coverage": [{"caller": c.caller, "row": c.row, "covered_by": list(c.covered_by), "intended": c.intended,
                           "uncovered": c.uncovered} for c in p.coverage],
             "exit_code": p.exit_code(strict)}
@@ -365,8 +361,7 @@ def lint_text(r: LintReport) -> str:
 def lint_json(r: LintReport) -> dict[str, Any]:
     findings = []
     for f in r.findings:
-        doc = _plain(f)
+        doc = plain(f)
         doc["key"] = f.key
-        doc["witness"] = [{"atom": x.atom, "element": x.element, "value": x.value, "text": str(x)} for x in f.witness]
         findings.append(doc)
-    return {"command": "lint", "versions": list(r.versions), "findings": findings, "allowed": list(r.allowed)}
+    return {"versions": list(r.versions), "findings": findings, "allowed": list(r.allowed)}

@@ -208,11 +208,11 @@ def _observe(p: Any) -> list[str]:
     out: list[str] = []
     c = p.case
     for o in p.observations:
-        want = 1 if o.expected == "true" else 0
+        want = 1 if o.expected is True else 0
         if o.how == "smaps":
             out.append(f"\texpect(\"smaps THPeligible\", (int)smaps_field(addr, \"THPeligible\"), {want});")
     for o in p.observations:
-        want = 1 if o.expected == "true" else 0
+        want = 1 if o.expected is True else 0
         if o.how == "fault":
             field = "AnonHugePages" if c.kind == "anon" or (c.kind == "devzero" and not c.shared) else (
                 "FilePmdMapped" if c.kind == "root_file" else "ShmemPmdMapped")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from .. import model as m
-from ..results import CheckReport, DiffTable, Fixed, Timeline, Verdict
+from ..results import CheckReport, DiffTable, Fixed, Timeline, Verdict, show
 from . import text as render_text
 from .sarif import details, headline
 
@@ -176,9 +176,9 @@ def _diff_tables(diffs: Sequence[DiffTable], note: str) -> list[str]:
             cube = ", ".join(str(lit) for lit in r.cube) or "every input"
             sides = []
             for s in (r.a, r.b):
-                rule = f" <span class=\"muted\">by {_e(s.rule)}" + (f" ({_e(s.kernel)})" if s.kernel else "") + "</span>" \
+                rule = f" <span class=\"muted\">by {_e(s.rule)}" + (f" ({_e(str(s.kernel))})" if s.kernel else "") + "</span>" \
                     if s.rule else ""
-                sides.append(f"<td><b>{_e(s.value)}</b>{rule}</td>")
+                sides.append(f"<td><b>{_e(show(s.value))}</b>{rule}</td>")
             out.append(f"<tr><td><code>{_e(cube)}</code></td>{''.join(sides)}</tr>")
         out.append("</table>")
     return out
@@ -196,7 +196,7 @@ def timeline_svg(t: Timeline) -> str:
     previous: str | None = None
     for i, s in enumerate(t.steps):
         x = left + step_w * i + step_w // 2
-        value = s.value if s.value is not None else ("none" if s.note.startswith("no such") else "depends")
+        value = show(s.value) if s.value is not None else ("none" if s.note.startswith("no such") else "depends")
         fill = colour.get(value, "#fff" if value != "depends" else "#eaeef2")
         stroke = colour.get(value, "#6e7781")
         shape = (f'<rect x="{x - 15}" y="{top + 25}" width="30" height="30" rx="4" fill="{fill}" stroke="{stroke}" stroke-width="2"/>'

@@ -31,7 +31,7 @@ def check_text(imported: Imported, hand: str, comparisons: list[Comparison]) -> 
 
 
 def check_json(imported: Imported, hand: str, comparisons: list[Comparison]) -> dict[str, Any]:
-    return {"command": "import", "name": imported.name, "release": imported.release, "against": hand,
+    return {"name": imported.name, "release": imported.release, "against": hand,
             "functions": list(imported.functions), "equivalent": all(c.equivalent for c in comparisons),
             "comparisons": [{"output": c.output, "caller": c.caller, "equivalent": c.equivalent, "diff": diff_json(c.table)}
                             for c in comparisons]}

@@ -1,63 +1,70 @@
-"""JSON for tools: one versioned schema ("thpverify/1"), sorted keys."""
+"""JSON for tools: one versioned schema ("thpverify/2"), sorted keys.
+
+Every `--json` document is made by `envelope`: the schema name, the
+command, and the body, with values typed: booleans as true/false, a set
+of orders as an array of orders, an enum value as a string, a place as an
+object with integer fields (`plain`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from enum import Enum
 from typing import Any
 
 from ..lang.diagnostics import Diagnostic
-from ..results import SCHEMA, CheckReport, EvalResult, Verdict
+from ..results import SCHEMA, CheckReport, EvalResult, Fixed, Verdict
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """Typed result data as JSON values."""
+    if isinstance(value, Fixed):
+        return {"atom": value.atom, "element": value.element, "value": plain(value.typed), "text": str(value)}
+    if isinstance(value, Enum):
+        return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return [plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
     return value
 
 
-def dumps(doc: dict[str, Any]) -> str:
-    return json.dumps({"schema": SCHEMA, **doc}, sort_keys=True, indent=2) + "\n"
+def envelope(command: str, body: Mapping[str, Any], compact: bool = False) -> str:
+    """One JSON document: `schema`, `command` and the body's fields."""
+    doc = {**plain(body), "schema": SCHEMA, "command": command}
+    if compact:
+        return json.dumps(doc, sort_keys=True) + "\n"
+    return json.dumps(doc, sort_keys=True, indent=2) + "\n"
 
 
 def verdict(v: Verdict) -> dict[str, Any]:
-    out = _plain(v)
+    out: dict[str, Any] = plain(v)
     out["as_expected"] = v.as_expected
     if v.counterexample is not None:
-        out["counterexample"]["partial"] = [
-            {"atom": f.atom, "element": f.element, "value": f.value, "text": str(f)} for f in v.counterexample.partial
-        ]
-        out["counterexample"]["witness"] = dict(v.counterexample.witness)
-    return out  # type: ignore[no-any-return]
+        out["counterexample"]["witness"] = {a: plain(x) for a, x in v.counterexample.witness}
+    return out
 
 
 def check_report(report: CheckReport) -> str:
-    return dumps({
-        "command": "check",
-        "files": list(report.files),
-        "versions": list(report.versions),
+    return envelope("check", {
+        "files": report.files,
+        "versions": report.versions,
         "results": [verdict(v) for v in report.verdicts],
         "exit_code": report.exit_code,
     })
 
 
 def eval_result(r: EvalResult, compact: bool = False) -> str:
-    doc = _plain(r)
-    doc["given"] = {str(f.atom) + (f"[{f.element}]" if f.element is not None else ""): f.value for f in r.given}
+    doc: dict[str, Any] = plain(r)
     doc["status"] = "known" if r.value is not None else ("contradiction" if r.contradicts else "depends")
-    if compact:
-        return json.dumps({"schema": SCHEMA, **doc}, sort_keys=True) + "\n"
-    return dumps({"command": "eval", **doc})
+    return envelope("eval", doc, compact)
 
 
 def diagnostics(diags: Iterable[Diagnostic]) -> str:
-    return dumps({
-        "command": "error",
+    return envelope("error", {
         "errors": [
             {"file": d.span.file, "line": d.span.line, "column": d.span.col, "code": d.code,
              "message": d.message, "hint": d.hint, "severity": d.severity}

@@ -7,16 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..kernel.smaps import VmaReport, human
-from .json import dumps
+from ..results import show, to_value
+from .json import envelope, plain
 from .text import _wrap
 
 WIDTH = 72
-
-
-def _mask(value: object) -> object:
-    if isinstance(value, bool) or not isinstance(value, int):
-        return value
-    return [k for k in range(64) if value >> k & 1]
 
 
 def _value(value: object) -> str:
@@ -40,7 +35,7 @@ def vma_lines(r: VmaReport) -> list[str]:
     v = r.vma
     loud = r.status == "DISAGREE"
     kernel = "-" if r.kernel is None else str(r.kernel)
-    model = "depends" if r.model is None else r.model
+    model = "depends" if r.model is None else show(r.model)
     lines = [("!! " if loud else "") + _header(v)]
     lines += _wrap(f"{r.kind}, {human(v.size)}: THPeligible {kernel}, model {model} ({r.status})", "  ")
     if r.rule:
@@ -77,14 +72,15 @@ def smaps_text(title: str, notes: Sequence[str], reports: Sequence[VmaReport]) -
 def report_json(r: VmaReport) -> dict[str, Any]:
     v = r.vma
     return {"start": f"{v.start:x}", "end": f"{v.end:x}", "perms": v.perms, "pgoff": v.pgoff, "path": v.path,
-            "vmflags": list(v.vmflags), "kind": r.kind, "kernel": r.kernel, "model": r.model, "status": r.status,
-            "depends_on": list(r.depends_on), "rule": r.rule, "rule_at": r.rule_at, "cite": r.cite,
+            "vmflags": list(v.vmflags), "kind": r.kind, "kernel": None if r.kernel is None else bool(r.kernel),
+            "model": plain(r.model), "status": r.status, "depends_on": list(r.depends_on), "rule": r.rule,
+            "rule_at": plain(r.rule_at), "cite": plain(r.cite),
             "advice": r.advice, "unknown": dict(r.unknown), "note": r.note}
 
 
 def smaps_json(meta: dict[str, Any], reports: Sequence[VmaReport]) -> str:
     c = Counter(r.status for r in reports)
-    return dumps({"command": "smaps", **meta, "vmas": [report_json(r) for r in reports],
+    return envelope("smaps", {**meta, "vmas": [report_json(r) for r in reports],
                   "summary": {k: c[k] for k in ("agree", "depends", "DISAGREE", "no-kernel-answer")}})
 
 
@@ -111,7 +107,7 @@ def conform_text(title: str, notes: Sequence[str], outs: Sequence[Any], verbose:
         out.append("status   THPeligible/model  prctl   case")
         for o in outs:
             kernel = "-" if o.vma is None or o.vma.thp_eligible is None else str(o.vma.thp_eligible)
-            model = "-" if o.result is None else (o.result.value or "dep")
+            model = "-" if o.result is None else ("dep" if o.result.value is None else show(o.result.value))
             rule = o.result.rule if o.result is not None and o.result.rule else ""
             out.append(f"{o.status:<8} {kernel} {model:<5} {o.mode[:7]:<7} {o.case.name}"[:WIDTH])
             if rule:
@@ -122,7 +118,7 @@ def conform_text(title: str, notes: Sequence[str], outs: Sequence[Any], verbose:
         kernel = "-" if o.vma is None else str(o.vma.thp_eligible)
         r = o.result
         out.append(f"!! {o.status}: {o.case.name} (prctl {o.mode})")
-        out += _wrap(f"kernel THPeligible {kernel}, model {r.value if r is not None and r.value else 'depends'}"
+        out += _wrap(f"kernel THPeligible {kernel}, model {show(r.value) if r is not None and r.value is not None else 'depends'}"
                      + (f", decided by {r.rule} at {r.rule_at}" if r is not None and r.rule else ""), "   ")
         for p in o.problems:
             out += _wrap("probe: " + p, "   ")
@@ -151,11 +147,11 @@ def conform_json(meta: dict[str, Any], outs: Sequence[Any]) -> str:
     for o in outs:
         r = o.result
         rows.append({"case": o.case.name, "prctl": o.mode, "status": o.status, "skipped": o.skipped,
-                     "kernel": None if o.vma is None else o.vma.thp_eligible,
-                     "model": None if r is None else r.value, "rule": None if r is None else r.rule,
-                     "rule_at": "" if r is None else r.rule_at, "cite": "" if r is None else r.kernel,
+                     "kernel": None if o.vma is None or o.vma.thp_eligible is None else bool(o.vma.thp_eligible),
+                     "model": None if r is None else plain(r.value), "rule": None if r is None else r.rule,
+                     "rule_at": None if r is None else plain(r.rule_at), "cite": None if r is None else plain(r.kernel),
                      "depends_on": [] if r is None else list(r.depends_on), "problems": list(o.problems),
-                     "inputs": {a: _mask(v) for a, v in o.known}})
+                     "inputs": {a: plain(to_value(v, True)) for a, v in o.known}})
     c = Counter(o.status for o in outs)
-    return dumps({"command": "conform", **meta, "cases": rows,
+    return envelope("conform", {**meta, "cases": rows,
                   "summary": {k: c[k] for k in ("agree", "DISAGREE", "undecided", "skipped")}})

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..results import CexClass, CexClasses, Literal, Side
-from .json import dumps
+from ..results import CexClass, CexClasses, Literal, Side, show, to_value
+from .json import envelope, plain
 from .text import _wrap
 
 WIDTH = 72
@@ -17,8 +17,8 @@ def _cube(lits: Sequence[Literal]) -> str:
 
 
 def _side_lines(s: Side, name: str, indent: str) -> list[str]:
-    out = _wrap(f"{s.version} {name} = {s.value}" + (f", decided by {s.rule}" if s.rule else ""), indent)
-    where = f"at {s.rule_at}" + (f", kernel {s.kernel}" if s.kernel else "")
+    out = _wrap(f"{s.version} {name} = {show(s.value)}" + (f", decided by {s.rule}" if s.rule else ""), indent)
+    where = f"at {s.rule_at or ''}" + (f", kernel {s.kernel}" if s.kernel else "")
     return out + _wrap(where, indent + "  ")
 
 
@@ -71,7 +71,7 @@ def literal_json(x: Literal) -> dict[str, Any]:
 
 
 def side_json(s: Side) -> dict[str, Any]:
-    return {"version": s.version, "value": s.value, "rule": s.rule, "rule_at": s.rule_at, "kernel": s.kernel}
+    return {"version": s.version, "value": plain(s.value), "rule": s.rule, "rule_at": plain(s.rule_at), "kernel": plain(s.kernel)}
 
 
 def class_json(k: CexClass) -> dict[str, Any]:
@@ -89,7 +89,7 @@ def classes_doc(r: CexClasses) -> dict[str, Any]:
 
 
 def classes_json(results: Sequence[CexClasses]) -> str:
-    return dumps({"command": "counterexamples", "results": [classes_doc(r) for r in results]})
+    return envelope("counterexamples", {"results": [classes_doc(r) for r in results]})
 
 
 # ------------------------------------------------------------------ reproduce
@@ -179,7 +179,7 @@ def plan_lines(p: Any, r: Any = None) -> list[str]:
             indent = "  " + " " * (len(x) - len(x.lstrip()))
             out += _wrap(x.strip(), indent)
     for o in p.observations:
-        line = f"observe {o.predicate}" + (f" ({o.caller})" if o.caller else "") + f": {OBS_TEXT[o.how]}; the model says {o.expected}"
+        line = f"observe {o.predicate}" + (f" ({o.caller})" if o.caller else "") + f": {OBS_TEXT[o.how]}; the model says {show(o.expected)}"
         out += _wrap(line, "  ")
         if o.how == "none" and o.why:
             out += _wrap(o.why, "    ")
@@ -191,7 +191,9 @@ def plan_lines(p: Any, r: Any = None) -> list[str]:
 def run_lines(r: Any) -> list[str]:
     out = _wrap(f"run: {r.status}" + (f": {r.why}" if r.why else ""), "  ")
     for s in r.seen:
-        out += _wrap(f"{s.predicate} via {s.how}: kernel {s.kernel or '-'}, model {s.model or 'depends'}"
+        kernel = "-" if s.kernel is None else show(s.kernel)
+        model = "depends" if s.model is None else show(s.model)
+        out += _wrap(f"{s.predicate} via {s.how}: kernel {kernel}, model {model}"
                      + (f" ({s.rule})" if s.rule else "") + f": {s.status}" + (f"; {s.detail}" if s.detail else ""), "    ")
     if r.timings:
         out.append("    time: " + ", ".join(f"{name} {t * 1000:.0f} ms" for name, t in r.timings))
@@ -220,8 +222,8 @@ def reproduce_text(result: CexClasses, plans: Sequence[Any], runs: Sequence[Any]
 def plan_json(p: Any) -> dict[str, Any]:
     c = p.case
     return {"class": p.klass, "property": p.property, "version": p.version, "caller": p.caller,
-            "sides": [{"predicate": n, "value": v, "rule": r} for n, v, r in p.sides],
-            "inputs": {a: (list(_bits(v)) if isinstance(v, int) and not isinstance(v, bool) else v) for a, v in p.point},
+            "sides": [{"predicate": n, "value": plain(v), "rule": r} for n, v, r in p.sides],
+            "inputs": {a: plain(to_value(v, True)) for a, v in p.point},
             "needs": [{"atom": a, "what": w} for a, w in p.needs], "prctl": p.prctl,
             "settings": [{"file": f, "value": want, "now": have} for f, want, have in p.settings], "boot": list(p.boot),
             "mapping": None if c is None else {
@@ -232,10 +234,6 @@ def plan_json(p: Any) -> dict[str, Any]:
                               "why": o.why} for o in p.observations]}
 
 
-def _bits(v: int) -> list[int]:
-    return [k for k in range(64) if v >> k & 1]
-
-
 def run_json(r: Any) -> dict[str, Any]:
     return {"class": r.klass, "status": r.status, "why": r.why, "in_class": r.in_class,
             "seen": [{"predicate": s.predicate, "how": s.how, "model": s.model, "rule": s.rule, "kernel": s.kernel,
@@ -244,5 +242,5 @@ def run_json(r: Any) -> dict[str, Any]:
 
 
 def reproduce_json(result: CexClasses, plans: Sequence[Any], runs: Sequence[Any], machine: Any) -> str:
-    return dumps({"command": "reproduce", "kernel": machine.kernel, **classes_doc(result),
+    return envelope("reproduce", {"kernel": machine.kernel, **classes_doc(result),
                   "plans": [plan_json(p) for p in plans], "runs": [run_json(r) for r in runs]})

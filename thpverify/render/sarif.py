@@ -12,14 +12,13 @@ level `none`; one that differs from its expectation is a `fail` at level
 from __future__ import annotations
 
 import json
-import re
 import textwrap
 from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
 from .. import model as m
-from ..results import CheckReport, Decision, Verdict
+from ..results import EXPECTED_VERDICT, CheckReport, Decision, Verdict, VerdictKind, show
 from . import text as render_text
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -31,10 +30,6 @@ class Place:
     line: int
     col: int = 0
     end_line: int = 0
-
-
-_AT = re.compile(r"^(?P<file>.+?):(?P<line>\d+)(?::(?P<col>\d+))?$")
-_KERNEL = re.compile(r"^(?P<file>[^:]+):(?P<first>\d+)(?:-(?P<last>\d+))?(?: \((?P<release>[^)]*)\))?$")
 
 
 def property_place(lib: m.Library, v: Verdict) -> Place | None:
@@ -56,27 +51,22 @@ def expect_place(lib: m.Library, v: Verdict) -> Place | None:
 
 
 def rule_place(d: Decision) -> Place | None:
-    """The deciding rule in the spec, from its `file:line:col`."""
-    match = _AT.match(d.rule_at)
-    if not match:
-        return None
-    return Place(match["file"], int(match["line"]), int(match["col"] or 0))
+    """The deciding rule in the spec."""
+    at = d.rule_at
+    return None if at is None else Place(at.file, at.line, at.col)
 
 
 def kernel_place(d: Decision) -> Place | None:
-    """The kernel lines the deciding rule cites, from `file:first-last (release)`."""
-    match = _KERNEL.match(d.kernel)
-    if not match:
-        return None
-    first = int(match["first"])
-    return Place(match["file"], first, 0, int(match["last"] or first))
+    """The kernel lines the deciding rule cites."""
+    cite = d.kernel
+    return None if cite is None else Place(cite.file, cite.first, 0, cite.last)
 
 
 def status(v: Verdict) -> str:
     """pass, fail or inconclusive: how CI should count this verdict."""
     if v.as_expected:
         return "pass"
-    if v.verdict == "unknown":
+    if v.verdict is VerdictKind.UNKNOWN:
         return "inconclusive"
     return "fail"
 
@@ -86,7 +76,7 @@ def headline(v: Verdict) -> str:
     where = v.version or "across versions"
     if v.expected is None:
         return f"{v.property} [{where}]: {v.verdict}; the spec states no expectation"
-    want = render_text.EXPECT_WORD[v.expected]
+    want = EXPECTED_VERDICT[v.expected]
     if v.as_expected:
         return f"{v.property} [{where}]: {v.verdict}, as expected"
     return f"{v.property} [{where}]: {v.verdict}, expected {want}"
@@ -117,8 +107,8 @@ def _result(lib: m.Library, v: Verdict, index: int) -> dict[str, Any]:
         forced = ", ".join(str(f) for f in cex.partial) or "every input that satisfies the premises"
         message += f". Counterexample: {forced}"
         for d in cex.decisions:
-            message += f"; {d.version + ' ' if d.version else ''}{d.predicate} = {d.value}, decided by {d.rule}"
-    elif v.verdict == "proved":
+            message += f"; {d.version + ' ' if d.version else ''}{d.predicate} = {show(d.value)}, decided by {d.rule}"
+    elif v.verdict is VerdictKind.PROVED:
         message += ". Assumptions used: " + (", ".join(v.core) if v.core else "none")
     locations = []
     spec = property_place(lib, v)
@@ -136,7 +126,7 @@ def _result(lib: m.Library, v: Verdict, index: int) -> dict[str, Any]:
             if rule is not None:
                 loc = _physical(rule, "%SRCROOT%")
                 loc["id"] = len(related)
-                loc["message"] = {"text": f"{d.predicate} = {d.value}, decided by rule {d.rule}"}
+                loc["message"] = {"text": f"{d.predicate} = {show(d.value)}, decided by rule {d.rule}"}
                 related.append(loc)
     expect = expect_place(lib, v)
     if expect is not None and expect != spec:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..lang.diagnostics import Diagnostic
-from ..results import CheckReport, Counterexample, EvalResult, Verdict
-
-EXPECT_WORD = {"holds": "proved", "fails": "refuted", "vacuous": "vacuous"}
+from ..results import EXPECTED_VERDICT, CheckReport, Counterexample, EvalResult, Verdict, VerdictKind, show
 
 
 def diagnostics(diags: Iterable[Diagnostic], sources: dict[str, str]) -> str:
@@ -60,11 +58,11 @@ def counterexample(cex: Counterexample, indent: str = "    ", witness: bool = Fa
         out.append(f"{indent}counterexample: every input that satisfies the premises")
     for d in cex.decisions:
         where = f"{d.version} " if d.version else ""
-        out.append(f"{indent}{where}{d.predicate} = {d.value}, decided by {d.rule}")
-        out.append(f"{indent}  at {d.rule_at}" + (f", kernel {d.kernel}" if d.kernel else ""))
+        out.append(f"{indent}{where}{d.predicate} = {show(d.value)}, decided by {d.rule}")
+        out.append(f"{indent}  at {d.rule_at or ''}" + (f", kernel {d.kernel}" if d.kernel else ""))
     if witness:
         out.append(f"{indent}one full witness:")
-        out.extend(_wrap(", ".join(f"{a}={v}" for a, v in cex.witness), indent + "  "))
+        out.extend(_wrap(", ".join(f"{a}={show(v)}" for a, v in cex.witness), indent + "  "))
         for d in cex.decisions:
             out.append(f"{indent}trace of {d.predicate}:")
             out.extend(f"{indent}  {line}" for line in d.trace)
@@ -92,16 +90,16 @@ def verdict(v: Verdict, detail: bool = False) -> list[str]:
     elif v.as_expected:
         status = "as expected"
     else:
-        status = f"UNEXPECTED: expected {EXPECT_WORD[v.expected]}"
+        status = f"UNEXPECTED: expected {EXPECTED_VERDICT[v.expected]}"
     out = [f"  {version:<8} {v.verdict:<8} {status}"]
     if v.reason:
         out.extend(_wrap(v.reason, "    "))
-    if v.verdict == "proved":
+    if v.verdict is VerdictKind.PROVED:
         used = ", ".join(v.core) if v.core else "none"
         out.extend(_wrap(f"assumptions used: {used}", "    "))
-    elif v.verdict == "vacuous" and v.core:
+    elif v.verdict is VerdictKind.VACUOUS and v.core:
         out.extend(_wrap(f"conflicting assumptions: {', '.join(v.core)}", "    "))
-    if v.counterexample is not None and (detail or not v.as_expected or v.verdict == "refuted"):
+    if v.counterexample is not None and (detail or not v.as_expected or v.verdict is VerdictKind.REFUTED):
         out.extend(counterexample(v.counterexample, witness=detail))
     if detail:
         out.extend(f"    check: {c}" for c in v.checks if v.counterexample is None)
@@ -125,8 +123,8 @@ def check_report(report: CheckReport, docs: dict[str, str], detail: bool = False
 
 
 def summary(verdicts: tuple[Verdict, ...]) -> str:
-    counts = {k: sum(1 for v in verdicts if v.verdict == k) for k in ("proved", "refuted", "vacuous", "unknown", "error")}
-    shown = ", ".join(f"{n} {k}" for k, n in counts.items() if n or k in ("proved", "refuted"))
+    counts = {k: sum(1 for v in verdicts if v.verdict is k) for k in VerdictKind}
+    shown = ", ".join(f"{n} {k}" for k, n in counts.items() if n or k in (VerdictKind.PROVED, VerdictKind.REFUTED))
     off = sum(1 for v in verdicts if not v.as_expected)
     tail = "all as expected" if not off else f"{off} not as expected"
     return f"{len(verdicts)} checks: {shown}; {tail}"
@@ -135,7 +133,7 @@ def summary(verdicts: tuple[Verdict, ...]) -> str:
 def eval_result(r: EvalResult) -> str:
     out = []
     if r.value is not None:
-        out.append(f"{r.version} {r.predicate} = {r.value}")
+        out.append(f"{r.version} {r.predicate} = {show(r.value)}")
         if r.rule:
             out.append(f"  decided by {r.rule} at {r.rule_at}")
             if r.kernel:
