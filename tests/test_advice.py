@@ -7,7 +7,7 @@ import re
 
 from thpverify import model as m
 from thpverify.analysis.engine import is_patch, release_key
-from thpverify.kernel import smaps
+from thpverify.kernel import advice
 
 
 def _labels(lib: m.Library, version: str) -> set[str]:
@@ -44,16 +44,16 @@ def _labels(lib: m.Library, version: str) -> set[str]:
 
 def test_every_advice_label_is_a_rule_of_every_release_from_its_first(lib: m.Library) -> None:
     releases = sorted((v for v in lib.versions if not is_patch(lib, v)), key=lambda v: release_key(lib, v))
-    for label, first in smaps.ADVICE_LABELS.items():
+    for label, first in advice.ADVICE_LABELS.items():
         assert first in releases, f"{label}: no release {first}"
         for v in releases[releases.index(first):]:
             assert label in _labels(lib, v), f"advice keyed on '{label}', which {v}'s thp_eligible does not have"
 
 
 def test_every_label_the_advice_reads_is_in_the_table() -> None:
-    source = inspect.getsource(smaps.explain_rule)
+    source = inspect.getsource(advice.explain_rule)
     named = set(re.findall(r'rule == "(\w+)"', source))
     for group in re.findall(r"rule in \(([^)]*)\)", source):
         named.update(re.findall(r'"(\w+)"', group))
     assert len(named) > 10
-    assert named <= set(smaps.ADVICE_LABELS), sorted(named - set(smaps.ADVICE_LABELS))
+    assert named <= set(advice.ADVICE_LABELS), sorted(named - set(advice.ADVICE_LABELS))

@@ -12,7 +12,9 @@ from conftest import run_cli
 
 from thpverify import model as m
 from thpverify.kernel import conform
-from thpverify.kernel.smaps import Explainer, Settings, parse_smaps, pick_version
+from thpverify.kernel.proc import parse_smaps
+from thpverify.kernel.settings import Settings
+from thpverify.kernel.smaps import Explainer, pick_version
 
 RECORDED = Path(__file__).parent / "fixtures" / "smaps" / "conform"
 
@@ -110,7 +112,8 @@ def test_live(lib: m.Library) -> None:
 
 def test_live_geometry_sweep_of_anonymous_mappings(lib: m.Library) -> None:
     """The anonymous half of conform's sweep (the tmpfs half needs root and a mount, and runs in `conform`)."""
-    from thpverify.kernel.smaps import Explainer, read_settings
+    from thpverify.kernel.settings import read_settings
+    from thpverify.kernel.smaps import Explainer
     from thpverify.kernel.sweep import run_sweep
 
     release = os.uname().release

@@ -15,7 +15,8 @@ from thpverify import model as m
 from thpverify.kernel import reproduce as rp
 from thpverify.kernel import sweep
 from thpverify.kernel.conform import Case
-from thpverify.kernel.smaps import Settings, pick_version
+from thpverify.kernel.settings import Settings
+from thpverify.kernel.smaps import pick_version
 from thpverify.render import cprogram
 
 HERE = Path(__file__).parent

@@ -12,22 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from thpverify import model as m
-from thpverify.kernel.smaps import (
-    ORDERS,
-    PAGE,
-    Explainer,
-    Process,
-    Settings,
-    SmapsError,
-    Vma,
-    block_fits,
-    observe,
-    parse_smaps,
-    pgoff_aligned,
-    pick_version,
-    read_sysfs,
-    within_size,
-)
+from thpverify.kernel.geometry import ORDERS, PAGE, within_size
+from thpverify.kernel.observe import block_fits, observe, pgoff_aligned
+from thpverify.kernel.proc import SmapsError, Vma, parse_smaps
+from thpverify.kernel.settings import Process, Settings, read_sysfs
+from thpverify.kernel.smaps import Explainer, pick_version
 
 FIXTURES = Path(__file__).parent / "fixtures" / "smaps"
 BASH = FIXTURES / "bash.smaps"

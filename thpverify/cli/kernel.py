@@ -20,7 +20,7 @@ from .common import known_version as _known_version
 
 if TYPE_CHECKING:
     from .. import model as m
-    from ..kernel.smaps import Process, Settings
+    from ..kernel.settings import Process, Settings
 
 
 def register(sub: Any, common: argparse.ArgumentParser, library: argparse.ArgumentParser) -> None:
@@ -97,7 +97,8 @@ def choose_version(lib: m.Library, wanted: str, kernel: str) -> Choice:
 
 
 def _settings(path: Path | None, pid: str) -> tuple[Settings, Process | None]:
-    from ..kernel.smaps import Process, Settings, SmapsError, load_json, read_settings
+    from ..kernel.proc import SmapsError, load_json
+    from ..kernel.settings import Process, Settings, read_settings
 
     if path is None:
         return read_settings(pid), None
@@ -109,7 +110,9 @@ def _settings(path: Path | None, pid: str) -> tuple[Settings, Process | None]:
 
 
 def cmd_smaps(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ..kernel.smaps import Process, SmapsError, decode, explain, parse_smaps, read_process
+    from ..kernel.proc import SmapsError, decode, parse_smaps
+    from ..kernel.settings import Process, read_process
+    from ..kernel.smaps import explain
     from ..render import kernel as render
 
     try:
@@ -199,7 +202,8 @@ def _record(prefix: Path, text: str, settings: Settings, proc: Process, what: st
 
 def cmd_conform(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..kernel import conform
-    from ..kernel.smaps import Explainer, read_settings
+    from ..kernel.settings import read_settings
+    from ..kernel.smaps import Explainer
     from ..render import kernel as render
 
     settings = read_settings()
@@ -237,7 +241,7 @@ def cmd_conform(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _from_cases(lib: m.Library, path: Path) -> list[tuple[str, str, int | None]]:
     """(property, version, class) of each class in a counterexamples or reproduce JSON output."""
-    from ..kernel.smaps import SmapsError, load_json
+    from ..kernel.proc import SmapsError, load_json
 
     try:
         doc = load_json(path)

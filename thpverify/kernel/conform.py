@@ -37,7 +37,9 @@ from typing import Any
 
 from .child import in_child
 from .geometry import PAGE, within_size
-from .smaps import Process, Settings, Vma, block_fits, observe, parse_mounts, parse_smaps, pgoff_aligned
+from .observe import block_fits, observe, pgoff_aligned
+from .proc import Vma, parse_mounts, parse_smaps
+from .settings import Process, Settings
 
 MiB = 1 << 20
 SLOT = 8 * MiB
@@ -408,7 +410,7 @@ def probe(settings: Settings, modes: Sequence[str] = MODES, root: bool | None = 
 
 
 def _root_fs_dax(workdir: str, settings: Settings) -> bool | None:
-    from .smaps import _mount_of
+    from .observe import _mount_of
 
     mt = _mount_of(workdir, settings.mounts)
     if mt is None or mt.fstype != "ext4":

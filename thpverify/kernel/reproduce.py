@@ -49,7 +49,9 @@ from ..results import CexClass, CexClasses, Fixed, Value
 from . import geometry as g
 from .child import in_child
 from .conform import HUGE_OPTIONS, MODES, Case, _Libc, _make, known_inputs
-from .smaps import Settings, entry_at, parse_smaps, pick_version, read_settings
+from .proc import entry_at, parse_smaps
+from .settings import Settings, read_settings
+from .smaps import pick_version
 
 MiB, GiB = 1 << 20, 1 << 30
 HIGH = 1 << 40  # a 1 GiB-aligned place for high mappings
@@ -304,7 +306,9 @@ MODE_GROUPS = (("huge_anon_orders_always", "huge_anon_orders_madvise", "huge_ano
 
 
 def _settings_atoms(mach: Machine) -> dict[str, Any]:
-    from .smaps import Process, Vma, observe
+    from .observe import observe
+    from .proc import Vma
+    from .settings import Process
 
     v = Vma(0, HIGH, HIGH + 2 * MiB, "rw-p", 0, "00:00", 0, "", (), (), None)
     known = dict(observe(v, mach.settings, Process(None, None)).known)

@@ -22,7 +22,8 @@ from typing import Any
 from . import geometry as g
 from .child import in_child
 from .conform import HUGE_OPTIONS, Case, Outcome, _Libc, _make, known_inputs
-from .smaps import Settings, entry_at, parse_smaps
+from .proc import entry_at, parse_smaps
+from .settings import Settings
 
 MAP_FIXED_NOREPLACE = 0x100000
 MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE, PROT_NONE = 0x02, 0x20, 0x4000, 0

@@ -6,7 +6,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from ..kernel.smaps import VmaReport, human
+from ..kernel.advice import human
+from ..kernel.smaps import VmaReport
 from ..results import show, to_value
 from .json import envelope, plain
 from .text import _wrap
