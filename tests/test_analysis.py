@@ -73,10 +73,10 @@ def _project(x: Point, atoms: tuple[str, ...]) -> tuple[object, ...]:
     return tuple(x[a] for a in atoms)
 
 
-def _answer(lib: m.Library, version: str, x: Point) -> tuple[str, str | None]:
+def _answer(lib: m.Library, version: str, x: Point) -> tuple[bool, str | None]:
     out = ev.run(lib, version, "eligible", x)
     assert out.rule is not None
-    return ("true" if out.value else "false"), out.rule.id
+    return bool(out.value), out.rule.id
 
 
 def check_table(lib: m.Library, t: DiffTable) -> None:

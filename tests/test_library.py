@@ -49,7 +49,7 @@ def test_mission_verdicts(lib: m.Library) -> None:
     result = solver.check(inst)
     assert result.verdict == "refuted" and result.counterexample is not None
     decision = result.counterexample.decisions[0]
-    assert (decision.value, decision.rule) == ("false", "VM_NO_KHUGEPAGED")
+    assert (decision.value, decision.rule) == (False, "VM_NO_KHUGEPAGED")
     assert decision.kernel == "mm/huge_memory.c:103-104 (6.1.20)"
 
 

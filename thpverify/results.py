@@ -40,7 +40,7 @@ class KernelCite:
     last: int
     function: str = ""
 
-    @builtins.property
+    @property
     def where(self) -> str:
         """file:first-last, without the release."""
         lines = f"{self.first}" if self.first == self.last else f"{self.first}-{self.last}"
@@ -89,7 +89,7 @@ class Fixed:
             return self.atom if self.value else f"!{self.atom}"
         return f"{self.atom} = {show(self.typed)}"
 
-    @builtins.property
+    @property
     def typed(self) -> Value:
         """The value as data: a bool, an enum value, or a whole set as its orders."""
         return to_value(self.value, self.element is None)
@@ -305,8 +305,8 @@ class PropertyChange:
     `intended`: the candidate declares it means to change this property."""
 
     property: str
-    base: str
-    candidate: str
+    base: VerdictKind
+    candidate: VerdictKind
     change: str
     across: bool = False
     intended: bool = False
@@ -357,24 +357,36 @@ class PatchReport:
         """10 when a property newly fails (and the patch did not declare it),
         or, with `strict`, when a behaviour change is uncovered; 5 when a
         verdict on the candidate is unknown; 6 on an error; else 0."""
-        if any(c.candidate == "error" for c in self.properties):
+        if any(c.candidate is VerdictKind.ERROR for c in self.properties):
             return 6
         if self.newly_failing or (strict and self.uncovered):
             return 10
-        if any(c.candidate == "unknown" for c in self.properties):
+        if any(c.candidate is VerdictKind.UNKNOWN for c in self.properties):
             return 5
         return 0
 
 
+class LintKind(StrEnum):
+    """What a lint finding is about (docs: `thpverify lint --help`)."""
+
+    DEAD_RULE = "dead-rule"
+    ALWAYS_TRUE = "always-true"
+    ALWAYS_FALSE = "always-false"
+    REDUNDANT_RULE = "redundant-rule"
+    ORDER_DEPENDENT = "order-dependent"
+    UNREAD_ATOM = "unread-atom"
+    UNUSED_ASSUMPTION = "unused-assumption"
+    CONTRADICTION = "contradiction"
+    UNCITED_RULE = "uncited-rule"
+
+
 @dataclass(frozen=True)
 class LintFinding:
-    """One lint finding: `kind` (dead-rule, always-true, always-false,
-    redundant-rule, order-dependent, unread-atom, unused-assumption,
-    contradiction, uncited-rule), where (spec file:line:col), the rule or name, a witness
+    """One lint finding: `kind`, where (a place in the spec), the rule or name, a witness
     input (may be empty when the finding is a static fact) and how it was
     replayed. `key` is what --allow takes to silence it."""
 
-    kind: str
+    kind: LintKind
     version: str
     name: str
     at: Span | None
@@ -382,7 +394,7 @@ class LintFinding:
     witness: tuple[Fixed, ...] = ()
     replay: str = ""
 
-    @builtins.property
+    @property
     def key(self) -> str:
         return f"{self.kind}:{self.version or '*'}:{self.name}"
 

@@ -36,7 +36,7 @@ import z3
 
 from .. import model as m
 from ..backend.solver import Solver, atoms_of, sort_of
-from ..results import Fixed, LintFinding, LintReport
+from ..results import Fixed, LintFinding, LintKind, LintReport
 from ..semantics import evaluate as ev
 from .engine import Engine, release_key
 
@@ -105,7 +105,7 @@ class _Linter:
                 continue
             if s.check(p.reach) == z3.unsat:
                 dead.add(p.path[:-1] + (-1,))
-                self.add(LintFinding("dead-rule", version, name, rule.span,
+                self.add(LintFinding(LintKind.DEAD_RULE, version, name, rule.span,
                                      "never reached: earlier rules always return before it" + _also(also)), rule)
                 continue
             if p.test is None:
@@ -184,7 +184,7 @@ class _Linter:
         if rule is p.stmt.rule or any(st.value is True for st in taken):
             raise AssertionError(f"lint: {name} fires on its witness")
         decided = rule.id if rule else "?"
-        return LintFinding("dead-rule", version, name, p.stmt.rule.span,
+        return LintFinding(LintKind.DEAD_RULE, version, name, p.stmt.rule.span,
                            "never fires: its test can hold, but only where earlier rules have already decided" + _also(also),
                            self._fixed(p.stmt, full),
                            f"replayed: the test holds on the witness{self._args_text(fn, args)}, "
@@ -197,7 +197,7 @@ class _Linter:
         tested = [st for st in trace if st.rule is p.stmt.rule and st.kind == "test"]
         if any(st.value is True for st in tested):
             raise AssertionError(f"lint: {name} is true on its witness")
-        return LintFinding("always-false", version, name, p.stmt.rule.span,
+        return LintFinding(LintKind.ALWAYS_FALSE, version, name, p.stmt.rule.span,
                            "the test is false on every input the assumptions allow" + _also(also),
                            self._fixed(p.stmt, full), "replayed: the interpreter reaches the rule on the witness"
                            f"{self._args_text(fn, args)} and finds the test false")
@@ -209,7 +209,7 @@ class _Linter:
         tested = [st for st in trace if st.rule is p.stmt.rule and st.kind == "test"]
         if not tested or tested[0].value is not True:
             raise AssertionError(f"lint: {name} is not true on its witness")
-        return LintFinding("always-true", version, name, p.stmt.rule.span,
+        return LintFinding(LintKind.ALWAYS_TRUE, version, name, p.stmt.rule.span,
                            "the test is true wherever the rule is reached: the rules after it in its block never run"
                            + _also(also), self._fixed(p.stmt, full),
                            f"replayed: the interpreter reaches the rule on the witness{self._args_text(fn, args)} and takes it")
@@ -227,7 +227,7 @@ class _Linter:
         taken = any(st.rule is p.stmt.rule and st.kind == "test" and st.value is True for st in trace)
         if v1 != v2 or not taken:
             raise AssertionError(f"lint: removing {name} does not replay")
-        return LintFinding("redundant-rule", version, name, p.stmt.rule.span,
+        return LintFinding(LintKind.REDUNDANT_RULE, version, name, p.stmt.rule.span,
                            "removing the rule changes no value: the rules after it decide the same" + _also(also),
                            self._fixed(p.stmt, full),
                            f"replayed: on the witness{self._args_text(fn, args)} the rule is taken and the "
@@ -246,7 +246,7 @@ class _Linter:
         if v1 == v2:
             raise AssertionError("lint: a swap does not replay")
         name = f"{fn.name}.{a.stmt.rule.id}"
-        return LintFinding("order-dependent", version, name, a.stmt.rule.span,
+        return LintFinding(LintKind.ORDER_DEPENDENT, version, name, a.stmt.rule.span,
                            f"swapping it with {b.stmt.rule.id} changes the outcome" + _also(also),
                            self._fixed(a.stmt, full),
                            f"replayed: on the witness{self._args_text(fn, args)} the chain says {_show(v1)} "
@@ -315,7 +315,7 @@ def _unread(lib: m.Library, versions: Sequence[str]) -> list[LintFinding]:
     for v in versions:
         for fn in lib.versions[v].functions.values():
             read |= set(atoms_of(lib, [e for st in _statements(fn.body) for e in _exprs(st)]))
-    return [LintFinding("unread-atom", "", name, atom.span, "no predicate of any version reads this atom")
+    return [LintFinding(LintKind.UNREAD_ATOM, "", name, atom.span, "no predicate of any version reads this atom")
             for name, atom in lib.atoms.items() if name not in read]
 
 
@@ -330,7 +330,7 @@ def _uncited(lib: m.Library, versions: Sequence[str]) -> list[LintFinding]:
                 continue
             for rule in fn.rules:
                 if rule.cite is None and rule.id == f"L{rule.span.line}" and str(rule.span) not in out:
-                    out[str(rule.span)] = LintFinding("uncited-rule", v, f"{fn.name}.{rule.id}", rule.span,
+                    out[str(rule.span)] = LintFinding(LintKind.UNCITED_RULE, v, f"{fn.name}.{rule.id}", rule.span,
                                                       f"this rule of '{fn.name}' has neither a label nor a kernel line")
     return list(out.values())
 
@@ -344,7 +344,7 @@ def _contradictions(lib: m.Library, engine: Engine, versions: Sequence[str]) -> 
         if core is None:
             ok.append(v)
             continue
-        out.append(LintFinding("contradiction", v, "+".join(a.name for a in core), core[0].span,
+        out.append(LintFinding(LintKind.CONTRADICTION, v, "+".join(a.name for a in core), core[0].span,
                                f"the assumptions of {v} cannot hold together: {', '.join(a.name for a in core)}",
                                replay="core re-checked by the solver"))
     for i, a in enumerate(ok):
@@ -352,7 +352,7 @@ def _contradictions(lib: m.Library, engine: Engine, versions: Sequence[str]) -> 
             merged = {x.name: x for x in lib.versions[a].assumptions + lib.versions[b].assumptions}
             core = engine.solver.assumption_core(tuple(merged.values()))
             if core is not None:
-                out.append(LintFinding("contradiction", f"{a}+{b}", "+".join(x.name for x in core), core[0].span,
+                out.append(LintFinding(LintKind.CONTRADICTION, f"{a}+{b}", "+".join(x.name for x in core), core[0].span,
                                        f"the assumptions of {a} and {b} together cannot hold: "
                                        f"{', '.join(x.name for x in core)}; a diff of the two ranges over no input",
                                        replay="core re-checked by the solver"))
@@ -370,7 +370,7 @@ def _unused(lib: m.Library, solver: Solver, versions: Sequence[str]) -> list[Lin
         for inst in prop.instances:
             if inst.version in versions or (every and not inst.version):
                 used |= set(solver.check(inst).core)
-    return [LintFinding("unused-assumption", "", name, a.span,
+    return [LintFinding(LintKind.UNUSED_ASSUMPTION, "", name, a.span,
                         "no proof of a property on the versions linted uses this assumption")
             for name, a in named.items() if name not in used]
 

@@ -27,11 +27,11 @@ from collections.abc import Sequence
 from .. import model as m
 from ..backend.solver import Solver
 from ..location import Span
-from ..results import DiffTable, Literal, PatchReport, PropertyChange, RowCoverage
+from ..results import DiffTable, Literal, PatchReport, PropertyChange, RowCoverage, VerdictKind
 from .diff import diff
 from .engine import Engine
 
-HOLDS = {"proved": True, "refuted": False}
+HOLDS = {VerdictKind.PROVED: True, VerdictKind.REFUTED: False}
 
 
 def patch(lib: m.Library, base: str, candidate: str, output: str = "eligible") -> PatchReport:
@@ -63,7 +63,7 @@ def patch(lib: m.Library, base: str, candidate: str, output: str = "eligible") -
                        cand.intends_callers, cand.intends_properties)
 
 
-def _change(before: str, after: str) -> str:
+def _change(before: VerdictKind, after: VerdictKind) -> str:
     was, now = HOLDS.get(before), HOLDS.get(after)
     if was is not False and now is False:
         return "newly failing"

@@ -88,11 +88,11 @@ def cmd_counterexamples(args: argparse.Namespace, out: TextIO, err: TextIO) -> i
         return EXIT_OK
     out.write(render.classes_json(results) if args.json else render.classes_text(results))
     verdicts = {r.verdict for r in results}
-    if "error" in verdicts:
+    if VerdictKind.ERROR in verdicts:
         return EXIT_INTERNAL
-    if verdicts & {"refuted", "vacuous"}:
+    if verdicts & {VerdictKind.REFUTED, VerdictKind.VACUOUS}:
         return EXIT_FAILED
-    if "unknown" in verdicts:
+    if VerdictKind.UNKNOWN in verdicts:
         return EXIT_UNKNOWN
     return EXIT_OK
 

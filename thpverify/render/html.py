@@ -22,8 +22,6 @@ from ..results import CheckReport, DiffTable, Fixed, Timeline, Verdict, show
 from . import text as render_text
 from .sarif import details, headline
 
-SYMBOL = {"proved": "✓", "refuted": "✗", "vacuous": "∅", "unknown": "?", "error": "!"}
-
 CSS = """
 :root { --proved: #1a7f37; --refuted: #b35900; --vacuous: #6e7781; --bad: #cf222e; --ink: #1f2328; }
 * { box-sizing: border-box; }
@@ -101,7 +99,7 @@ def _matrix(report: CheckReport, ids: dict[tuple[str, str], str]) -> list[str]:
             if v is None:
                 row.append("<td></td>")
                 continue
-            mark = SYMBOL.get(v.verdict, v.verdict)
+            mark = render_text.SYMBOL[v.verdict]
             title = _e(_title(v))
             if _has_panel(v):
                 row.append(f'<td class="{_cell_class(v)}"><a href="#{ids[(name, x)]}" title="{title}">{mark}</a></td>')
@@ -120,7 +118,7 @@ def _across(report: CheckReport, ids: dict[tuple[str, str], str], lib: m.Library
     out = ["<h3>Properties across versions</h3>", '<table class="cross"><tr><th>property</th><th>verdict</th>'
            "<th>expected</th><th>sentence</th></tr>"]
     for v in across:
-        mark = f"{SYMBOL.get(v.verdict, '')} {v.verdict}"
+        mark = f"{render_text.SYMBOL[v.verdict]} {v.verdict}"
         if _has_panel(v):
             mark = f'<a href="#{ids[(v.property, v.version)]}">{_e(mark)}</a>'
         else:

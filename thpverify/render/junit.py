@@ -15,7 +15,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from .. import model as m
-from ..results import CheckReport, Verdict
+from ..results import CheckReport, Verdict, VerdictKind
 from .sarif import details, headline, property_place, status
 
 
@@ -32,7 +32,7 @@ def _case(lib: m.Library, v: Verdict, file: str) -> ET.Element:
         attrs["line"] = str(place.line)
     case = ET.Element("testcase", attrs)
     kind = status(v)
-    if kind == "fail" and v.verdict != "error":
+    if kind == "fail" and v.verdict is not VerdictKind.ERROR:
         failure = ET.SubElement(case, "failure", {"message": headline(v), "type": "unexpected-verdict"})
         failure.text = details(v)
     elif kind != "pass":

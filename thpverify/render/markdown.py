@@ -12,14 +12,13 @@ from ..results import CheckReport, Verdict
 from . import text as render_text
 from .sarif import details, headline, property_place
 
-SYMBOL = {"proved": "✓", "refuted": "✗", "vacuous": "∅", "unknown": "?", "error": "!"}
 LEGEND = "✓ proved, ✗ refuted, ∅ vacuous, ? unknown, ! error; **bold**: not as expected"
 
 
 def _cell(v: Verdict | None) -> str:
     if v is None:
         return ""
-    mark = SYMBOL.get(v.verdict, v.verdict)
+    mark = render_text.SYMBOL[v.verdict]
     return mark if v.as_expected else f"**{mark}**"
 
 

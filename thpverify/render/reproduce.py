@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..results import CexClass, CexClasses, Literal, Side, show, to_value
+from ..results import CexClass, CexClasses, Literal, Side, VerdictKind, show, to_value
 from .json import envelope, plain
 from .text import _wrap
 
@@ -47,7 +47,7 @@ def classes_text(results: Sequence[CexClasses]) -> str:
             out += _wrap("given: " + "; ".join(p for p in r.premises if p), "  ")
         if r.claim:
             out += _wrap("claim: " + r.claim, "  ")
-        if r.verdict != "refuted":
+        if r.verdict is not VerdictKind.REFUTED:
             out += _wrap("no failing input: no class", "  ")
             continue
         failing = "not counted (too many cubes)" if r.failing is None else str(r.failing)

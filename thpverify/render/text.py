@@ -7,6 +7,10 @@ from collections.abc import Iterable
 from ..lang.diagnostics import Diagnostic
 from ..results import EXPECTED_VERDICT, CheckReport, Counterexample, EvalResult, Verdict, VerdictKind, show
 
+# A verdict as one mark (Markdown and HTML matrices).
+SYMBOL = {VerdictKind.PROVED: "✓", VerdictKind.REFUTED: "✗", VerdictKind.VACUOUS: "∅", VerdictKind.UNKNOWN: "?",
+          VerdictKind.ERROR: "!"}
+
 
 def diagnostics(diags: Iterable[Diagnostic], sources: dict[str, str]) -> str:
     out: list[str] = []
