@@ -13,6 +13,7 @@ from thpverify.backend.smtlib import smt2_instance
 from thpverify.backend.solver import Solver
 from thpverify.infra import runner
 from thpverify.lang.library import load_library
+from thpverify.results import VerdictKind
 
 pytest.importorskip("cvc5")
 
@@ -61,7 +62,7 @@ def test_a_disagreement_is_loud_with_exit_6(monkeypatch: pytest.MonkeyPatch) -> 
         out = []
         for v in real(lib, jobs, **options):  # type: ignore[arg-type]
             if (v.property, v.version) == ("special_fault", "old"):
-                v = dataclasses.replace(v, verdict="proved", counterexample=None, core=())
+                v = dataclasses.replace(v, verdict=VerdictKind.PROVED, counterexample=None, core=())
             out.append(v)
         return tuple(out)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from thpverify import model as m
 from thpverify.backend.solver import Solver
+from thpverify.results import KernelCite
 
 
 def test_every_version_names_its_source(lib: m.Library) -> None:
@@ -50,7 +51,8 @@ def test_mission_verdicts(lib: m.Library) -> None:
     assert result.verdict == "refuted" and result.counterexample is not None
     decision = result.counterexample.decisions[0]
     assert (decision.value, decision.rule) == (False, "VM_NO_KHUGEPAGED")
-    assert decision.kernel == "mm/huge_memory.c:103-104 (6.1.20)"
+    assert decision.kernel == KernelCite("6.1.20", "mm/huge_memory.c", 103, 104, "hugepage_vma_check")
+    assert str(decision.kernel) == "mm/huge_memory.c:103-104 (6.1.20)"
 
 
 def test_check_output_does_not_depend_on_the_number_of_workers() -> None:

@@ -197,7 +197,7 @@ class Literal:
 @dataclass(frozen=True)
 class Side:
     """One version's answer on every input of a row: its value and the rule
-    that decided it (label, spec file:line:col, cited kernel lines)."""
+    that decided it (label, place in the spec, cited kernel lines)."""
 
     version: str
     value: Value
@@ -248,7 +248,7 @@ class DiffTable:
 @dataclass(frozen=True)
 class TimelineStep:
     """One version's answer for the partially described VMA: `value` is
-    "true"/"false" (a set for set-valued outputs), or None when it depends
+    a bool (a set of orders for set-valued outputs), or None when it depends
     on atoms not given (`depends_on`); `rule` is the deciding rule when it
     is the same for every completion; `note` says when the input contradicts
     the version's assumptions or the version lacks the output."""

@@ -22,7 +22,7 @@ from .. import model as m
 from ..backend.solver import Solver, atoms_of
 from ..backend.tables import Formula, OutputClass, Row, Tables, TooManyRowsError
 from ..errors import InternalError
-from ..results import Fixed, Literal, Side, to_value
+from ..results import Fixed, Literal, Side
 from ..semantics import evaluate as ev
 
 # The replay's budget: partial evaluations before it falls back to inputs
@@ -102,8 +102,7 @@ class Engine:
 
     def side(self, c: OutputClass) -> Side:
         r = c.rule
-        value = to_value(c.value, self.lib.function(c.version, c.output).returns.kind == "set")
-        return Side(c.version, value, r.id if r else None, r.span if r else None, r.cite if r else None)
+        return Side(c.version, c.typed, r.id if r else None, r.span if r else None, r.cite if r else None)
 
     # ------------------------------------------------------------ space
 

@@ -15,7 +15,7 @@ from typing import Any
 import z3
 
 from .. import model as m
-from ..results import Counterexample, Decision, EvalResult, Fixed, Value, Verdict, VerdictKind, set_members, to_value
+from ..results import Counterexample, Decision, EvalResult, Fixed, Value, Verdict, VerdictKind, set_members, show, to_value
 from ..semantics import evaluate as ev
 from . import finite
 from .compiler import Compiler
@@ -66,24 +66,10 @@ def atoms_of(lib: m.Library, exprs: Iterable[m.Expr]) -> list[str]:
     return [a for a in lib.atoms if a in found]
 
 
-def show(value: ev.Value | bool | str | int, atom: m.Atom | None = None) -> str:
-    if isinstance(value, ev.PSet):
-        value = value.bits
-    if atom is not None and atom.type.kind == "set":
-        assert isinstance(value, int)
-        return "{" + ", ".join(str(k) for k in range(64) if value >> k & 1) + "}"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "?" if value is None else str(value)
-
-
 def show_value(value: ev.Value) -> str:
     """A value for people: sets in braces, unknown as '?'."""
-    if isinstance(value, ev.PSet):
-        if value.known != ev.ALL:
-            return "?"
-        return "{" + ", ".join(str(k) for k in range(64) if value.bits >> k & 1) + "}"
-    return show(value)
+    typed = typed_value(value)
+    return "?" if typed is None else show(typed)
 
 
 def typed_value(value: ev.Value) -> Value | None:

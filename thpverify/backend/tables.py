@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import model as m
+from ..results import Value, to_value
 from . import finite
 from .diagrams import Coord, Diagrams
 from .finite import TooManyRowsError
@@ -35,7 +36,7 @@ class OutputClass:
     version: str
     output: str
     value: bool | str | int
-    shown: str
+    typed: Value  # the value as data (a set as its orders)
     rule: m.Rule | None
     where: Formula
 
@@ -87,7 +88,7 @@ class Tables:
             for index, where in sorted(rules.items()):
                 both = cond & where
                 if both != self.d.false:
-                    out.append(OutputClass(version, output, v, shown(typ, v), self.d.rules[index], both))
+                    out.append(OutputClass(version, output, v, to_value(v, typ.kind == "set"), self.d.rules[index], both))
         return out
 
     def count(self, f: Formula, atoms: Sequence[str]) -> int:
@@ -112,11 +113,3 @@ class Tables:
         if answer is not True:
             raise InternalError(f"Z3 does not confirm a row the decision diagrams found ({answer})")
 
-
-def shown(typ: m.Type, value: bool | str | int) -> str:
-    """A value as the analysis tables show it (the same text as solver.show_term)."""
-    if typ.kind == "bool":
-        return "true" if value else "false"
-    if typ.kind == "set":
-        return "{" + ", ".join(str(k) for k in range(64) if int(value) >> k & 1) + "}"
-    return str(value)
