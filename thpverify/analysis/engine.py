@@ -24,6 +24,7 @@ from ..backend.tables import Formula, OutputClass, Row, Tables, TooManyRowsError
 from ..errors import InternalError
 from ..results import Fixed, Literal, Side
 from ..semantics import evaluate as ev
+from ..semantics import walk
 
 # The replay's budget: partial evaluations before it falls back to inputs
 # drawn from the diagrams, and how many it draws. A row of a diff has two
@@ -282,18 +283,13 @@ class Engine:
         if self._rule_exprs is None:
             out: dict[int, list[m.Expr]] = {}
 
-            def walk(body: Sequence[m.Stmt]) -> None:
-                for st in body:
-                    if isinstance(st, m.SIf):
-                        out.setdefault(id(st.rule), []).append(st.test)
-                        walk(st.then)
-                        walk(st.orelse)
-                    elif isinstance(st, m.SReturn):
-                        out.setdefault(id(st.rule), []).append(st.value)
-
             for v in self.lib.versions.values():
                 for fn in v.functions.values():
-                    walk(fn.body)
+                    for st in walk.statements(fn.body):
+                        if isinstance(st, m.SIf):
+                            out.setdefault(id(st.rule), []).append(st.test)
+                        elif isinstance(st, m.SReturn):
+                            out.setdefault(id(st.rule), []).append(st.value)
             self._rule_exprs = out
         return self._rule_exprs
 

@@ -29,15 +29,18 @@ versions is reported once, naming them. `allow` silences findings by key
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import z3
 
 from .. import model as m
+from ..backend.compiler import Compiler
 from ..backend.solver import Solver, atoms_of, sort_of
+from ..errors import InternalError
 from ..results import Fixed, LintFinding, LintKind, LintReport
 from ..semantics import evaluate as ev
+from ..semantics import walk
 from .engine import Engine, release_key
 
 
@@ -51,6 +54,39 @@ class _Point:
     test: z3.ExprRef | None
 
 
+class _Walk:
+    """Lint's values for `walk.merge`: Z3 reachability conditions; every
+    test and return is recorded with the condition that reaches it."""
+
+    def __init__(self, c: Compiler) -> None:
+        self.c = c
+        self.false = z3.BoolVal(False, c.ctx)
+        self.points: list[_Point] = []
+
+    def unreachable(self, pc: z3.ExprRef) -> bool:
+        return False  # decided by the solver, point by point
+
+    def assign(self, stmt: m.SAssign, env: Mapping[str, z3.ExprRef]) -> z3.ExprRef:
+        return self.c.expr(stmt.value, env)
+
+    def test(self, stmt: m.SIf, path: walk.Path, pc: z3.ExprRef, env: Mapping[str, z3.ExprRef]) -> tuple[z3.ExprRef, z3.ExprRef]:
+        test = self.c.expr(stmt.test, env)
+        self.points.append(_Point(stmt, path, pc, test))
+        return z3.And(pc, test), z3.And(pc, z3.Not(test))
+
+    def returned(self, stmt: m.SReturn, path: walk.Path, pc: z3.ExprRef, env: Mapping[str, z3.ExprRef]) -> None:
+        self.points.append(_Point(stmt, path, pc, None))
+
+    def ite(self, pc: z3.ExprRef, then: z3.ExprRef, orelse: z3.ExprRef) -> z3.ExprRef:
+        return then if then.eq(orelse) else z3.If(pc, then, orelse)
+
+    def union(self, a: z3.ExprRef, b: z3.ExprRef) -> z3.ExprRef:
+        return z3.Or(a, b)
+
+    def step(self) -> None:
+        pass
+
+
 class _Linter:
     def __init__(self, lib: m.Library, engine: Engine, order: bool) -> None:
         self.lib = lib
@@ -62,26 +98,6 @@ class _Linter:
 
     # ------------------------------------------------------------ walking
 
-    def walk(self, body: tuple[m.Stmt, ...], reach: z3.ExprRef, env: dict[str, z3.ExprRef], path: tuple[int, ...],
-             out: list[_Point]) -> tuple[z3.ExprRef, dict[str, z3.ExprRef]]:
-        false = z3.BoolVal(False, self.c.ctx)
-        for i, st in enumerate(body):
-            here = path + (i,)
-            if isinstance(st, m.SReturn):
-                out.append(_Point(st, here, reach, None))
-                reach = false
-            elif isinstance(st, m.SAssign):
-                env = {**env, st.name: self.c.expr(st.value, env)}
-            else:
-                test = self.c.expr(st.test, env)
-                out.append(_Point(st, here, reach, test))
-                ft_then, env_then = self.walk(st.then, z3.And(reach, test), env, here + (0,), out)
-                ft_else, env_else = self.walk(st.orelse, z3.And(reach, z3.Not(test)), env, here + (1,), out)
-                env = {k: env_then[k] if env_then[k].eq(env_else.get(k, env_then[k])) else z3.If(ft_then, env_then[k], env_else[k])
-                       for k in env_then if k in env_else}
-                reach = z3.Or(ft_then, ft_else)
-        return reach, env
-
     # ------------------------------------------------------------ one function
 
     def function(self, version: str, fn: m.Function, also: list[str]) -> None:
@@ -91,8 +107,9 @@ class _Linter:
             return
         self.done.add(key)
         params = {name: z3.FreshConst(sort_of(self.c, t), prefix=name) for name, t in fn.params}
-        points: list[_Point] = []
-        self.walk(fn.body, z3.BoolVal(True, self.c.ctx), dict(params), (), points)
+        run = _Walk(self.c)
+        walk.merge(fn.body, z3.BoolVal(True, self.c.ctx), params, run)
+        points = run.points
         s = self.eng.new(*(self.eng.solver.term(a.expr) for a in assumptions))
         if s.check() == z3.unsat:
             return  # reported as a contradiction; every rule would look dead
@@ -142,7 +159,7 @@ class _Linter:
     def _witness(self, s: z3.Solver, params: dict[str, z3.ExprRef], types: dict[str, m.Type],
                  *terms: z3.ExprRef) -> tuple[dict[str, bool | str | int], tuple[ev.Value, ...]]:
         if s.check(*terms) != z3.sat:
-            raise AssertionError("a witness query was not satisfiable")
+            raise InternalError("a witness query was not satisfiable")
         model = s.model()
         full = self.eng.solver.assignment(model)
         args: list[ev.Value] = []
@@ -182,7 +199,7 @@ class _Linter:
         value, rule, trace = self._run(fn, full, args)
         taken = [st for st in trace if st.rule is p.stmt.rule and st.kind == "test"]
         if rule is p.stmt.rule or any(st.value is True for st in taken):
-            raise AssertionError(f"lint: {name} fires on its witness")
+            raise InternalError(f"lint: {name} fires on its witness")
         decided = rule.id if rule else "?"
         return LintFinding(LintKind.DEAD_RULE, version, name, p.stmt.rule.span,
                            "never fires: its test can hold, but only where earlier rules have already decided" + _also(also),
@@ -196,7 +213,7 @@ class _Linter:
         value, rule, trace = self._run(fn, full, args)
         tested = [st for st in trace if st.rule is p.stmt.rule and st.kind == "test"]
         if any(st.value is True for st in tested):
-            raise AssertionError(f"lint: {name} is true on its witness")
+            raise InternalError(f"lint: {name} is true on its witness")
         return LintFinding(LintKind.ALWAYS_FALSE, version, name, p.stmt.rule.span,
                            "the test is false on every input the assumptions allow" + _also(also),
                            self._fixed(p.stmt, full), "replayed: the interpreter reaches the rule on the witness"
@@ -208,7 +225,7 @@ class _Linter:
         value, rule, trace = self._run(fn, full, args)
         tested = [st for st in trace if st.rule is p.stmt.rule and st.kind == "test"]
         if not tested or tested[0].value is not True:
-            raise AssertionError(f"lint: {name} is not true on its witness")
+            raise InternalError(f"lint: {name} is not true on its witness")
         return LintFinding(LintKind.ALWAYS_TRUE, version, name, p.stmt.rule.span,
                            "the test is true wherever the rule is reached: the rules after it in its block never run"
                            + _also(also), self._fixed(p.stmt, full),
@@ -226,7 +243,7 @@ class _Linter:
         v2, _, _ = self._run(without, full, args)
         taken = any(st.rule is p.stmt.rule and st.kind == "test" and st.value is True for st in trace)
         if v1 != v2 or not taken:
-            raise AssertionError(f"lint: removing {name} does not replay")
+            raise InternalError(f"lint: removing {name} does not replay")
         return LintFinding(LintKind.REDUNDANT_RULE, version, name, p.stmt.rule.span,
                            "removing the rule changes no value: the rules after it decide the same" + _also(also),
                            self._fixed(p.stmt, full),
@@ -244,7 +261,7 @@ class _Linter:
         v1, r1, _ = self._run(fn, full, args)
         v2, r2, _ = self._run(changed, full, args)
         if v1 == v2:
-            raise AssertionError("lint: a swap does not replay")
+            raise InternalError("lint: a swap does not replay")
         name = f"{fn.name}.{a.stmt.rule.id}"
         return LintFinding(LintKind.ORDER_DEPENDENT, version, name, a.stmt.rule.span,
                            f"swapping it with {b.stmt.rule.id} changes the outcome" + _also(also),
@@ -267,17 +284,7 @@ def _inside(rule: m.Rule | None, stmt: m.SIf | m.SReturn) -> bool:
     """The rule belongs to a statement nested in stmt (a return inside the guard)."""
     if rule is None or not isinstance(stmt, m.SIf):
         return False
-    return any(getattr(st, "rule", None) is rule for st in _statements(stmt.then + stmt.orelse))
-
-
-def _statements(body: tuple[m.Stmt, ...]) -> list[m.Stmt]:
-    out: list[m.Stmt] = []
-    for st in body:
-        out.append(st)
-        if isinstance(st, m.SIf):
-            out.extend(_statements(st.then))
-            out.extend(_statements(st.orelse))
-    return out
+    return any(getattr(st, "rule", None) is rule for st in walk.statements(stmt.then + stmt.orelse))
 
 
 def _exprs(st: m.Stmt) -> list[m.Expr]:
@@ -314,7 +321,7 @@ def _unread(lib: m.Library, versions: Sequence[str]) -> list[LintFinding]:
     read: set[str] = set()
     for v in versions:
         for fn in lib.versions[v].functions.values():
-            read |= set(atoms_of(lib, [e for st in _statements(fn.body) for e in _exprs(st)]))
+            read |= set(atoms_of(lib, [e for st in walk.statements(fn.body) for e in _exprs(st)]))
     return [LintFinding(LintKind.UNREAD_ATOM, "", name, atom.span, "no predicate of any version reads this atom")
             for name, atom in lib.atoms.items() if name not in read]
 

@@ -9,31 +9,46 @@ per (version, predicate) and reused.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping
 
 import z3
 
 from .. import model as m
+from ..semantics import walk
 from ..semantics.evaluate import delegate
 
 RULE_BITS = 16
 
 _Term = tuple[z3.ExprRef, z3.ExprRef]  # (value, rule index)
-_Frames = tuple[tuple[tuple[m.Stmt, ...], int], ...]  # statement lists being run, and where
-_Key = tuple[object, ...]
 
 
-@dataclass(frozen=True)
-class _Join:
-    """Join the two results on top of the stack under a test."""
+class _Run:
+    """The compiler's values for `walk.fork`: Z3 terms."""
 
-    key: _Key
-    test: z3.ExprRef
+    def __init__(self, c: Compiler) -> None:
+        self.c = c
 
+    def assign(self, stmt: m.SAssign, env: Mapping[str, z3.ExprRef]) -> z3.ExprRef:
+        return self.c.expr(stmt.value, env)
 
-def _key(frames: _Frames, env: dict[str, z3.ExprRef]) -> _Key:
-    return (tuple((id(s), i) for s, i in frames), tuple((k, v.get_id()) for k, v in sorted(env.items())))
+    def test(self, stmt: m.SIf, env: Mapping[str, z3.ExprRef]) -> tuple[bool | None, z3.ExprRef]:
+        test = z3.simplify(self.c.expr(stmt.test, env))
+        return (True if z3.is_true(test) else False if z3.is_false(test) else None), test
+
+    def returned(self, stmt: m.SReturn, env: Mapping[str, z3.ExprRef]) -> _Term:
+        return self.c.returned(stmt, env)
+
+    def split(self, stmt: m.SIf) -> None:
+        pass
+
+    def join(self, test: z3.ExprRef, then: _Term, orelse: _Term) -> _Term:
+        return z3.If(test, then[0], orelse[0]), z3.If(test, then[1], orelse[1])
+
+    def settle(self, then: _Term) -> None:
+        return None
+
+    def key(self, frames: walk.Frames, env: Mapping[str, z3.ExprRef]) -> Hashable:
+        return (tuple((id(s), i) for s, i in frames), tuple((k, v.get_id()) for k, v in sorted(env.items())))
 
 
 class Compiler:
@@ -119,54 +134,10 @@ class Compiler:
         return self.cache[key]
 
     def body(self, fn: m.Function, env: dict[str, z3.ExprRef]) -> _Term:
-        """(value, rule) of a body: statements run in order; an `if` whose
-        test is not constant splits into both continuations, joined by an
-        If term. Iterative, with an explicit stack, so that a chain of
-        thousands of guards does not exhaust Python's recursion limit."""
-        memo: dict[_Key, _Term] = {}
-        results: list[_Term] = []
-        runs: list[tuple[_Frames, dict[str, z3.ExprRef]] | _Join] = [(((fn.body, 0),), env)]
-        while runs:
-            item = runs.pop()
-            if isinstance(item, _Join):
-                orelse, then = results.pop(), results.pop()
-                joined = (z3.If(item.test, then[0], orelse[0]), z3.If(item.test, then[1], orelse[1]))
-                memo[item.key] = joined
-                results.append(joined)
-                continue
-            frames, local = item
-            start = _key(frames, local)
-            if start in memo:
-                results.append(memo[start])
-                continue
-            while True:
-                if not frames:
-                    raise AssertionError(f"{fn.name} ended without a return")
-                stmts, i = frames[-1]
-                if i >= len(stmts):
-                    frames = frames[:-1]
-                    continue
-                stmt = stmts[i]
-                frames = frames[:-1] + ((stmts, i + 1),)
-                if isinstance(stmt, m.SReturn):
-                    memo[start] = self._returned(stmt, local)
-                    results.append(memo[start])
-                    break
-                if isinstance(stmt, m.SAssign):
-                    local = {**local, stmt.name: self.expr(stmt.value, local)}
-                    continue
-                test = z3.simplify(self.expr(stmt.test, local))
-                if z3.is_true(test):
-                    frames = frames + ((stmt.then, 0),)
-                elif z3.is_false(test):
-                    frames = frames + ((stmt.orelse, 0),)
-                else:  # the then-branch is run first, then the else-branch, then joined
-                    runs.append(_Join(start, test))
-                    runs.append((frames + ((stmt.orelse, 0),), local))
-                    runs.append((frames + ((stmt.then, 0),), local))
-                    break
-        assert len(results) == 1
-        return results[0]
+        """(value, rule) of a body, run by `walk.fork`: a test that simplifies
+        to a constant picks its branch, any other splits the run and the two
+        results are joined by If terms; runs are memoised by (position, locals)."""
+        return walk.fork(fn.body, env, _Run(self), fn.name)
 
     def rule_index(self, rule: m.Rule) -> int:
         """Rules are numbered library-wide, so a rule term can name any predicate's rule."""
@@ -176,7 +147,7 @@ class Compiler:
             self.rules.append(rule)
         return self.rule_ids[key]
 
-    def _returned(self, stmt: m.SReturn, env: dict[str, z3.ExprRef]) -> tuple[z3.ExprRef, z3.ExprRef]:
+    def returned(self, stmt: m.SReturn, env: Mapping[str, z3.ExprRef]) -> tuple[z3.ExprRef, z3.ExprRef]:
         e = stmt.value
         call = delegate(self.lib, e)
         if call is None:
@@ -191,7 +162,7 @@ class Compiler:
 
     # ----------------------------------------------------------- expressions
 
-    def expr(self, e: m.Expr, env: dict[str, z3.ExprRef] | None = None) -> z3.ExprRef:
+    def expr(self, e: m.Expr, env: Mapping[str, z3.ExprRef] | None = None) -> z3.ExprRef:
         env = env or {}
         if isinstance(e, m.Lit):
             return self._lit(e)

@@ -23,12 +23,13 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .. import model as m
 from ..errors import InconclusiveError
+from ..semantics import walk
 from ..semantics.evaluate import delegate
 
 try:  # CUDD when the wheel has it; the pure-Python implementation otherwise
@@ -240,44 +241,21 @@ class Diagrams:
         return self._rule_ids[key]
 
     def body(self, fn: m.Function, env: dict[str, Sym]) -> tuple[Sym, Rules]:
-        """Statements run in order under a path condition; the branches of
-        an `if` run under the test and its negation and their locals merge.
-        A return adds its value under the path condition, which it ends."""
-        state: dict[str, Any] = {"value": None, "rules": {}}
+        """(value, rule conditions) of a body, run by `walk.merge`: the
+        branches of an `if` run under the test and its negation and their
+        locals merge; a return adds its value under the path condition."""
+        run = _Run(self)
+        rest, _ = walk.merge(fn.body, self.true, env, run)
+        if run.value is None or rest != self.false:
+            raise walk.MissingReturnError(f"{fn.name} ends without a return on some input")
+        return run.value, run.rules
 
-        def run(stmts: Sequence[m.Stmt], pc: BDD, local: dict[str, Sym]) -> tuple[BDD, dict[str, Sym]]:
-            for stmt in stmts:
-                if pc == self.false:
-                    break
-                if isinstance(stmt, m.SReturn):
-                    value, rules = self._returned(stmt, local)
-                    state["value"] = value if state["value"] is None else self.ite(pc, value, state["value"])
-                    for r, cond in rules.items():
-                        state["rules"][r] = state["rules"].get(r, self.false) | (pc & cond)
-                    pc = self.false
-                elif isinstance(stmt, m.SAssign):
-                    local = {**local, stmt.name: self.expr(stmt.value, local)}
-                else:
-                    test = self.expr(stmt.test, local)
-                    pc1, env1 = run(stmt.then, pc & test, local)
-                    pc2, env2 = run(stmt.orelse, pc & ~test, local)
-                    merged = {k: (self.ite(pc1, env1[k], env2[k]) if k in env2 else env1[k]) for k in env1}
-                    merged.update({k: v for k, v in env2.items() if k not in env1})
-                    pc, local = pc1 | pc2, merged
-                self._budget()
-            return pc, local
-
-        rest, _ = run(fn.body, self.true, env)
-        if state["value"] is None or rest != self.false:
-            raise AssertionError(f"{fn.name} ends without a return on some input")
-        return state["value"], state["rules"]
-
-    def _budget(self) -> None:
+    def budget(self) -> None:
         self._built += 1
         if self._built % 4096 == 0 and len(self.bdd) > self.node_limit:
             raise TooLargeError(f"more than {self.node_limit} diagram nodes")
 
-    def _returned(self, stmt: m.SReturn, env: dict[str, Sym]) -> tuple[Sym, Rules]:
+    def returned(self, stmt: m.SReturn, env: Mapping[str, Sym]) -> tuple[Sym, Rules]:
         e = stmt.value
         call = delegate(self.lib, e)
         if call is None:
@@ -299,7 +277,7 @@ class Diagrams:
             self._exprs[key] = (e, self.expr(e, {}))  # the expression is kept so its id is not reused
         return self._exprs[key][1]
 
-    def expr(self, e: m.Expr, env: dict[str, Sym]) -> Sym:
+    def expr(self, e: m.Expr, env: Mapping[str, Sym]) -> Sym:
         if isinstance(e, m.Lit):
             return self.constant(e.type, e.value)
         if isinstance(e, m.AtomRef):
@@ -362,6 +340,43 @@ class Diagrams:
                 masks = nxt
             return list(masks)
         return [(v, c) for v, c in ((False, ~value), (True, value)) if c != self.false]
+
+
+class _Run:
+    """The diagrams' values for `walk.merge`: path conditions are BDDs; the
+    value is built as an if-then-else over the disjoint return paths, and
+    each rule's condition is the union of the paths its returns end."""
+
+    def __init__(self, d: Diagrams) -> None:
+        self.d = d
+        self.false = d.false
+        self.value: Sym | None = None
+        self.rules: Rules = {}
+
+    def unreachable(self, pc: BDD) -> bool:
+        return bool(pc == self.false)
+
+    def assign(self, stmt: m.SAssign, env: Mapping[str, Sym]) -> Sym:
+        return self.d.expr(stmt.value, env)
+
+    def test(self, stmt: m.SIf, path: walk.Path, pc: BDD, env: Mapping[str, Sym]) -> tuple[BDD, BDD]:
+        test = self.d.expr(stmt.test, env)
+        return pc & test, pc & ~test
+
+    def returned(self, stmt: m.SReturn, path: walk.Path, pc: BDD, env: Mapping[str, Sym]) -> None:
+        value, rules = self.d.returned(stmt, env)
+        self.value = value if self.value is None else self.d.ite(pc, value, self.value)
+        for r, cond in rules.items():
+            self.rules[r] = self.rules.get(r, self.false) | (pc & cond)
+
+    def ite(self, pc: BDD, then: Sym, orelse: Sym) -> Sym:
+        return self.d.ite(pc, then, orelse)
+
+    def union(self, a: BDD, b: BDD) -> BDD:
+        return a | b
+
+    def step(self) -> None:
+        self.d.budget()
 
 
 def choice(pairs: Iterable[tuple[bool | str | int, BDD]]) -> Choice:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..errors import InconclusiveError
+from ..errors import InconclusiveError, InternalError
 from .diagrams import BDD, INFINITE, Coord, Diagrams
 
 Cube = dict[Coord, bool | str]
@@ -173,7 +173,7 @@ def cover(d: Diagrams, region: BDD, care: BDD, coords: Sequence[Coord],
     while left != d.false:
         path = _lightest(d, imp & touching(d, d.bdd.exist(others, left), coords), weighted)
         if path is None:
-            raise AssertionError("an uncovered input of the region has no implicant")
+            raise InternalError("an uncovered input of the region has no implicant")
         row = {}
         for c in coords:
             used, allowed = d.meta[c]

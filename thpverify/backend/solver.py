@@ -17,6 +17,7 @@ import z3
 from .. import model as m
 from ..results import Counterexample, Decision, EvalResult, Fixed, Value, Verdict, VerdictKind, set_members, show, to_value
 from ..semantics import evaluate as ev
+from ..semantics import walk
 from . import finite
 from .compiler import Compiler
 from .diagrams import Diagrams, TooLargeError
@@ -53,13 +54,8 @@ def atoms_of(lib: m.Library, exprs: Iterable[m.Expr]) -> list[str]:
                 expr(a)
 
     def stmts(body: Sequence[m.Stmt]) -> None:
-        for s in body:
-            if isinstance(s, m.SIf):
-                expr(s.test)
-                stmts(s.then)
-                stmts(s.orelse)
-            else:
-                expr(s.value)
+        for st in walk.statements(body):
+            expr(st.test if isinstance(st, m.SIf) else st.value)
 
     for e in exprs:
         expr(e)

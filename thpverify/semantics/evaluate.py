@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .. import model as m
+from . import walk
 
 ALL = (1 << 63) - 1
 FORK_BUDGET = 4096
@@ -99,7 +100,7 @@ class Interpreter:
     def call(self, fn: m.Function, args: tuple[Value, ...], trace: list[Step] | None, depth: int) -> tuple[Value, m.Rule | None]:
         env = {name: value for (name, _), value in zip(fn.params, args, strict=True)}
         try:
-            return self._exec(fn, ((fn.body, 0),), env, trace, depth)
+            return walk.fork(fn.body, env, _Run(self, fn, trace, depth), fn.name)
         except _BudgetError:
             if depth:
                 raise
@@ -107,42 +108,7 @@ class Interpreter:
                 return unknown_set(self.lib.universes[fn.returns.name]), None
             return None, None
 
-    def _exec(self, fn: m.Function, frames: tuple[tuple[tuple[m.Stmt, ...], int], ...], env: dict[str, Value],
-              trace: list[Step] | None, depth: int) -> tuple[Value, m.Rule | None]:
-        while frames:
-            stmts, i = frames[-1]
-            if i >= len(stmts):
-                frames = frames[:-1]
-                continue
-            stmt = stmts[i]
-            frames = frames[:-1] + ((stmts, i + 1),)
-            if isinstance(stmt, m.SReturn):
-                value, rule = self._returned(stmt, env, trace, depth)
-                if trace is not None:
-                    trace.append(Step(depth, fn.name, stmt.rule, "return", value))
-                return value, rule
-            if isinstance(stmt, m.SAssign):
-                env = {**env, stmt.name: self.expr(stmt.value, env, trace, depth)}
-                continue
-            test = self.expr(stmt.test, env, trace, depth)
-            if trace is not None:
-                trace.append(Step(depth, fn.name, stmt.rule, "test", test))
-            if test is True:
-                frames = frames + ((stmt.then, 0),)
-            elif test is False:
-                frames = frames + ((stmt.orelse, 0),)
-            else:
-                self.forks += 1
-                if self.forks > FORK_BUDGET:
-                    raise _BudgetError
-                a = self._exec(fn, frames + ((stmt.then, 0),), env, None, depth)
-                if a[0] is None:
-                    return None, None
-                b = self._exec(fn, frames + ((stmt.orelse, 0),), env, None, depth)
-                return join(a[0], b[0]), a[1] if a[1] == b[1] else None
-        raise AssertionError(f"{fn.name} ended without a return; the type checker should have said so")
-
-    def _returned(self, stmt: m.SReturn, env: dict[str, Value], trace: list[Step] | None,
+    def returned(self, stmt: m.SReturn, env: Mapping[str, Value], trace: list[Step] | None,
                   depth: int) -> tuple[Value, m.Rule | None]:
         """A return that hands the decision to another predicate takes that predicate's rule."""
         e = stmt.value
@@ -171,6 +137,48 @@ class Interpreter:
             value, _ = self.call(fn, args, trace if fn.kind == "predicate" else None, depth + 1)
             return value
         return _OPS[e.op](self, e, env, trace, depth)
+
+
+class _Run:
+    """One body run by the interpreter: its values for `walk.fork`. The
+    trace records tests and returns until the first undecided test; the
+    branches after it run untraced, and their results are joined."""
+
+    def __init__(self, it: Interpreter, fn: m.Function, trace: list[Step] | None, depth: int) -> None:
+        self.it = it
+        self.fn = fn
+        self.trace = trace
+        self.depth = depth
+
+    def assign(self, stmt: m.SAssign, env: Mapping[str, Value]) -> Value:
+        return self.it.expr(stmt.value, env, self.trace, self.depth)
+
+    def test(self, stmt: m.SIf, env: Mapping[str, Value]) -> tuple[bool | None, Value]:
+        value = self.it.expr(stmt.test, env, self.trace, self.depth)
+        if self.trace is not None:
+            self.trace.append(Step(self.depth, self.fn.name, stmt.rule, "test", value))
+        return (value if isinstance(value, bool) else None), value
+
+    def returned(self, stmt: m.SReturn, env: Mapping[str, Value]) -> tuple[Value, m.Rule | None]:
+        value, rule = self.it.returned(stmt, env, self.trace, self.depth)
+        if self.trace is not None:
+            self.trace.append(Step(self.depth, self.fn.name, stmt.rule, "return", value))
+        return value, rule
+
+    def split(self, stmt: m.SIf) -> None:
+        self.trace = None
+        self.it.forks += 1
+        if self.it.forks > FORK_BUDGET:
+            raise _BudgetError
+
+    def join(self, test: Value, then: tuple[Value, m.Rule | None], orelse: tuple[Value, m.Rule | None]) -> tuple[Value, m.Rule | None]:
+        return join(then[0], orelse[0]), then[1] if then[1] == orelse[1] else None
+
+    def settle(self, then: tuple[Value, m.Rule | None]) -> tuple[Value, m.Rule | None] | None:
+        return (None, None) if then[0] is None else None  # unknown joined with anything is unknown
+
+    def key(self, frames: walk.Frames, env: Mapping[str, Value]) -> None:
+        return None
 
 
 # Operators whose value always depends on every operand: a return built
