@@ -38,7 +38,9 @@ def build_spec(tree: KernelTree, amap: AbstractionMap, name: str | None = None, 
     lines = [f"// Imported by `thpverify import` from a Linux {release} source tree.",
              "// Each rule cites the kernel lines it was translated from; the atoms are",
              "// those of the abstraction map (specs/abstraction.map).",
-             'import "vocab.thp";', "", f'version "{name}" {{', f'  release "{release}";']
+             'import "vocab.thp";']
+    lines += [f'import "{f}";  // an atom the map\'s entries use' for f in tr.imports]
+    lines += ["", f'version "{name}" {{', f'  release "{release}";']
     lines += [f'  {k} "{v}";' for k, v in extra_meta]
     lines.append(f'  summary "imported from {decision.function} and its helpers";')
     for pred in tr.order:
