@@ -242,7 +242,7 @@ def parse_map(text: str, path: str) -> AbstractionMap:
                            tuple(str(x) for x in absent.children[:-1]) if absent else (),
                            _unquote(absent.children[-1]) if absent else "", span)
             per_caller.append(pc)
-            entries.append(Entry("decision", "per caller: " + ", ".join(c for c, _ in callers), span))
+            entries.append(Entry("per caller", ", ".join(c for c, _ in callers), span))
     if problems:
         raise SpecError(problems)
     return AbstractionMap(exprs, flags, enums, config, tuple(decisions), frozenset(orders), filters, tuple(entries), path,

@@ -56,7 +56,7 @@ def compare(lib: m.Library, hand: str, imported: str) -> list[Comparison]:
         if any(output not in lib.versions[v].outputs for v in (hand, imported)):
             continue
         for caller in callers if output != "thp_eligible" else [None]:
-            table = _proved_equal(lib, hand, imported, output, caller) if _set_valued(lib, hand, output) else None
+            table = proved_equal(lib, hand, imported, output, caller) if _set_valued(lib, hand, output) else None
             out.append(Comparison(hand, imported, output, caller, table or diff(lib, hand, imported, caller, output)))
     return out
 
@@ -65,7 +65,7 @@ def _set_valued(lib: m.Library, version: str, output: str) -> bool:
     return lib.function(version, output).returns.kind == "set"
 
 
-def _proved_equal(lib: m.Library, hand: str, imported: str, output: str, caller: str | None) -> DiffTable | None:
+def proved_equal(lib: m.Library, hand: str, imported: str, output: str, caller: str | None) -> DiffTable | None:
     """An empty diff table when the two outputs are proved equal for the
     caller under both versions' assumptions; None otherwise."""
     from ..backend.solver import Solver

@@ -664,7 +664,8 @@ class Translator:
         else:
             dsl = self.amap.filters[key][0]
         pad = "  " * indent
-        pred.lines.append(f"{pad}{self.tag(s, pred, Dsl(dsl, TERN))}{orders} &= {Dsl(dsl, TERN).at(UNARY)};")
+        kept = Dsl(dsl, PRIM if _SIMPLE_DSL.fullmatch(dsl) else TERN)
+        pred.lines.append(f"{pad}{self.tag(s, pred, kept)}{orders} &= {kept.at(UNARY)};")
         if gather is not None:
             pred.lines.append(f"{pad}{gather} |= {orders};")
         if returns:
