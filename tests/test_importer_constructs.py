@@ -163,7 +163,8 @@ def _carried_tree(tmp_path: Path, start: str = "vma->vm_pgoff", step: str = "idx
     shutil.copytree(TVA, root)
     h = root / "include" / "linux" / "huge_mm.h"
     text = h.read_text()
-    start_at, end_at = text.index("static inline unsigned long toy_fitting"), text.index("static inline unsigned long thp_vma_allowable_orders")
+    start_at = text.index("static inline unsigned long toy_fitting")
+    end_at = text.index("static inline unsigned long thp_vma_allowable_orders")
     h.write_text(text[:start_at] + loop + "\n" + text[end_at:])
     return root
 

@@ -209,10 +209,10 @@ def parse_map(text: str, path: str) -> AbstractionMap:
             decisions.append(d)
             entries.append(Entry("decision", d.function, span))
         elif node.data == "carried_entry":
-            name, start, step, test, dsl, spec = kids
-            c = Carried(str(name), canonical_text(_unquote(start)), canonical_text(_unquote(step)),
-                        canonical_text(_unquote(test)), _unquote(dsl), _unquote(spec) if spec is not None else None,
-                        Entry("carried", canonical_text(_unquote(test)), span))
+            spec = kids[5]
+            test = canonical_text(_unquote(kids[3]))
+            c = Carried(str(kids[0]), canonical_text(_unquote(kids[1])), canonical_text(_unquote(kids[2])), test,
+                        _unquote(kids[4]), _unquote(spec) if spec is not None else None, Entry("carried", test, span))
             carried.append(c)
             entries.append(c.entry)
         elif node.data == "enum_type_entry":

@@ -144,8 +144,8 @@ def _thp_eligible(tr: Translator, fn: Function, shown: str) -> list[str]:
     if len(calls) != 1:
         raise tr.error(fn.node, fn.file, f"{fn.name} calls {shown} {len(calls)} times, not once")
     call = calls[0]
-    shown = Predicate("thp_eligible", fn)
-    value = tr.expr(call, Env(), shown)
+    printed = Predicate("thp_eligible", fn)
+    value = tr.expr(call, Env(), printed)
     first, last = call.start_point[0] + 1, call.end_point[0] + 1
     cite = f"{first}..{last}" if last > first else f"{first}"
     return ["  // What /proc/PID/smaps prints as THPeligible.",

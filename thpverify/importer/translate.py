@@ -221,8 +221,8 @@ class Translator:
         if ctype in self.amap.returns:
             pred.verdicts = {k: v for k, (v, _) in self.amap.returns[ctype].items()}
             return "bool"
-        hint = (f"the map entry that would read it as a set of orders: orders {fn.name}; in {self.amap.path}"
-                if ctype in _SET_TYPES else f'the map entry that would read it: returns "{ctype}" {{ "VALUE" => "<DSL>"; }} in {self.amap.path}')
+        entry = f"orders {fn.name};" if ctype in _SET_TYPES else f'returns "{ctype}" {{ "VALUE" => "<DSL>"; }}'
+        hint = f"the map entry that would read it{' as a set of orders' if ctype in _SET_TYPES else ''}: {entry} in {self.amap.path}"
         raise self.error(fn.node, fn.file, f"{fn.name} returns {ctype}, neither bool nor a set of orders", hint)
 
     def returned(self, value: Node, env: Env, pred: Predicate) -> Dsl:
@@ -501,9 +501,9 @@ class Translator:
             if op in ("==", "!=") and self.canon(left, env) in self.amap.enums and right.type == "identifier":
                 return self.enum_test(left, right, op, env, pred)
             if op in ("==", "!="):
-                a, b = self.enum_value(left, env, pred), self.enum_value(right, env, pred)
-                if a is not None and b is not None:
-                    return self.enum_compare(node, a, b, op, pred)
+                ea, eb = self.enum_value(left, env, pred), self.enum_value(right, env, pred)
+                if ea is not None and eb is not None:
+                    return self.enum_compare(node, ea, eb, op, pred)
             if op in (">", "!=") and _text(right) == "0":
                 # a set of orders compared with 0: not empty
                 try:
