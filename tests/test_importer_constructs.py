@@ -215,3 +215,30 @@ def test_every_enum_type_entry(tmp_path: Path, ctype: str, const: str, value: st
     root = _copy(tmp_path, TVA, "include/linux/huge_mm.h", "type != TVA_FORCED_COLLAPSE", f"type != {const}")
     assert f"if (type != {value} && !hugepage) return {{}};" in import_tree(root).text
     assert ctype == "enum tva_type"
+
+
+# ------------------------------------------------------------ --arch reaches the import's library
+
+
+def test_the_architecture_reaches_the_comparison() -> None:
+    # toy-orders-hand writes thp_eligible's anonymous orders as {2..9}, the import as
+    # {2..PMD_ORDER}: the same on x86-64, not with arm64's 64 KiB pages (PMD_ORDER 13)
+    imp = import_tree(FIXTURES / "toy-orders", name="toy-orders-imported")
+    x86 = load_with({"imported.thp": imp.text}, [HAND])
+    arm = load_with({"imported.thp": imp.text}, [HAND], arch="arm64-64k")
+    assert proved_equal(x86, "toy-orders-hand", imp.name, "thp_eligible", None) is not None
+    assert proved_equal(arm, "toy-orders-hand", imp.name, "thp_eligible", None) is None
+
+
+@pytest.mark.parametrize("command", ["import", "patch"])
+def test_arch_option_is_passed_to_import_and_patch(tmp_path: Path, command: str) -> None:
+    from conftest import run_cli
+
+    if command == "import":
+        args = ["import", "--tree", str(FIXTURES / "toy-orders"), "--check-against", "toy-orders-hand"]
+    else:
+        (tmp_path / "d.diff").write_text("--- a/include/linux/huge_mm.h\n+++ b/include/linux/huge_mm.h\n@@ -16,1 +16,1 @@\n"
+                                         "-\tbool in_pf = tva_flags & TVA_IN_PF;\n+\tbool in_pf = (tva_flags & TVA_IN_PF);\n")
+        args = ["patch", "toy-orders-hand", "--diff", str(tmp_path / "d.diff"), "--tree", str(FIXTURES / "toy-orders")]
+    code, _, err = run_cli(*args, "--spec", str(HAND), "--arch", "toy-arch")
+    assert code == 2 and "no architecture 'toy-arch'" in err

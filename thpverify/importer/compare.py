@@ -14,10 +14,12 @@ from ..results import DiffTable
 OUTPUTS = ("eligible", "thp_eligible", "allowable")  # allowable: 6.8+, where both versions have it
 
 
-def load_with(texts: dict[str, str], spec_paths: list[Path] | None = None) -> m.Library:
+def load_with(texts: dict[str, str], spec_paths: list[Path] | None = None, include: list[Path] | None = None,
+              arch: str | None = None) -> m.Library:
     """The library (bundled, or the paths given) plus imported specs (file
-    name -> text); their `import "vocab.thp"` finds the bundled vocabulary
-    along the search path, as any user's spec does."""
+    name -> text), for the architecture named (default: the first); their
+    `import "vocab.thp"` finds the bundled vocabulary along the search path
+    (-I directories first), as any user's spec does."""
     from ..lang.library import load_library
 
     with tempfile.TemporaryDirectory(prefix="thpverify-import-") as tmp:
@@ -26,7 +28,7 @@ def load_with(texts: dict[str, str], spec_paths: list[Path] | None = None) -> m.
             path = Path(tmp) / name
             path.write_text(text, encoding="utf-8")
             files.append(path)
-        return load_library(spec_paths or None, extra=files)
+        return load_library(spec_paths or None, include or None, extra=files, arch=arch)
 
 
 @dataclass(frozen=True)
