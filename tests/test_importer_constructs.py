@@ -51,11 +51,10 @@ def test_per_caller_decision_imports_equivalent_to_its_hand_spec() -> None:
     assert _equivalent(PERCALLER, "toy-percaller-hand") == []
 
 
-def test_per_caller_decision_writes_each_callers_functions_and_the_absent_caller() -> None:
+def test_per_caller_decision_writes_each_callers_functions() -> None:
     text = import_tree(PERCALLER).text
     assert "if (caller == page_fault) return __transparent_hugepage_enabled() && create_huge_pmd();" in text
     assert "if (caller == khugepaged) return hugepage_vma_check(VM_HUGEPAGE, VM_NOHUGEPAGE);" in text
-    assert 'assume no_madv_collapse "MADV_COLLAPSE arrives in 6.1": caller != madv_collapse;' in text
     assert "@8: return transparent_hugepage_active();" in text  # what show_smap prints
 
 
@@ -85,10 +84,18 @@ def test_per_caller_decision_needs_all_its_functions(tmp_path: Path) -> None:
 
 def test_per_caller_entry_parses_into_data() -> None:
     amap = parse_map('decision per caller { vm_flags = "vm_flags"; page_fault = "f" in "a.h" && "g" in "b.c"; '
-                     'smaps = "h" in "c.c"; printed_by "show" in "d.c"; absent madv_collapse, khugepaged "not yet"; }', "m")
+                     'smaps = "h" in "c.c"; printed_by "show" in "d.c"; }\nabsent madv_collapse, khugepaged before "9.4" "not yet";', "m")
     pc = amap.per_caller[0]
     assert pc.callers == (("page_fault", (("f", "a.h"), ("g", "b.c"))), ("smaps", (("h", "c.c"),)))
-    assert pc.absent == ("madv_collapse", "khugepaged") and pc.absent_reason == "not yet" and pc.bindings == (("vm_flags", "vm_flags"),)
+    assert pc.bindings == (("vm_flags", "vm_flags"),)
+    assert [(a.callers, a.before, a.reason) for a in amap.absent] == [(("madv_collapse", "khugepaged"), "9.4", "not yet")]
+
+
+def test_absent_callers_are_assumed_only_before_their_release() -> None:
+    amap = parse_map(map_path().read_text(encoding="utf-8") + 'absent khugepaged before "9.4" "toy";\n', "m")
+    percaller = import_tree(PERCALLER, amap=amap).text  # 9.3.0
+    assert 'assume no_khugepaged "toy": caller != khugepaged;' in percaller and "assume no_madv_collapse" not in percaller
+    assert "assume" not in import_tree(TVA, amap=amap).text  # 9.4.0
 
 
 # ------------------------------------------------------------ the caller as an enum, unsigned int order sets

@@ -84,9 +84,17 @@ class PerCaller:
     bindings: tuple[tuple[str, str], ...]
     smaps_function: str
     smaps_file: str
-    absent: tuple[str, ...]  # caller values the release does not have
-    absent_reason: str
     span: Span
+
+
+@dataclass(frozen=True)
+class Absent:
+    """Callers that releases before `before` do not have."""
+
+    callers: tuple[str, ...]
+    before: str
+    reason: str
+    entry: Entry
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,7 @@ class AbstractionMap:
     enum_types: dict[str, tuple[str, dict[str, str], Entry]] = field(default_factory=dict)  # C type -> (atom, constant -> value, entry)
     returns: dict[str, dict[str, tuple[str, Entry]]] = field(default_factory=dict)  # C type -> canonical value -> (DSL, entry)
     per_caller: tuple[PerCaller, ...] = ()
+    absent: tuple[Absent, ...] = ()
 
 
 def map_path() -> Path:
@@ -143,6 +152,7 @@ def parse_map(text: str, path: str) -> AbstractionMap:
     enum_types: dict[str, tuple[str, dict[str, str], Entry]] = {}
     returns: dict[str, dict[str, tuple[str, Entry]]] = {}
     per_caller: list[PerCaller] = []
+    absent: list[Absent] = []
 
     def span_of(node: Tree[Token]) -> Span:
         return Span(path, node.meta.line, node.meta.column, node.meta.end_line, node.meta.end_column)
@@ -237,16 +247,18 @@ def parse_map(text: str, path: str) -> AbstractionMap:
                                                         for f in c.children[1:] if isinstance(f, Tree)))
                             for c in trees if c.data == "caller_entry")
             smaps = next(b for b in trees if b.data == "smaps_entry")
-            absent = next((b for b in trees if b.data == "absent_entry"), None)
-            pc = PerCaller(callers, bindings, _unquote(smaps.children[0]), _unquote(smaps.children[1]),
-                           tuple(str(x) for x in absent.children[:-1]) if absent else (),
-                           _unquote(absent.children[-1]) if absent else "", span)
+            pc = PerCaller(callers, bindings, _unquote(smaps.children[0]), _unquote(smaps.children[1]), span)
             per_caller.append(pc)
             entries.append(Entry("per caller", ", ".join(c for c, _ in callers), span))
+        elif node.data == "absent_entry":
+            who = tuple(str(k) for k in kids[:-2])
+            a = Absent(who, _unquote(kids[-2]), _unquote(kids[-1]), Entry("absent", ", ".join(who), span))
+            absent.append(a)
+            entries.append(a.entry)
     if problems:
         raise SpecError(problems)
     return AbstractionMap(exprs, flags, enums, config, tuple(decisions), frozenset(orders), filters, tuple(entries), path,
-                          tuple(carried), enum_types, returns, tuple(per_caller))
+                          tuple(carried), enum_types, returns, tuple(per_caller), tuple(absent))
 
 
 def _unquote(tok: object) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from tree_sitter import Node
@@ -28,10 +29,10 @@ def build_spec(tree: KernelTree, amap: AbstractionMap, name: str | None = None, 
     name = name or f"import-{release}"
     found = _decision(tree, amap)
     tr = Translator(tree, amap)
-    assumptions: list[str] = []
+    assumptions = [f'  assume no_{c} "{a.reason}": caller != {c};' for a in amap.absent
+                   if _release_key(release) < _release_key(a.before) for c in a.callers]
     if isinstance(found, PerCaller):
         eligible, shown = _per_caller(tr, found)
-        assumptions = [f'  assume no_{c} "{found.absent_reason}": caller != {c};' for c in found.absent]
         printer, printer_file, summary = found.smaps_function, found.smaps_file, "its three per-caller checks"
     else:
         decision, main_fn = found
@@ -58,6 +59,10 @@ def build_spec(tree: KernelTree, amap: AbstractionMap, name: str | None = None, 
     lines += ["", *eligible, "", *thp, "}", ""]
     read = tuple(f"{f.file}:{f.name}" for f in tr.read) + (f"{smaps_fn.file}:{smaps_fn.name}",)
     return Imported(name, release, "\n".join(lines), read, summary)
+
+
+def _release_key(release: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", release)[:3])
 
 
 def _decision(tree: KernelTree, amap: AbstractionMap) -> tuple[Decision, Function] | PerCaller:
@@ -113,7 +118,7 @@ def _per_caller(tr: Translator, pc: PerCaller) -> tuple[list[str], str]:
             assert fn is not None  # _decision checked
             calls.append(_call(tr, tr.predicate(fn, [], None), pc.span, binds))
         lines.append(f"    if (caller == {caller}) return {' && '.join(calls)};")
-    lines += ["    return false;  // a caller the release does not have" if pc.absent else "    return false;", "  }"]
+    lines += ["    return false;", "  }"]
     smaps = dict(pc.callers).get("smaps")
     if not smaps:
         raise SpecError([Diagnostic(pc.span, "I005", "the per-caller decision entry names no function for smaps")])
