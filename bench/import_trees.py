@@ -93,6 +93,11 @@ def table(rows: list[Row]) -> str:
     return "\n".join(out) + "\n"
 
 
+HEADER = ("# Kernel trees imported and compared with the hand specs\n\n"
+          "Written by `python -m bench.import_trees DIR --output FILE` (trees per ../shared/KERNEL_SOURCES.md, outside the\n"
+          "repository); import time is the best of 3, without the comparison.\n\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.import_trees", description=__doc__.split("\n\n")[0])
     p.add_argument("trees", nargs="?", type=Path, default=os.environ.get("THPVERIFY_KERNEL_TREES"))
@@ -102,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give DIR or set THPVERIFY_KERNEL_TREES")
     text = table(run(Path(args.trees)))
     if args.output:
-        args.output.write_text(text, encoding="utf-8")
+        args.output.write_text(HEADER + text, encoding="utf-8")
     sys.stdout.write(text)
     return 0
 

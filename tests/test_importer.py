@@ -324,7 +324,7 @@ def test_recursion_is_an_error(tmp_path: Path) -> None:
 def test_helper_that_does_not_return_bool_is_an_error(tmp_path: Path) -> None:
     extra = "static int toy_count(struct vm_area_struct *vma)\n{\n\treturn 1;\n}\n"
     d = error_of(tree_with(tmp_path, "\treturn toy_count(vma);", extra=extra)).diagnostics[0]
-    assert "returns neither bool nor a set of orders" in d.message
+    assert "returns int, neither bool nor a set of orders" in d.message
 
 
 def test_function_that_may_end_without_return_is_an_error(tmp_path: Path) -> None:

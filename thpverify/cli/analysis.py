@@ -140,7 +140,7 @@ def cmd_patch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise UsageError("--diff and --tree go together: the patch, and the kernel tree it applies to")
         from .importer import candidate_library
 
-        lib, candidate = candidate_library(args.spec, args.tree, args.diff, args.base, args.candidate)
+        lib, candidate = candidate_library(args.spec, args.tree, args.diff, args.base, args.candidate, args.include, args.arch)
     elif args.candidate is None:
         raise UsageError("give the candidate: a version, a FILE.thp, or --diff FILE --tree PATH")
     else:

@@ -51,7 +51,7 @@ def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..importer.compare import compare
     from ..render import importer as render
 
-    lib = _with_imported(args.spec, {"imported.thp": imported.text}, imported.name, args.check_against)
+    lib = _with_imported(args.spec, {"imported.thp": imported.text}, imported.name, args.check_against, args.include, args.arch)
     comparisons = compare(lib, args.check_against, imported.name)
     if args.json:
         from ..render.json import envelope
@@ -62,12 +62,14 @@ def cmd_import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK if all(c.equivalent for c in comparisons) else EXIT_FAILED
 
 
-def _with_imported(spec: list[Path] | None, texts: dict[str, str], name: str, against: str | None) -> m.Library:
+def _with_imported(spec: list[Path] | None, texts: dict[str, str], name: str, against: str | None,
+                   include: list[Path] | None = None, arch: str | None = None) -> m.Library:
+    """The library the command names (--spec, -I, --arch) with the imported specs beside it."""
     from ..importer.compare import load_with
     from ..lang.diagnostics import SpecError
 
     try:
-        lib = load_with(texts, spec or None)  # the library and the import, parsed once
+        lib = load_with(texts, spec or None, include, arch)  # the library and the import, parsed once
     except SpecError as exc:
         if any(d.code == "E011" and f"version '{name}' is already declared" in d.message for d in exc.diagnostics):
             raise UsageError(f"--name {name}: the library already has a version of that name") from None
@@ -77,17 +79,18 @@ def _with_imported(spec: list[Path] | None, texts: dict[str, str], name: str, ag
     return lib
 
 
-def candidate_library(spec: list[Path] | None, tree: Path, diff: Path, base: str, name: str | None = None) -> tuple[m.Library, str]:
+def candidate_library(spec: list[Path] | None, tree: Path, diff: Path, base: str, name: str | None = None,
+                      include: list[Path] | None = None, arch: str | None = None) -> tuple[m.Library, str]:
     """For `thpverify patch BASE --diff FILE --tree PATH`: the library with the
     tree, patched by the diff in memory, imported as a version; returns the
-    library and the candidate's name. Raises UsageError (unreadable diff, no
+    library (with -I and --arch as given) and the candidate's name. Raises UsageError (unreadable diff, no
     such base) or SpecError (a hunk that does not apply, a diff that touches
     no function read, C the map does not cover), both exit 2."""
     from ..importer import import_patched
 
     text = _read_diff(diff)
     imported = import_patched(_tree(tree), text, base, name, source=str(diff))
-    return _with_imported(spec, {"candidate.thp": imported.text}, imported.name, base), imported.name
+    return _with_imported(spec, {"candidate.thp": imported.text}, imported.name, base, include, arch), imported.name
 
 
 MAX_DIFF_BYTES = 8 << 20

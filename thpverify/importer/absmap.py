@@ -8,7 +8,7 @@ entry with the place it was written, so that tests and errors can name it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -63,6 +63,41 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class Carried:
+    """A carried-index filter: the loop variable `name`, its value before
+    the loop (`start`), its update (`step`) and the test, all canonical."""
+
+    name: str
+    start: str
+    step: str
+    test: str
+    dsl: str  # the set of orders the loop keeps
+    spec_import: str | None  # the spec file that declares the set's atom
+    entry: Entry
+
+
+@dataclass(frozen=True)
+class PerCaller:
+    """5.19: one decision per caller, each a conjunction of functions."""
+
+    callers: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]  # caller value -> ((function, file), ...)
+    bindings: tuple[tuple[str, str], ...]
+    smaps_function: str
+    smaps_file: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Absent:
+    """Callers that releases before `before` do not have."""
+
+    callers: tuple[str, ...]
+    before: str
+    reason: str
+    entry: Entry
+
+
+@dataclass(frozen=True)
 class AbstractionMap:
     exprs: dict[str, tuple[str, Entry]]  # canonical C -> (DSL, entry)
     flags: dict[str, dict[str, tuple[str, Entry]]]  # word -> bit -> (DSL atom, entry)
@@ -73,6 +108,11 @@ class AbstractionMap:
     filters: dict[str, tuple[str, Entry]]  # canonical per-order test -> (DSL set, entry)
     entries: tuple[Entry, ...]
     path: str
+    carried: tuple[Carried, ...] = ()
+    enum_types: dict[str, tuple[str, dict[str, str], Entry]] = field(default_factory=dict)  # C type -> (atom, constant -> value, entry)
+    returns: dict[str, dict[str, tuple[str, Entry]]] = field(default_factory=dict)  # C type -> canonical value -> (DSL, entry)
+    per_caller: tuple[PerCaller, ...] = ()
+    absent: tuple[Absent, ...] = ()
 
 
 def map_path() -> Path:
@@ -108,6 +148,11 @@ def parse_map(text: str, path: str) -> AbstractionMap:
     filters: dict[str, tuple[str, Entry]] = {}
     entries: list[Entry] = []
     problems: list[Diagnostic] = []
+    carried: list[Carried] = []
+    enum_types: dict[str, tuple[str, dict[str, str], Entry]] = {}
+    returns: dict[str, dict[str, tuple[str, Entry]]] = {}
+    per_caller: list[PerCaller] = []
+    absent: list[Absent] = []
 
     def span_of(node: Tree[Token]) -> Span:
         return Span(path, node.meta.line, node.meta.column, node.meta.end_line, node.meta.end_column)
@@ -173,9 +218,47 @@ def parse_map(text: str, path: str) -> AbstractionMap:
                          _unquote(smaps.children[1]), span, allow)
             decisions.append(d)
             entries.append(Entry("decision", d.function, span))
+        elif node.data == "carried_entry":
+            spec = kids[5]
+            test = canonical_text(_unquote(kids[3]))
+            c = Carried(str(kids[0]), canonical_text(_unquote(kids[1])), canonical_text(_unquote(kids[2])), test,
+                        _unquote(kids[4]), _unquote(spec) if spec is not None else None, Entry("carried", test, span))
+            carried.append(c)
+            entries.append(c.entry)
+        elif node.data == "enum_type_entry":
+            ctype = " ".join(_unquote(kids[0]).split())
+            entry = Entry("enum type", ctype, span)
+            if add(entry, enum_types):  # type: ignore[arg-type]
+                cases = [k for k in kids if isinstance(k, Tree)]
+                enum_types[ctype] = (str(kids[1]), {str(c.children[0]): str(c.children[1]) for c in cases}, entry)
+        elif node.data == "returns_entry":
+            ctype = " ".join(_unquote(kids[0]).split())
+            values: dict[str, tuple[str, Entry]] = {}
+            for case in kids[1:]:
+                assert isinstance(case, Tree)
+                entry = Entry("returns", f"{ctype}: {canonical_text(_unquote(case.children[0]))}", span_of(case))
+                values[canonical_text(_unquote(case.children[0]))] = (_unquote(case.children[1]), entry)
+                entries.append(entry)
+            returns[ctype] = values
+        elif node.data == "per_caller_entry":
+            trees = [k for k in kids if isinstance(k, Tree)]
+            bindings = tuple((str(b.children[0]), _unquote(b.children[1])) for b in trees if b.data == "binding")
+            callers = tuple((str(c.children[0]), tuple((_unquote(f.children[0]), _unquote(f.children[1]))
+                                                        for f in c.children[1:] if isinstance(f, Tree)))
+                            for c in trees if c.data == "caller_entry")
+            smaps = next(b for b in trees if b.data == "smaps_entry")
+            pc = PerCaller(callers, bindings, _unquote(smaps.children[0]), _unquote(smaps.children[1]), span)
+            per_caller.append(pc)
+            entries.append(Entry("per caller", ", ".join(c for c, _ in callers), span))
+        elif node.data == "absent_entry":
+            who = tuple(str(k) for k in kids[:-2])
+            a = Absent(who, _unquote(kids[-2]), _unquote(kids[-1]), Entry("absent", ", ".join(who), span))
+            absent.append(a)
+            entries.append(a.entry)
     if problems:
         raise SpecError(problems)
-    return AbstractionMap(exprs, flags, enums, config, tuple(decisions), frozenset(orders), filters, tuple(entries), path)
+    return AbstractionMap(exprs, flags, enums, config, tuple(decisions), frozenset(orders), filters, tuple(entries), path,
+                          tuple(carried), enum_types, returns, tuple(per_caller), tuple(absent))
 
 
 def _unquote(tok: object) -> str:

@@ -19,7 +19,7 @@ from tree_sitter import Node
 
 from ..lang.diagnostics import Diagnostic, SpecError
 from ..lang.nodes import Span
-from .absmap import AbstractionMap, canonical
+from .absmap import AbstractionMap, Carried, canonical
 from .ctree import Function, KernelTree, live_children, preproc_value
 
 # DSL precedence, loosest first (lang/grammar.lark).
@@ -27,6 +27,7 @@ TERN, IMPL, OR, AND, CMP, SUM, PROD, UNARY, PRIM = range(9)
 _PRIMARY_C = ("identifier", "field_expression", "call_expression", "number_literal", "parenthesized_expression", "true", "false")
 _NOT_LABELS = {"true", "false", "in", "not", "PMD_ORDER", "PUD_ORDER"}
 _SIMPLE_DSL = re.compile(r"!?\w+(\(\w*\))?")
+_SET_TYPES = ("unsigned long", "unsigned int")  # C types of a set of orders (a bit per order)
 VMA = "vma"
 
 
@@ -68,12 +69,15 @@ class Predicate:
     fn: Function
     flag_params: list[str] = field(default_factory=list)  # words of flags (vm_flags, tva_flags)
     returns: str = "bool"  # or "set": a set of orders (unsigned long)
+    verdicts: dict[str, str] | None = None  # a return type the map reads as bool: C value -> DSL
+    enum_params: dict[str, str] = field(default_factory=dict)  # C name -> C enum type the map names
     bool_params: list[str] = field(default_factory=list)
     set_params: list[str] = field(default_factory=list)
     param_order: list[str] = field(default_factory=list)  # C names: bool params and the flag word, in C order
     bits: dict[str, list[str]] = field(default_factory=dict)  # flag word -> its bits read, as parameters
     lines: list[str] = field(default_factory=list)
     labels: set[str] = field(default_factory=set)
+    enum_atoms: dict[str, str] = field(default_factory=dict)  # C name of an enum parameter -> its atom
 
     def dsl_params(self) -> list[tuple[str, str]]:
         """(name, DSL type) of each parameter, in order."""
@@ -81,6 +85,8 @@ class Predicate:
         for p in self.param_order:
             if p in self.flag_params:
                 out.extend((bit_param(b), "bool") for b in sorted(self.bits.get(p, [])))
+            elif p in self.enum_params:
+                out.append((p, self.enum_atoms[p]))
             else:
                 out.append((p, "set of order" if p in self.set_params else "bool"))
         return out
@@ -103,6 +109,7 @@ class Translator:
         self.order: list[Predicate] = []
         self.busy: set[tuple[str, tuple[str, ...]]] = set()
         self.read: list[Function] = []
+        self.imports: dict[str, None] = {}  # spec files the map's entries used need (in order)
 
     # ------------------------------------------------------------ errors
 
@@ -156,14 +163,18 @@ class Translator:
         bools: set[str] = set()
         sets: set[str] = set()
         for ctype, name, _ in params:
-            if name in self.amap.flags:
+            if ctype in self.amap.enum_types:
+                pred.enum_params[name] = ctype
+                pred.enum_atoms[name] = self.amap.enum_types[ctype][0]
+                pred.param_order.append(name)
+            elif name in self.amap.flags:
                 pred.flag_params.append(name)
                 pred.param_order.append(name)
             elif ctype == "bool":
                 bools.add(name)
                 pred.bool_params.append(name)
                 pred.param_order.append(name)
-            elif ctype == "unsigned long" and name in self.amap.orders:
+            elif ctype in _SET_TYPES and name in self.amap.orders:
                 sets.add(name)
                 pred.set_params.append(name)
                 pred.param_order.append(name)
@@ -189,10 +200,7 @@ class Translator:
             pred.name, n = f"{fn.name}_{n}", n + 1
         if fn not in self.read:
             self.read.append(fn)
-        returns = _text(fn.node.child_by_field_name("type"))
-        if returns not in ("bool", "unsigned long"):
-            raise self.error(fn.node, fn.file, f"{fn.name} returns neither bool nor a set of orders: the map must cover its calls")
-        pred.returns = "bool" if returns == "bool" else "set"
+        pred.returns = self.returns(fn, pred)
         body = fn.node.child_by_field_name("body")
         assert body is not None
         completes = self.block(_statements(body), env, pred, 2)
@@ -201,6 +209,32 @@ class Translator:
         self.busy.discard(key)
         self.done[key] = pred
         return pred
+
+    def returns(self, fn: Function, pred: Predicate) -> str:
+        """bool; set (unsigned long, or unsigned int where the map's orders
+        entry names the function); or a type the map's returns entry reads."""
+        ctype = " ".join(_text(fn.node.child_by_field_name("type")).split())
+        if ctype == "bool":
+            return "bool"
+        if ctype == "unsigned long" or (ctype in _SET_TYPES and fn.name in self.amap.orders):
+            return "set"
+        if ctype in self.amap.returns:
+            pred.verdicts = {k: v for k, (v, _) in self.amap.returns[ctype].items()}
+            return "bool"
+        entry = f"orders {fn.name};" if ctype in _SET_TYPES else f'returns "{ctype}" {{ "VALUE" => "<DSL>"; }}'
+        hint = f"the map entry that would read it{' as a set of orders' if ctype in _SET_TYPES else ''}: {entry} in {self.amap.path}"
+        raise self.error(fn.node, fn.file, f"{fn.name} returns {ctype}, neither bool nor a set of orders", hint)
+
+    def returned(self, value: Node, env: Env, pred: Predicate) -> Dsl:
+        """The DSL of a returned C value."""
+        if pred.verdicts is None:
+            return self.expr(value, env, pred, pred.returns)
+        key = self.canon(value, env)
+        if key not in pred.verdicts:
+            raise self.error(value, pred.fn.file, f"{pred.fn.name} returns `{key}`, a value the map's returns entry does not read",
+                             f'the case that would read it: "{key}" => "<DSL>"; in {self.amap.path}')
+        text = pred.verdicts[key]
+        return Dsl(text, PRIM if _SIMPLE_DSL.fullmatch(text) else TERN)
 
     def params(self, fn: Function) -> list[tuple[str, str, Node]]:
         d = fn.node.child_by_field_name("declarator")
@@ -220,7 +254,7 @@ class Translator:
             while inner is not None and inner.type == "pointer_declarator":
                 decl, inner = inner, inner.child_by_field_name("declarator")
             decl = inner or decl
-            ctype = _text(p.child_by_field_name("type")) + ("*" if pointer else "")
+            ctype = " ".join(_text(p.child_by_field_name("type")).split()) + ("*" if pointer else "")
             out.append((ctype, _text(decl), p))
         return out
 
@@ -243,7 +277,7 @@ class Translator:
             value = s.named_children[0] if s.named_children else None
             if value is None:
                 raise self.error(s, file, "a return without a value in a bool function")
-            e = self.expr(value, env, pred, pred.returns)
+            e = self.returned(value, env, pred)
             pred.lines.append(f"{pad}{self.tag(s, pred, None)}return {e.text};")
             return False, env
         if s.type == "if_statement":
@@ -251,13 +285,19 @@ class Translator:
             cons = s.child_by_field_name("consequence")
             alt = s.child_by_field_name("alternative")
             assert cons is not None
+            if cond.text in ("true", "false"):
+                # the map makes the test a constant (`if (vma)`): only the branch taken is read
+                taken = cons if cond.text == "true" else alt
+                if taken is None:
+                    return True, env
+                return self.branch(taken.named_children[-1] if taken.type == "else_clause" else taken, env, pred, indent)
             tag = self.tag(s, pred, cond)
             simple = cons.type == "return_statement" and alt is None
             if simple:
                 value = cons.named_children[0] if cons.named_children else None
                 if value is None:
                     raise self.error(cons, file, "a return without a value in a bool function")
-                pred.lines.append(f"{pad}{tag}if ({cond.text}) return {self.expr(value, env, pred, pred.returns).text};")
+                pred.lines.append(f"{pad}{tag}if ({cond.text}) return {self.returned(value, env, pred).text};")
                 return True, env
             pred.lines.append(f"{pad}{tag}if ({cond.text}) {{")
             done_cons, env_cons = self.branch(cons, env, pred, indent + 1)
@@ -280,7 +320,7 @@ class Translator:
         if s.type == "switch_statement":
             return self.switch(s, env, pred, indent)
         if s.type == "while_statement":
-            return True, self.order_loop(s, env, pred, indent)
+            return self.order_loop(s, env, pred, indent)
         if s.type in ("preproc_ifdef", "preproc_if"):
             if preproc_value(s, self.tree.config) is None:
                 raise self.error(s, file, "a preprocessor condition the map's config entries do not settle",
@@ -312,7 +352,7 @@ class Translator:
                 target = target.child_by_field_name("declarator")
             assert target is not None
             name = _text(target)
-            if ctype == "unsigned long" and name in self.amap.orders:
+            if ctype in _SET_TYPES and name in self.amap.orders:
                 env = env.with_set(name)
                 start = self.expr(value, env, pred, "set").text if value is not None else "{}"
                 pred.lines.append(f"{'  ' * indent}let {name} = {start};")
@@ -345,10 +385,14 @@ class Translator:
         file = pred.fn.file
         sel = _strip(s.child_by_field_name("condition"))
         key = self.canon(sel, env)
-        if key not in self.amap.enums:
+        typed = self.enum_value(sel, env, pred)
+        if typed is not None and not typed[2]:
+            atom, table = typed[0], self.amap.enum_types[typed[1]][1]
+        elif key not in self.amap.enums:
             raise self.error(sel, file, f"the abstraction map does not cover the switch on `{key}`",
                              f'the map entry that would cover it: enum "{key}" => ATOM {{ CONSTANT => value; ... }} in {self.amap.path}')
-        atom, table, _ = self.amap.enums[key]
+        else:
+            atom, table, _ = self.amap.enums[key]
         body = s.child_by_field_name("body")
         assert body is not None
         cases = [c for c in body.named_children if c.type == "case_statement"]
@@ -456,6 +500,16 @@ class Translator:
                 return tests[0] if len(tests) == 1 else Dsl(" || ".join(d.at(AND) for d in tests), OR)
             if op in ("==", "!=") and self.canon(left, env) in self.amap.enums and right.type == "identifier":
                 return self.enum_test(left, right, op, env, pred)
+            if op in ("==", "!="):
+                ea, eb = self.enum_value(left, env, pred), self.enum_value(right, env, pred)
+                if ea is not None and eb is not None:
+                    return self.enum_compare(node, ea, eb, op, pred)
+            if op in (">", "!=") and _text(right) == "0":
+                # a set of orders compared with 0: not empty
+                try:
+                    return Dsl(f"!empty({self.set_expr(left, env, pred).text})", UNARY)
+                except SpecError:
+                    raise self.uncovered(node, pred, env) from None
         if t == "identifier":
             name = _text(node)
             if name in env.bools:
@@ -539,18 +593,22 @@ class Translator:
         except SpecError:
             raise self.uncovered(node, pred, env, f"the value of macro {name} ({macro.file}:{macro.line})") from None
 
-    def order_loop(self, s: Node, env: Env, pred: Predicate, indent: int) -> Env:
+    def order_loop(self, s: Node, env: Env, pred: Predicate, indent: int) -> tuple[bool, Env]:
         """`while (S) { v = ...; if (TEST) break; order = next_order(&S, order); }`:
         the orders of S, highest first, until one passes TEST. The map's
         filter entry for TEST gives the set of orders that pass; the loop
         keeps those (exact when the test is closed downwards, as the map
-        entry says of each test it names)."""
+        entry says of each test it names). The test may also gather the
+        orders left (`{ X |= S; break; }`) or return them (`return S;`).
+        A variable the loop carries from one order to the next is read
+        only through a carried filter entry of the map, which names it,
+        its value before the loop and its update."""
         file = pred.fn.file
         cond = _strip(s.child_by_field_name("condition"))
         body = s.child_by_field_name("body")
         stmts = _statements(body) if body is not None and body.type == "compound_statement" else []
         shape = ("an order loop: while (ORDERS) { ...; if (TEST) break; order = next_order(&ORDERS, order); } "
-                 "(or `if (TEST) { X |= ORDERS; break; }`)")
+                 "(or `if (TEST) { X |= ORDERS; break; }`, or `if (TEST) return ORDERS;`)")
         if cond.type != "identifier" or _text(cond) not in env.sets or len(stmts) < 2:
             raise self.error(s, file, f"a while loop the importer does not read (it reads {shape})")
         orders = _text(cond)
@@ -562,6 +620,7 @@ class Translator:
         var = _text(step_expr.child_by_field_name("left"))
         cons = test.child_by_field_name("consequence") if test.type == "if_statement" else None
         gather = None  # `if (TEST) { X |= ORDERS; break; }`: X takes the orders left
+        returns = False  # `if (TEST) return ORDERS;`
         if cons is not None and cons.type == "compound_statement":
             inside = _statements(cons)
             first = inside[0].named_children[0] if inside and inside[0].type == "expression_statement" else None
@@ -569,30 +628,70 @@ class Translator:
                     and first.type == "assignment_expression" and _text(first.child_by_field_name("operator")) == "|="
                     and _text(first.child_by_field_name("right")) == orders and _text(first.child_by_field_name("left")) in env.sets):
                 gather, cons = _text(first.child_by_field_name("left")), inside[1]
-        if cons is None or cons.type != "break_statement" or test.child_by_field_name("alternative") is not None:
+        if (cons is not None and cons.type == "return_statement" and pred.returns == "set" and cons.named_children
+                and _text(_strip(cons.named_children[0])) == orders):
+            returns = True
+        elif cons is None or cons.type != "break_statement" or test.child_by_field_name("alternative") is not None:
             raise self.error(test, file, f"the test of {shape}")
         inner = env.bind(var, Binding(None, None))
+        assigned: set[str] = set()
+        carried = None
         for st in stmts[:-2]:
             a = st.named_children[0] if st.type == "expression_statement" and st.named_children else None
             if a is None or a.type != "assignment_expression" or _text(a.child_by_field_name("operator")) != "=":
                 raise self.error(st, file, f"a statement inside {shape}")
             name, right = _text(a.child_by_field_name("left")), a.child_by_field_name("right")
             assert right is not None
-            if name in _identifiers(right):
-                # the value carries over from one order to the next: not a per-order test
-                raise self.error(st, file, f"`{name}` is carried from one order to the next inside {shape}")
+            if name in _identifiers(right) and name not in assigned:
+                # the value carries over from one order to the next: only a carried filter of the map reads it
+                carried = self.carried(st, name, right, env, inner, pred, shape)
+                assigned.add(name)
+                inner = inner.bind(name, Binding(None, None))
+                continue
+            assigned.add(name)
             inner = inner.bind(name, Binding(right, inner))
         key = self.canon(_strip(test.child_by_field_name("condition")), inner)
-        if key not in self.amap.filters:
+        if carried is not None:
+            if key != carried.test:
+                raise self.error(test, file, f"`{carried.name}` is carried from one order to the next, and the order test "
+                                 f"`{key}` is not the one of the map's carried filter for it (`{carried.test}`)")
+            dsl = carried.dsl
+            if carried.spec_import:
+                self.imports.setdefault(carried.spec_import, None)
+        elif key not in self.amap.filters:
             raise self.error(test, file, f"the abstraction map has no filter for the order test `{key}`",
                              f'the map entry that would cover it: filter "{key}" => "<set of orders>"; in {self.amap.path}')
-        dsl = self.amap.filters[key][0]
-        pred.lines.append(f"{'  ' * indent}{self.tag(s, pred, Dsl(dsl, TERN))}{orders} &= {Dsl(dsl, TERN).at(UNARY)};")
+        else:
+            dsl = self.amap.filters[key][0]
+        pad = "  " * indent
+        kept = Dsl(dsl, PRIM if _SIMPLE_DSL.fullmatch(dsl) else TERN)
+        pred.lines.append(f"{pad}{self.tag(s, pred, kept)}{orders} &= {kept.at(UNARY)};")
         if gather is not None:
-            pred.lines.append(f"{'  ' * indent}{gather} |= {orders};")
-        for name in {var, *(_text(st.named_children[0].child_by_field_name("left")) for st in stmts[:-2])}:
+            pred.lines.append(f"{pad}{gather} |= {orders};")
+        if returns:
+            pred.lines.append(f"{pad}if (!empty({orders})) return {orders};")
+        for name in {var, *assigned}:
             env = env.bind(name, Binding(None, None, ambiguous=True))
-        return env
+        return True, env
+
+    def carried(self, st: Node, name: str, right: Node, env: Env, inner: Env, pred: Predicate, shape: str) -> Carried:
+        """The map's carried filter for `name`, checked against the loop: the
+        variable's value before the loop and its update must be the entry's."""
+        file = pred.fn.file
+        entry = next((c for c in self.amap.carried if c.name == name), None)
+        if entry is None:
+            raise self.error(st, file, f"`{name}` is carried from one order to the next inside {shape}",
+                             f'the map entry that would read it: filter carried {name} from "<C value before the loop>" '
+                             f'step "<C update>" "<C test>" => "<set of orders>"; in {self.amap.path}')
+        step = self.canon(right, inner.bind(name, Binding(None, None)))
+        before = env.opaque.get(name)
+        start = self.canon(before.node, before.env or Env()) if before is not None and before.node is not None else name
+        if before is not None and before.ambiguous:
+            start = f"<{name}, assigned in a branch>"
+        if step != entry.step or start != entry.start:
+            raise self.error(st, file, f"`{name}` is carried from one order to the next as `{name} = {step}` from `{start}`; "
+                             f"the map's carried filter for it says `{name} = {entry.step}` from `{entry.start}`")
+        return entry
 
     def bit(self, word: Node, bit: str, env: Env, pred: Predicate) -> Dsl:
         word = _strip(word) if word.type == "parenthesized_expression" else word
@@ -633,6 +732,34 @@ class Translator:
                              f'the map entry that would cover it: flags "{key}" {{ {bit} => "<atom>"; }} in {self.amap.path}')
         return Dsl(table[bit][0], PRIM)
 
+    def enum_value(self, node: Node, env: Env, pred: Predicate) -> tuple[str, str, bool] | None:
+        """(DSL, C enum type, constant?) of a value of an enum type the map
+        names: a parameter of that type, or one of its constants."""
+        node = _strip(node) if node.type == "parenthesized_expression" else node
+        if node.type != "identifier":
+            return None
+        name = _text(node)
+        bound = env.opaque.get(name)
+        if bound is not None:
+            if bound.ambiguous:
+                raise self.error(node, pred.fn.file, f"`{name}` may hold either of two values here (it is assigned in a branch)")
+            return self.enum_value(bound.node, bound.env or Env(), pred) if bound.node is not None else None
+        if name in pred.enum_params:
+            return name, pred.enum_params[name], False
+        for ctype, (_, table, _) in self.amap.enum_types.items():
+            if name in table:
+                return table[name], ctype, True
+        return None
+
+    def enum_compare(self, node: Node, a: tuple[str, str, bool], b: tuple[str, str, bool], op: str, pred: Predicate) -> Dsl:
+        if a[1] != b[1]:
+            raise self.error(node, pred.fn.file, f"a comparison of {a[1]} with {b[1]}")
+        if a[2] and b[2]:  # two constants
+            return Dsl("true" if (a[0] == b[0]) == (op == "==") else "false", PRIM)
+        if a[2]:
+            a, b = b, a
+        return Dsl(f"{a[0]} {op} {b[0]}", CMP)
+
     def enum_test(self, left: Node, right: Node, op: str, env: Env, pred: Predicate) -> Dsl:
         key = self.canon(left, env)
         atom, table, _ = self.amap.enums[key]
@@ -649,13 +776,20 @@ class Translator:
         if len(args) != len(params):
             raise self.error(node, pred.fn.file, f"{fn.name} takes {len(params)} arguments, the call gives {len(args)}")
         bound = [(name, arg, env) for (ctype, name, _), arg in zip(params, args, strict=True)
-                 if name not in self.amap.flags and ctype != "bool" and not (ctype == "unsigned long" and name in self.amap.orders)]
+                 if name not in self.amap.flags and ctype != "bool" and ctype not in self.amap.enum_types
+                 and not (ctype in _SET_TYPES and name in self.amap.orders)]
         callee = self.predicate(fn, bound, (node, pred.fn.file))
         by_name = {name: arg for (_, name, _), arg in zip(params, args, strict=True)}
         out: list[str] = []
         for p in callee.param_order:
             if p in callee.flag_params:
                 out.extend(self.bit(by_name[p], b, env, pred).text for b in sorted(callee.bits.get(p, [])))
+            elif p in callee.enum_params:
+                value = self.enum_value(by_name[p], env, pred)
+                if value is None or value[1] != callee.enum_params[p]:
+                    raise self.error(by_name[p], pred.fn.file, f"the argument `{self.canon(by_name[p], env)}` of {fn.name} is not a "
+                                     f"{callee.enum_params[p]} the map names (a parameter of that type or one of its constants)")
+                out.append(value[0])
             else:
                 out.append(self.expr(by_name[p], env, pred, "set" if p in callee.set_params else "bool").text)
         return Dsl(f"{callee.name}({', '.join(out)})", PRIM), callee.returns
