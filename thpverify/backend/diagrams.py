@@ -38,7 +38,6 @@ except ImportError:  # pragma: no cover - depends on the platform's wheel
 
 BDD = Any  # a node of the manager (dd.cudd.Function)
 Coord = tuple[str, int | None]  # (atom, element of a set atom or None)
-INFINITE = 1 << 30
 
 
 class TooLargeError(InconclusiveError):
@@ -150,6 +149,7 @@ class Diagrams:
         self.order = names
         self._built = 0
         self._domain: dict[str, BDD] = {}
+        self.memo: dict[tuple[object, ...], BDD] = {}  # diagrams of one coordinate (finite.member, finite.shape)
 
     # --------------------------------------------------------------- atoms
 
@@ -210,6 +210,12 @@ class Diagrams:
         u = self.lib.universes[atom.type.name]
         return Bits(tuple(self.bdd.var(self.vars[(ref.name, k)][0]) if k in u.elements else self.false
                           for k in range(u.width)))
+
+    def and_exists(self, u: BDD, v: BDD, names: Iterable[str]) -> BDD:
+        """Some value of the named variables makes u and v hold: one CUDD pass."""
+        if _bdd_impl.__name__ == "dd.cudd":
+            return _bdd_impl.and_exists(u, v, names)
+        return self.bdd.exist(list(names), u & v)
 
     def bdd_or(self, items: Iterable[BDD]) -> BDD:
         out = self.false
