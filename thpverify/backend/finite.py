@@ -102,27 +102,24 @@ def _lightest(d: Diagrams, f: BDD, weighted: set[str]) -> dict[str, bool] | None
     and allows as many values as it can.
 
     That is the greatest assignment (true before false, in level order)
-    among those of least weight. It is found with CUDD's operations alone:
-    the least weight k is the first for which f meets "at most k weighted
-    variables true"; then each variable, in level order, is set true when
-    f still has an assignment of weight k with it true."""
+    among those of least weight, found with CUDD's operations and one walk
+    down the diagram: the least weight k is the first for which f meets
+    "at most k weighted variables true"; in what is left (f's assignments
+    of weight k) each node on the walk takes its true branch when that
+    branch has an assignment. A variable the walk skips can take either
+    value: it is left out (true for a value allowed; never a weighted one,
+    which would add to a least weight)."""
     if f == d.false:
         return None
-    level = d.bdd.level_of_var
-    heavy = sorted(weighted, key=level)
+    heavy = sorted(weighted, key=d.bdd.level_of_var)
     k = 0
-    while True:
-        h = f & _at_most(d, heavy, k)
-        if h != d.false:
-            break
+    while (h := f & _at_most(d, heavy, k)) == d.false:
         k += 1
     out: dict[str, bool] = {}
-    for var in sorted(set(d.bdd.support(f)) | weighted, key=level):
-        node = d.bdd.var(var)
-        if h & node != d.false:
-            out[var], h = True, h & node
-        else:
-            out[var], h = False, h & ~node
+    while h != d.true:
+        lo, hi = (~h.low, ~h.high) if h.negated else (h.low, h.high)  # children of the regular node
+        out[h.var] = hi != d.false
+        h = hi if out[h.var] else lo
     return out
 
 
