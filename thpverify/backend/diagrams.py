@@ -353,12 +353,15 @@ class Diagrams:
     def iff(self, a: BDD, b: BDD) -> BDD:
         return self.bdd.apply("<=>", a, b)
 
-    def values(self, value: Sym, typ: m.Type) -> list[tuple[bool | str | int, BDD]]:
-        """Each value a term can take (sets as bit masks), with its condition; values that cannot occur left out."""
+    def values(self, value: Sym, typ: m.Type, within: BDD | None = None) -> list[tuple[bool | str | int, BDD]]:
+        """Each value a term can take (sets as bit masks) where `within`
+        holds (everywhere by default), with its condition; values that
+        cannot occur there left out."""
+        where = self.true if within is None else within
         if isinstance(value, Choice):
-            return [(v, c) for v, c in value.options if c != self.false]
+            return [(v, c) for v, c in ((v, c & where) for v, c in value.options) if c != self.false]
         if isinstance(value, Bits):
-            masks: list[tuple[int, BDD]] = [(0, self.true)]
+            masks: list[tuple[int, BDD]] = [(0, where)]
             for k, bit in enumerate(value.bits):
                 nxt = []
                 for mask, cond in masks:
@@ -367,7 +370,7 @@ class Diagrams:
                             nxt.append((mask | (1 << k) if on else mask, c))
                 masks = nxt
             return list(masks)
-        return [(v, c) for v, c in ((False, ~value), (True, value)) if c != self.false]
+        return [(v, c) for v, c in ((False, ~value & where), (True, value & where)) if c != self.false]
 
 
 def choice(pairs: Iterable[tuple[bool | str | int, BDD]]) -> Choice:
