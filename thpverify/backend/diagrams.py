@@ -150,6 +150,7 @@ class Diagrams:
         self._built = 0
         self._domain: dict[str, BDD] = {}
         self.memo: dict[tuple[object, ...], BDD] = {}  # diagrams of one coordinate (finite.member, finite.shape)
+        self.counting: dict[tuple[str, ...], list[list[BDD]]] = {}  # "at most c of these are true" (finite._at_most)
 
     # --------------------------------------------------------------- atoms
 

@@ -124,12 +124,20 @@ def _lightest(d: Diagrams, f: BDD, weighted: set[str]) -> dict[str, bool] | None
 
 
 def _at_most(d: Diagrams, names: Sequence[str], k: int) -> BDD:
-    """At most k of the variables (given in level order) are true."""
-    layer = [d.true] * (k + 1)  # layer[c]: the rest may set at most k - c true
-    for name in reversed(names):
-        node = d.bdd.var(name)
-        layer = [d.bdd.ite(node, layer[c + 1] if c < k else d.false, layer[c]) for c in range(k + 1)]
-    return layer[0]
+    """At most k of the variables (given in level order) are true. Built a
+    column at a time and kept (a cover asks for the same variables once
+    per row, with a growing k): column c holds, for each j, "at most c of
+    names[j:] are true"."""
+    columns = d.counting.setdefault(tuple(names), [])
+    while len(columns) <= k:
+        c = len(columns)
+        column = [d.true]
+        for j in reversed(range(len(names))):
+            node = d.bdd.var(names[j])
+            below = columns[c - 1][len(names) - j - 1] if c else d.false
+            column.append(d.bdd.ite(node, below, column[-1]))
+        columns.append(column)  # column[i]: at most c of the last i names
+    return columns[k][len(names)]
 
 
 def minimum_cube(d: Diagrams, inside: BDD, touch: BDD, coords: Sequence[Coord]) -> Cube | None:
