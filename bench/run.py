@@ -41,6 +41,8 @@ ANALYSIS = (
     ("diff v6.2 v6.3", ["diff", "v6.2", "v6.3"]),
     ("lint v6.6 v6.7", ["lint", "v6.6", "v6.7"]),
     ("requires --version v6.7 --caller page_fault", ["requires", "--version", "v6.7", "--caller", "page_fault"]),
+    ("requires --all-versions --caller khugepaged", ["requires", "--all-versions", "--caller", "khugepaged"]),
+    ("diff v6.12 v6.13", ["diff", "v6.12", "v6.13"]),
 )
 
 

@@ -46,4 +46,4 @@ def test_runner_smallest_size(tmp_path: Path) -> None:
     assert {q["verdict_answer"] for q in size["thpverify"]["queries"].values()} == {"proved", "refuted"}
     text = out_md.read_text(encoding="utf-8")
     assert "| 8 × 8 | prove (holds) |" in text
-    assert "## Targets (issue 7)" in text
+    assert "## Targets (issues 7 and 13)" in text

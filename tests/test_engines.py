@@ -3,6 +3,7 @@ decision diagrams agree with the interpreter on every input."""
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from pathlib import Path
 
@@ -42,3 +43,36 @@ def test_diagrams_and_interpreter_agree_on_every_input(text: str) -> None:
         assert decided == [out.rule]
         seen += 1
     assert finite.count(d, d.true, list(lib.atoms)) == seen
+
+
+@SETTINGS
+@given(tables())
+def test_minimum_cube_is_minimum(text: str) -> None:
+    """The cube the counterexamples use fixes the fewest coordinates among
+    all cubes that force the output true and hold an input: brute force."""
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = build(Path(tmp), text)
+    d = diagrams.Diagrams(lib)
+    value, _ = d.function("t", "eligible")
+    coords = d.coords(lib.atoms)
+    inside = value | ~d.domain(lib.atoms)
+    cube = finite.minimum_cube(d, inside, value & d.domain(lib.atoms), coords)
+    points = [(x, evaluate.run(lib, "t", "eligible", x).value) for x in inputs()]
+
+    def value_of(x: dict[str, bool | str | int], c: diagrams.Coord) -> object:
+        name, element = c
+        return x[name] if element is None else bool(int(x[name]) >> element & 1)
+
+    def forces(fixed: dict[diagrams.Coord, object]) -> bool:
+        hits = [v for x, v in points if all(value_of(x, c) == w for c, w in fixed.items())]
+        return bool(hits) and all(hits)
+
+    least = next((k for k in range(len(coords) + 1) for chosen in itertools.combinations(coords, k)
+                  for combo in itertools.product(*map(d.options, chosen)) if forces(dict(zip(chosen, combo, strict=True)))), None)
+    if least is None:
+        assert cube is None
+        return
+    assert cube is not None and forces(dict(cube)) and len(cube) == least
+    again = diagrams.Diagrams(lib)
+    assert finite.minimum_cube(again, again.function("t", "eligible")[0] | ~again.domain(lib.atoms),
+                               again.function("t", "eligible")[0] & again.domain(lib.atoms), coords) == cube

@@ -55,10 +55,10 @@ def diff(lib: m.Library, a: str, b: str, caller: str | None = None, output: str 
     # The disagreement is partitioned by (value, rule) of both sides: each
     # class is covered (and counted) apart, so a row's sides are constant.
     for ca in eng.classes(a, output):
-        for cb in eng.classes(b, output):
+        for cb in eng.classes(b, output, within=ca.where):  # only the classes of b that meet ca
             if ca.value == cb.value:
                 continue
-            region = ca.where & cb.where
+            region = cb.where
             anywhere |= region
             if tab.empty(region & space.care):
                 continue

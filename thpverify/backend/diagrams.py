@@ -39,7 +39,6 @@ except ImportError:  # pragma: no cover - depends on the platform's wheel
 
 BDD = Any  # a node of the manager (dd.cudd.Function)
 Coord = tuple[str, int | None]  # (atom, element of a set atom or None)
-INFINITE = 1 << 30
 
 
 class TooLargeError(InconclusiveError):
@@ -151,6 +150,8 @@ class Diagrams:
         self.order = names
         self._built = 0
         self._domain: dict[str, BDD] = {}
+        self.memo: dict[tuple[object, ...], BDD] = {}  # diagrams of one coordinate (finite.member, finite.shape)
+        self.counting: dict[tuple[str, ...], list[list[BDD]]] = {}  # "at most c of these are true" (finite._at_most)
 
     # --------------------------------------------------------------- atoms
 
@@ -211,6 +212,12 @@ class Diagrams:
         u = self.lib.universes[atom.type.name]
         return Bits(tuple(self.bdd.var(self.vars[(ref.name, k)][0]) if k in u.elements else self.false
                           for k in range(u.width)))
+
+    def and_exists(self, u: BDD, v: BDD, names: Iterable[str]) -> BDD:
+        """Some value of the named variables makes u and v hold: one CUDD pass."""
+        if _bdd_impl.__name__ == "dd.cudd":
+            return _bdd_impl.and_exists(u, v, names)
+        return self.bdd.exist(list(names), u & v)
 
     def bdd_or(self, items: Iterable[BDD]) -> BDD:
         out = self.false
@@ -325,12 +332,15 @@ class Diagrams:
     def iff(self, a: BDD, b: BDD) -> BDD:
         return self.bdd.apply("<=>", a, b)
 
-    def values(self, value: Sym, typ: m.Type) -> list[tuple[bool | str | int, BDD]]:
-        """Each value a term can take (sets as bit masks), with its condition; values that cannot occur left out."""
+    def values(self, value: Sym, typ: m.Type, within: BDD | None = None) -> list[tuple[bool | str | int, BDD]]:
+        """Each value a term can take (sets as bit masks) where `within`
+        holds (everywhere by default), with its condition; values that
+        cannot occur there left out."""
+        where = self.true if within is None else within
         if isinstance(value, Choice):
-            return [(v, c) for v, c in value.options if c != self.false]
+            return [(v, c) for v, c in ((v, c & where) for v, c in value.options) if c != self.false]
         if isinstance(value, Bits):
-            masks: list[tuple[int, BDD]] = [(0, self.true)]
+            masks: list[tuple[int, BDD]] = [(0, where)]
             for k, bit in enumerate(value.bits):
                 nxt = []
                 for mask, cond in masks:
@@ -339,7 +349,7 @@ class Diagrams:
                             nxt.append((mask | (1 << k) if on else mask, c))
                 masks = nxt
             return list(masks)
-        return [(v, c) for v, c in ((False, ~value), (True, value)) if c != self.false]
+        return [(v, c) for v, c in ((False, ~value & where), (True, value & where)) if c != self.false]
 
 
 class _Run:

@@ -9,10 +9,11 @@ answer with the interpreter and with Z3 before showing it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 
 from ..errors import InconclusiveError, InternalError
-from .diagrams import BDD, INFINITE, Coord, Diagrams
+from .diagrams import BDD, Coord, Diagrams
 
 Cube = dict[Coord, bool | str]
 
@@ -50,37 +51,47 @@ def restrict(d: Diagrams, coord: Coord, value: bool | str | int, f: BDD) -> BDD:
 def member(d: Diagrams, coords: Sequence[Coord]) -> BDD:
     """Input x lies in the cube described by the meta variables: each
     coordinate's value is one the cube allows."""
-    out = d.true
-    for c in coords:
-        allowed = d.meta[c][1]
-        out &= d.bdd_or(d.bdd.var(a) & d.literal(c, v) for a, v in zip(allowed, d.options(c), strict=True))
-    return out
+    return d.bdd_and(_piece(d, ("member", c), partial(_member, d, c)) for c in coords)
+
+
+def _member(d: Diagrams, c: Coord) -> BDD:
+    allowed = d.meta[c][1]
+    return d.bdd_or(d.bdd.var(a) & d.literal(c, v) for a, v in zip(allowed, d.options(c), strict=True))
 
 
 def shape(d: Diagrams, coords: Sequence[Coord], single: bool) -> BDD:
     """`?in` says whether the cube constrains the coordinate (allows fewer
     than all its values); with `single`, a constrained one allows one value."""
-    out = d.true
-    for c in coords:
-        used, allowed = d.meta[c]
-        every = d.bdd_and(d.bdd.var(a) for a in allowed)
-        out &= d.iff(d.bdd.var(used), ~every)
-        if single:
-            one = d.bdd_or(d.bdd.var(a) & d.bdd_and(~d.bdd.var(b) for b in allowed if b != a) for a in allowed)
-            out &= ~d.bdd.var(used) | one
+    return d.bdd_and(_piece(d, ("shape", c, single), partial(_shape, d, c, single)) for c in coords)
+
+
+def _shape(d: Diagrams, c: Coord, single: bool) -> BDD:
+    used, allowed = d.meta[c]
+    every = d.bdd_and(d.bdd.var(a) for a in allowed)
+    out = d.iff(d.bdd.var(used), ~every)
+    if single:
+        one = d.bdd_or(d.bdd.var(a) & d.bdd_and(~d.bdd.var(b) for b in allowed if b != a) for a in allowed)
+        out &= ~d.bdd.var(used) | one
     return out
+
+
+def _piece(d: Diagrams, key: tuple[object, ...], build: Callable[[], BDD]) -> BDD:
+    """A diagram that depends on a coordinate alone, built once per manager."""
+    if key not in d.memo:
+        d.memo[key] = build()
+    return d.memo[key]
 
 
 def implicants(d: Diagrams, f: BDD, coords: Sequence[Coord]) -> BDD:
     """The cubes over coords (as meta assignments) whose every input is in f; f reads only the coordinates."""
     names = [v for c in coords for v in d.vars[c]]
-    return ~d.bdd.exist(names, member(d, coords) & ~f)
+    return ~d.and_exists(member(d, coords), ~f, names)
 
 
 def touching(d: Diagrams, f: BDD, coords: Sequence[Coord]) -> BDD:
     """The cubes over coords that hold an input of f."""
     names = [v for c in coords for v in d.vars[c]]
-    return d.bdd.exist(names, member(d, coords) & f)
+    return d.and_exists(member(d, coords), f, names)
 
 
 def _lightest(d: Diagrams, f: BDD, weighted: set[str]) -> dict[str, bool] | None:
@@ -88,31 +99,45 @@ def _lightest(d: Diagrams, f: BDD, weighted: set[str]) -> dict[str, bool] | None
     ties go to true, in variable order: among cubes with the fewest
     literals, the one that constrains the earlier-declared coordinate (the
     canonical one of two equal atoms: VM_HUGEPAGE, not vma_VM_HUGEPAGE)
-    and allows as many values as it can."""
-    memo: dict[BDD, tuple[int, BDD | None, bool]] = {}
+    and allows as many values as it can.
 
-    def cost(u: BDD) -> int:
-        if u == d.true:
-            return 0
-        if u == d.false:
-            return INFINITE
-        if u not in memo:
-            var = u.var
-            lo, hi = (~u.low, ~u.high) if u.negated else (u.low, u.high)  # children of the regular node
-            a, b = cost(lo), cost(hi) + (1 if var in weighted else 0)
-            memo[u] = (b, hi, True) if b <= a else (a, lo, False)
-        return memo[u][0]
-
-    if cost(f) >= INFINITE:
+    That is the greatest assignment (true before false, in level order)
+    among those of least weight, found with CUDD's operations and one walk
+    down the diagram: the least weight k is the first for which f meets
+    "at most k weighted variables true"; in what is left (f's assignments
+    of weight k) each node on the walk takes its true branch when that
+    branch has an assignment. A variable the walk skips can take either
+    value: it is left out (true for a value allowed; never a weighted one,
+    which would add to a least weight)."""
+    if f == d.false:
         return None
+    heavy = sorted(weighted, key=d.bdd.level_of_var)
+    k = 0
+    while (h := f & _at_most(d, heavy, k)) == d.false:
+        k += 1
     out: dict[str, bool] = {}
-    u = f
-    while u != d.true:  # a variable off the path is left out: any value
-
-        _, nxt, value = memo[u]
-        out[u.var] = value
-        u = nxt
+    while h != d.true:
+        lo, hi = (~h.low, ~h.high) if h.negated else (h.low, h.high)  # children of the regular node
+        out[h.var] = hi != d.false
+        h = hi if out[h.var] else lo
     return out
+
+
+def _at_most(d: Diagrams, names: Sequence[str], k: int) -> BDD:
+    """At most k of the variables (given in level order) are true. Built a
+    column at a time and kept (a cover asks for the same variables once
+    per row, with a growing k): column c holds, for each j, "at most c of
+    names[j:] are true"."""
+    columns = d.counting.setdefault(tuple(names), [])
+    while len(columns) <= k:
+        c = len(columns)
+        column = [d.true]
+        for j in reversed(range(len(names))):
+            node = d.bdd.var(names[j])
+            below = columns[c - 1][len(names) - j - 1] if c else d.false
+            column.append(d.bdd.ite(node, below, column[-1]))
+        columns.append(column)  # column[i]: at most c of the last i names
+    return columns[k][len(names)]
 
 
 def minimum_cube(d: Diagrams, inside: BDD, touch: BDD, coords: Sequence[Coord]) -> Cube | None:
@@ -129,6 +154,7 @@ def widest_cube(d: Diagrams, inside: BDD, touch: BDD, coords: Sequence[Coord],
     """A cube over `coords` that constrains the fewest coordinates (each to
     a set of values), implies `inside` and meets `touch`: a prime implicant
     of `inside` among those meeting `touch`."""
+    coords = relevant(d, coords, inside, touch)
     cubes = shape(d, coords, single) & implicants(d, inside, coords) & touching(d, touch, coords)
     path = _lightest(d, cubes, {d.meta[c][0] for c in coords})
     if path is None:
@@ -167,6 +193,7 @@ def cover(d: Diagrams, region: BDD, care: BDD, coords: Sequence[Coord],
     others = sorted((set(d.bdd.support(care)) | set(d.bdd.support(region))) - mine)
     inside = d.bdd.forall(others, ~care | region)
     left = care & region
+    coords = relevant(d, coords, inside, left)
     rows: list[dict[Coord, tuple[bool | str, ...]]] = []
     imp = shape(d, coords, False) & implicants(d, inside, coords)
     weighted = {d.meta[c][0] for c in coords}
@@ -189,6 +216,17 @@ def cover(d: Diagrams, region: BDD, care: BDD, coords: Sequence[Coord],
         if care & region & cube_of(d, row) & ~others == d.false:
             kept = [r for r in kept if r is not row]
     return kept
+
+
+def relevant(d: Diagrams, coords: Sequence[Coord], *fs: BDD) -> list[Coord]:
+    """The coordinates some f reads. A cube with a literal on any other
+    keeps what is asked of it (it implies f, or meets f) without that
+    literal, so a cube with the fewest literals never fixes one: the search
+    over these alone finds the same cube, at a fraction of the cost."""
+    read: set[str] = set()
+    for f in fs:
+        read |= d.bdd.support(f)
+    return [c for c in coords if any(v in read for v in d.vars[c])]
 
 
 def cube_of(d: Diagrams, cube: dict[Coord, tuple[bool | str, ...]]) -> BDD:

@@ -9,7 +9,8 @@ inputs the solver draws.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 import z3
@@ -99,6 +100,8 @@ class Solver:
         self._diagrams: Diagrams | None = None
         self._too_large = False
         self._well_formed: list[z3.BoolRef] | None = None
+        self._confirm: z3.Solver | None = None
+        self._switches: dict[tuple[object, ...], tuple[object, z3.ExprRef]] = {}
 
     def diagrams(self) -> Diagrams:
         """The library's decision diagrams, built on first use."""
@@ -113,10 +116,12 @@ class Solver:
         """Z3's word on whether the expressions, the negations of `negated`
         and the fixed coordinates hold together: True when they cannot,
         False when they can, else the reason it does not know."""
-        s = self.new()
-        s.add(*(self.term(e) for e in exprs), *(z3.Not(self.term(e)) for e in negated),
-              *(self.coord_literal((f.atom, f.element), f.value) for f in fixed))
-        r = s.check()
+        s = self._confirming()
+        switches = [*(self._switch(("term", id(e), False), e, partial(self.term, e)) for e in exprs),
+                    *(self._switch(("term", id(e), True), e, partial(self._negation, e)) for e in negated),
+                    *(self._switch(("fixed", f.atom, f.element, f.value), None,
+                                   partial(self.coord_literal, (f.atom, f.element), f.value)) for f in fixed)]
+        r = s.check(*switches)
         if r == z3.unknown:
             return f"unknown ({s.reason_unknown()})"
         return bool(r == z3.unsat)
@@ -186,6 +191,25 @@ class Solver:
             self._well_formed = self.c.well_formed()
         s.add(*self._well_formed)
         return s
+
+    def _confirming(self) -> z3.Solver:
+        """One solver for the confirmations (`unsat`) of every check made with
+        this Solver: each fact is added once, switched on by a literal of its
+        own, and a query assumes the switches of its facts. The function
+        terms are then taken in by Z3 once, not once per query."""
+        if self._confirm is None:
+            self._confirm = self.new()
+        return self._confirm
+
+    def _switch(self, key: tuple[object, ...], keep: object, fact: Callable[[], z3.ExprRef]) -> z3.ExprRef:
+        """The literal that switches a fact on in the confirming solver; `keep`
+        is kept alive so that an id in the key is not reused."""
+        if key not in self._switches:
+            self._switches[key] = (keep, self.guarded(self._confirming(), [fact()], "fact"))
+        return self._switches[key][1]
+
+    def _negation(self, e: m.Expr) -> z3.ExprRef:
+        return z3.Not(self.term(e))
 
     def term(self, e: m.Expr) -> z3.ExprRef:
         """A closed expression of the library, compiled once."""

@@ -79,12 +79,15 @@ class Tables:
     def link(self, names: Iterable[str]) -> Formula:
         return self.d.link(names)
 
-    def classes(self, version: str, output: str) -> list[OutputClass]:
-        """Each (value, deciding rule) the output takes, with where it does."""
+    def classes(self, version: str, output: str, within: Formula | None = None) -> list[OutputClass]:
+        """Each (value, deciding rule) the output takes where `within` holds
+        (everywhere by default), with where it does. A set-valued output can
+        take thousands of values: asking within another class enumerates
+        only the pairs that meet."""
         value, rules = self.d.function(version, output)
         typ = self.lib.function(version, output).returns
         out = []
-        for v, cond in self.d.values(value, typ):
+        for v, cond in self.d.values(value, typ, within):
             for index, where in sorted(rules.items()):
                 both = cond & where
                 if both != self.d.false:

@@ -5,14 +5,14 @@ one chunk per version (and one for the properties that range over several
 versions), each with its instances in library order. Results come back in
 library order.
 
-Z3's answers depend on more than the formula: on the state of the process
-it runs in (where its terms land in memory, which term numbers it reuses).
-The same sequence of calls in a fresh process gives the same answers, so
-every chunk is checked in a process of its own, forked from a clean
-server process (multiprocessing's "forkserver", which has imported
-thpverify and z3 and nothing else) rather than from this one, whose state
-depends on everything done before: the output is the same byte for byte
-for any number of workers and in every run.
+Each chunk is checked with a Solver of its own (a new Z3 context, a new
+CUDD manager with its own node budget), so its verdicts do not depend on
+which chunks a worker checked before: the decision diagrams give every
+answer shown, and they are canonical; Z3 only confirms them (yes or no).
+The workers are forked from a clean server process (multiprocessing's
+"forkserver", which has imported thpverify and z3 and nothing else), each
+reads the library once and checks several chunks: the output is the same
+byte for byte for any number of workers and in every run.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def _run(lib: m.Library, work: list[Chunk], jobs: int, tick: Callable[[int], Non
     if method == "forkserver":
         context.set_forkserver_preload(["thpverify.backend.solver"])
     library = pickle.dumps(lib, protocol=pickle.HIGHEST_PROTOCOL)
-    with context.Pool(processes=jobs, maxtasksperchild=1, initializer=_start, initargs=(library,)) as pool:
+    with context.Pool(processes=jobs, initializer=_start, initargs=(library,)) as pool:
         out = []
         for chunk, verdicts in zip(work, pool.imap(_check_chunk, work, chunksize=1), strict=True):
             out.append(verdicts)
