@@ -177,12 +177,7 @@ def _child(mode: str, todo: Sequence[Case], workdir: str) -> dict[str, Any]:
     mounts: dict[str, str] = {}
     if any(k.kind == "mount_file" for k in todo):
         try:
-            libc.check(c.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-            libc.check(c.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
-            for huge in HUGE_OPTIONS:
-                point = os.path.join(workdir, "mnt-" + huge)
-                libc.check(c.mount(b"none", point.encode(), b"tmpfs", 0, f"huge={huge},size=64m".encode()), "mount tmpfs")
-                mounts[huge] = point
+            mounts = mount_tmpfs(libc, workdir)
         except OSError as exc:
             out["mount_error"] = str(exc)
             todo = [k for k in todo if k.kind != "mount_file"]
@@ -207,6 +202,20 @@ def _child(mode: str, todo: Sequence[Case], workdir: str) -> dict[str, Any]:
         for fd in keep:
             os.close(fd)
     return out
+
+
+def mount_tmpfs(libc: _Libc, workdir: str) -> dict[str, str]:
+    """In a private mount namespace (the child's own), one tmpfs per huge=
+    option under `workdir`: option -> mount point."""
+    c = libc.c
+    libc.check(c.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    libc.check(c.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+    mounts = {}
+    for huge in HUGE_OPTIONS:
+        point = os.path.join(workdir, "mnt-" + huge)
+        libc.check(c.mount(b"none", point.encode(), b"tmpfs", 0, f"huge={huge},size=64m".encode()), "mount tmpfs")
+        mounts[huge] = point
+    return mounts
 
 
 def _make(libc: _Libc, case: Case, addr: int, workdir: str, mounts: dict[str, str], keep: list[int],
