@@ -221,6 +221,7 @@ def cmd_conform(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         outs += run_sweep(settings, machine().mmap_min_addr, os.geteuid() == 0)
     ex = Explainer(lib, version)
     outs = [dataclasses.replace(o, result=ex.ask(o.known)) if not o.skipped else o for o in outs]
+    faults = _faults(lib, version, settings, ex, notes)
     if args.record is not None:
         conform.record(args.record, settings, [o for o in outs if o.mode != "sweep"], raw)
     if extra is not None:
@@ -228,15 +229,26 @@ def cmd_conform(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     title = f"conform: kernel {settings.kernel}, model {version}"
     if args.json:
         out.write(render.conform_json({"kernel": settings.kernel, "version": version, "notes": notes,
-                                       "newer_than_modelled": choice.first or None}, outs))
+                                       "newer_than_modelled": choice.first or None}, outs, faults))
     else:
-        out.write((choice.first + "\n" if choice.first else "") + render.conform_text(title, notes, outs, args.verbose))
-    statuses = {o.status for o in outs}
+        out.write((choice.first + "\n" if choice.first else "")
+                  + render.conform_text(title, notes, outs, args.verbose, faults))
+    statuses = {o.status for o in [*outs, *faults]}
     if "DISAGREE" in statuses:
         return EXIT_FAILED
     if "undecided" in statuses or choice.first:
         return EXIT_UNKNOWN
     return EXIT_OK
+
+
+def _faults(lib: m.Library, version: str, settings: Any, ex: Any, notes: list[str]) -> list[Any]:
+    """The fault probe, answered by the model's fault_tries_huge where the version has one."""
+    from ..kernel import fault
+
+    if "fault_tries_huge" not in lib.versions[version].outputs:
+        notes.append(f"note: {version} does not model the fault path: fault_tries_huge is not checked")
+        return []
+    return fault.answered(fault.probe(settings), lambda known: ex.ask(known, "fault_tries_huge"))
 
 
 def _from_cases(lib: m.Library, path: Path) -> list[tuple[str, str, int | None]]:

@@ -179,12 +179,7 @@ def _child(mode: str, todo: Sequence[Case], workdir: str) -> dict[str, Any]:
     mounts: dict[str, str] = {}
     if any(k.kind == "mount_file" for k in todo):
         try:
-            libc.check(c.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-            libc.check(c.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
-            for huge in HUGE_OPTIONS:
-                point = os.path.join(workdir, "mnt-" + huge)
-                libc.check(c.mount(b"none", point.encode(), b"tmpfs", 0, f"huge={huge},size=64m".encode()), "mount tmpfs")
-                mounts[huge] = point
+            mounts = mount_tmpfs(libc, workdir)
         except OSError as exc:
             out["mount_error"] = str(exc)
             todo = [k for k in todo if k.kind != "mount_file"]
@@ -209,6 +204,20 @@ def _child(mode: str, todo: Sequence[Case], workdir: str) -> dict[str, Any]:
         for fd in keep:
             os.close(fd)
     return out
+
+
+def mount_tmpfs(libc: _Libc, workdir: str) -> dict[str, str]:
+    """In a private mount namespace (the child's own), one tmpfs per huge=
+    option under `workdir`: option -> mount point."""
+    c = libc.c
+    libc.check(c.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    libc.check(c.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+    mounts = {}
+    for huge in HUGE_OPTIONS:
+        point = os.path.join(workdir, "mnt-" + huge)
+        libc.check(c.mount(b"none", point.encode(), b"tmpfs", 0, f"huge={huge},size=64m".encode()), "mount tmpfs")
+        mounts[huge] = point
+    return mounts
 
 
 def _make(libc: _Libc, case: Case, addr: int, workdir: str, mounts: dict[str, str], keep: list[int],
@@ -410,9 +419,9 @@ def probe(settings: Settings, modes: Sequence[str] = MODES, root: bool | None = 
 
 
 def _root_fs_dax(workdir: str, settings: Settings) -> bool | None:
-    from .observe import _mount_of
+    from .observe import mount_of
 
-    mt = _mount_of(workdir, settings.mounts)
+    mt = mount_of(workdir, settings.mounts)
     if mt is None or mt.fstype != "ext4":
         return None  # huge_fault is known only for ext4 here
     path = os.path.join(workdir, "dax-check")

@@ -50,7 +50,7 @@ class Observation:
 _SPECIAL_NAMES = ("[vdso]", "[vvar]", "[vvar_vclock]", "[uprobes]", "[sigpage]", "[vectors]")
 
 
-def _mount_of(path: str, mounts: Sequence[Mount]) -> Mount | None:
+def mount_of(path: str, mounts: Sequence[Mount]) -> Mount | None:
     best: Mount | None = None
     for mt in mounts:
         p = mt.point.rstrip("/") or "/"
@@ -180,7 +180,7 @@ def _classify(v: Vma, s: Settings, known: dict[str, bool | str | int], unknown: 
         return "SysV shm (shmem)"
     deleted = path.endswith(" (deleted)")
     real = path[: -len(" (deleted)")] if deleted else path
-    mt = _mount_of(real, s.mounts) if real.startswith("/") else None
+    mt = mount_of(real, s.mounts) if real.startswith("/") else None
     if mt is not None and mt.fstype == "tmpfs":
         huge = mt.option("huge")
         shmem(None if deleted else False, huge or "never", "")

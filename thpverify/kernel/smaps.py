@@ -76,16 +76,16 @@ class Explainer:
         self.lib = lib
         self.version = version
         self.solver = Solver(lib)
-        self.cache: dict[tuple[tuple[str, bool | str | int], ...], Any] = {}
+        self.cache: dict[tuple[str, tuple[tuple[str, bool | str | int], ...]], Any] = {}
 
-    def ask(self, known: Sequence[tuple[str, bool | str | int]]) -> Any:
+    def ask(self, known: Sequence[tuple[str, bool | str | int]], output: str = "thp_eligible") -> Any:
         from ..results import Fixed
 
         key = tuple(sorted((a, v) for a, v in known if a in self.lib.atoms))
-        if key not in self.cache:
+        if (output, key) not in self.cache:
             given = [Fixed(a, None, v) for a, v in key]
-            self.cache[key] = self.solver.evaluate(self.version, "thp_eligible", given)
-        return self.cache[key]
+            self.cache[output, key] = self.solver.evaluate(self.version, output, given)
+        return self.cache[output, key]
 
     def report(self, v: Vma, obs: Observation) -> VmaReport:
         from ..results import Fixed

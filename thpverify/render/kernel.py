@@ -89,7 +89,8 @@ def _inputs(known: Sequence[tuple[str, object]]) -> str:
     return ", ".join(f"{a}={_value(v)}" for a, v in known if a != "caller")
 
 
-def conform_text(title: str, notes: Sequence[str], outs: Sequence[Any], verbose: bool = False) -> str:
+def conform_text(title: str, notes: Sequence[str], outs: Sequence[Any], verbose: bool = False,
+                 faults: Sequence[Any] = ()) -> str:
     out = [title]
     for n in notes:
         out += _wrap(n, "", WIDTH)
@@ -140,10 +141,42 @@ def conform_text(title: str, notes: Sequence[str], outs: Sequence[Any], verbose:
                  f"{len({o.known for o in total})} distinct inputs)", "")
     if len(bad):
         out.append(f"!! {len(bad)} mapping(s) where the model and the kernel do not agree")
+    if faults:
+        out += _faults_text(faults, verbose)
     return "\n".join(out) + "\n"
 
 
-def conform_json(meta: dict[str, Any], outs: Sequence[Any]) -> str:
+def _faults_text(faults: Sequence[Any], verbose: bool) -> list[str]:
+    """One fault per case: smaps' PMD counters after it against fault_tries_huge."""
+    out = [""]
+    if verbose:
+        out.append("status   PMD kB/model  case")
+        for o in faults:
+            model = "-" if o.result is None else (o.result.value or "dep")
+            out.append(f"{o.status:<8} {'-' if o.pmd_kb is None else o.pmd_kb:>6} {model:<6} {o.case.name}"[:WIDTH])
+        out.append("")
+    for o in faults:
+        if o.status not in ("DISAGREE", "undecided"):
+            continue
+        r = o.result
+        out.append(f"!! fault {o.status}: {o.case.name}")
+        out += _wrap(f"kernel PMD-mapped {o.pmd_kb} kB (fallbacks {o.fallback}), model "
+                     f"{r.value if r is not None and r.value else 'depends'}"
+                     + (f", decided by {r.rule} at {r.rule_at}" if r is not None and r.rule else ""), "   ")
+        if r is not None and r.depends_on:
+            out += _wrap("depends on " + ", ".join(r.depends_on), "   ")
+        out += _wrap("inputs: " + _inputs(o.known), "   ")
+    for why, count in sorted(Counter(o.skipped for o in faults if o.skipped).items()):
+        out += _wrap(f"fault cases skipped {count}: {why}", "")
+    total = [o for o in faults if o.status != "skipped"]
+    agree = sum(1 for o in total if o.status == "agree")
+    mapped = sum(1 for o in total if o.pmd_kb)
+    out += _wrap(f"fault_tries_huge: {agree} of {len(total)} faults agree (PMD-mapped after {mapped}, "
+                 f"not after {len(total) - mapped})", "")
+    return out
+
+
+def conform_json(meta: dict[str, Any], outs: Sequence[Any], faults: Sequence[Any] = ()) -> str:
     rows = []
     for o in outs:
         r = o.result
@@ -153,6 +186,11 @@ def conform_json(meta: dict[str, Any], outs: Sequence[Any]) -> str:
                      "rule_at": None if r is None else plain(r.rule_at), "cite": None if r is None else plain(r.kernel),
                      "depends_on": [] if r is None else list(r.depends_on), "problems": list(o.problems),
                      "inputs": {a: plain(to_value(v, True)) for a, v in o.known}})
+    fault_rows = [{"case": o.case.name, "status": o.status, "skipped": o.skipped, "pmd_kb": o.pmd_kb,
+                   "fallback": o.fallback, "model": None if o.result is None else plain(o.result.value),
+                   "rule": None if o.result is None else o.result.rule,
+                   "inputs": {a: plain(to_value(v, True)) for a, v in o.known}}
+                  for o in faults]
     c = Counter(o.status for o in outs)
-    return envelope("conform", {**meta, "cases": rows,
+    return envelope("conform", {**meta, "cases": rows, "faults": fault_rows,
                   "summary": {k: c[k] for k in ("agree", "DISAGREE", "undecided", "skipped")}})
