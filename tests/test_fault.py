@@ -50,12 +50,12 @@ TMPFS = dict(CONFIG_TRANSPARENT_HUGEPAGE=True, pmd_none=True, vma_is_anonymous=F
 @pytest.mark.parametrize("version", FAULT_VERSIONS)
 def test_tmpfs_always_is_decided_by_shmem_not_by_the_eligibility(lib: m.Library, version: str) -> None:
     r = _ask(lib, version, **TMPFS)
-    assert (r.value, r.rule) == ("true", "shmem")
+    assert (r.value, r.rule) == (True, "shmem")
     # The page-fault eligibility of the same VMA is false: thp_enabled=never.
     e = Solver(lib).evaluate(version, "eligible", [Fixed(a, None, v) for a, v in {**TMPFS, "caller": "page_fault"}.items()])
-    assert e.value == "false"
+    assert e.value is False
     assert _ask(lib, version, **{**TMPFS, "VM_SHARED": False}).rule == "cow"
-    assert _ask(lib, version, **{**TMPFS, "pagecache_range_empty": False}).value == "false"
+    assert _ask(lib, version, **{**TMPFS, "pagecache_range_empty": False}).value is False
 
 
 def test_fault_inputs_place_the_fault() -> None:
@@ -76,15 +76,15 @@ def test_a_true_answer_needs_a_pmd_mapping_or_a_fallback() -> None:
     class R:
         contradicts = False
 
-        def __init__(self, value: str) -> None:
+        def __init__(self, value: bool) -> None:
             self.value = value
 
     case = fault.fault_cases(root=False)[0]
     mapped = fault.Vma(0, 0, 4 * MiB, "rw-p", 0, "00:00", 0, "", (("AnonHugePages", 2048),), (), 0)
     small = fault.Vma(0, 0, 4 * MiB, "rw-p", 0, "00:00", 0, "", (("AnonHugePages", 0),), (), 0)
     status = [fault.FaultOutcome(case, v, (), fb, result=R(value)).status
-              for v, fb, value in ((mapped, 0, "true"), (small, 0, "true"), (small, 1, "true"), (mapped, 0, "false"),
-                                   (small, 0, "false"))]
+              for v, fb, value in ((mapped, 0, True), (small, 0, True), (small, 1, True), (mapped, 0, False),
+                                   (small, 0, False))]
     assert status == ["agree", "DISAGREE", "agree", "DISAGREE", "agree"]
 
 

@@ -190,7 +190,7 @@ class FaultOutcome:
         if r.value is None:
             return "undecided"
         mapped = self.pmd_kb > 0
-        if r.value == "true":
+        if r.value is True:
             return "agree" if mapped or self.fallback > 0 else "DISAGREE"
         return "DISAGREE" if mapped else "agree"
 

@@ -152,7 +152,7 @@ def _faults_text(faults: Sequence[Any], verbose: bool) -> list[str]:
     if verbose:
         out.append("status   PMD kB/model  case")
         for o in faults:
-            model = "-" if o.result is None else (o.result.value or "dep")
+            model = "-" if o.result is None else ("dep" if o.result.value is None else show(o.result.value))
             out.append(f"{o.status:<8} {'-' if o.pmd_kb is None else o.pmd_kb:>6} {model:<6} {o.case.name}"[:WIDTH])
         out.append("")
     for o in faults:
@@ -161,7 +161,7 @@ def _faults_text(faults: Sequence[Any], verbose: bool) -> list[str]:
         r = o.result
         out.append(f"!! fault {o.status}: {o.case.name}")
         out += _wrap(f"kernel PMD-mapped {o.pmd_kb} kB (fallbacks {o.fallback}), model "
-                     f"{r.value if r is not None and r.value else 'depends'}"
+                     f"{'depends' if r is None or r.value is None else show(r.value)}"
                      + (f", decided by {r.rule} at {r.rule_at}" if r is not None and r.rule else ""), "   ")
         if r is not None and r.depends_on:
             out += _wrap("depends on " + ", ".join(r.depends_on), "   ")
