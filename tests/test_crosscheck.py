@@ -42,7 +42,7 @@ def test_cvc5_answers_every_instance_as_z3_does(mini: object) -> None:
         for inst in prop.instances:
             verdict = solver.check(inst).verdict
             answer = crosscheck.run_cvc5(smt2_instance(mini, inst))  # type: ignore[arg-type]
-            assert answer == ("sat" if verdict == "refuted" else "unsat"), (inst.property, inst.version)
+            assert answer == ("sat" if verdict == "refuted" else "unsat"), (inst.property_name, inst.version)
 
 
 def test_core_alone_is_checked_and_can_fail(mini: object) -> None:
@@ -61,7 +61,7 @@ def test_a_disagreement_is_loud_with_exit_6(monkeypatch: pytest.MonkeyPatch) -> 
         """Z3 'proves' the refuted special_fault on old: cvc5 must object."""
         out = []
         for v in real(lib, jobs, **options):  # type: ignore[arg-type]
-            if (v.property, v.version) == ("special_fault", "old"):
+            if (v.property_name, v.version) == ("special_fault", "old"):
                 v = dataclasses.replace(v, verdict=VerdictKind.PROVED, counterexample=None, core=())
             out.append(v)
         return tuple(out)

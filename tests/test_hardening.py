@@ -85,8 +85,8 @@ def test_every_reserved_word_is_a_usable_name_and_reads_back_in_z3_and_cvc5(tmp_
             want = "sat" if verdict == "refuted" else "unsat"
             s = z3.Solver()
             s.from_string(text)
-            assert str(s.check()) == want, (inst.property, text)
-            assert crosscheck.run_cvc5(text) == want, inst.property
+            assert str(s.check()) == want, (inst.property_name, text)
+            assert crosscheck.run_cvc5(text) == want, inst.property_name
 
 
 def test_a_doc_string_cannot_inject_into_the_cross_check(tmp_path: Path) -> None:

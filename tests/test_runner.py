@@ -21,7 +21,7 @@ def test_forked_chunks_answer_as_in_process() -> None:
     two = check_all(lib, jobs=2, min_parallel=0)
     assert here == one == two
     names = [(p, i.version) for p, prop in lib.properties.items() for i in prop.instances]
-    assert [(v.property, v.version) for v in two] == names  # library order
+    assert [(v.property_name, v.version) for v in two] == names  # library order
 
 
 def test_warm_run_reads_the_cache_and_a_change_misses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

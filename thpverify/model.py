@@ -197,7 +197,7 @@ class Version:
 class Instance:
     """A property made concrete for one version (or across versions)."""
 
-    property: str
+    property_name: str
     version: str  # "" for a property that names its versions itself
     premises: tuple[Expr, ...]  # callers and givens: always assumed
     assumptions: tuple[Assumption, ...]  # named: candidates for the core

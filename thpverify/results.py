@@ -6,7 +6,6 @@ file, function, first and last line). A verdict is a `VerdictKind`."""
 
 from __future__ import annotations
 
-import builtins
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -119,7 +118,7 @@ class Counterexample:
 
 @dataclass(frozen=True)
 class Verdict:
-    property: str
+    property_name: str
     version: str
     verdict: VerdictKind
     expected: str | None  # holds, fails, vacuous, or None when the spec gives none
@@ -128,7 +127,7 @@ class Verdict:
     counterexample: Counterexample | None = None
     checks: tuple[str, ...] = ()  # the second looks taken at this answer
 
-    @builtins.property
+    @property
     def as_expected(self) -> bool:
         return self.expected is not None and EXPECTED_VERDICT[self.expected] == self.verdict
 
@@ -304,7 +303,7 @@ class PropertyChange:
     versions is checked with the candidate in the base's place (`across`).
     `intended`: the candidate declares it means to change this property."""
 
-    property: str
+    property_name: str
     base: VerdictKind
     candidate: VerdictKind
     change: str
@@ -431,7 +430,7 @@ class CexClass:
 class CexClasses:
     """Every failing input of one property instance, by class."""
 
-    property: str
+    property_name: str
     doc: str
     version: str
     verdict: VerdictKind

@@ -62,7 +62,7 @@ def _premises(lib: m.Library, inst: m.Instance) -> tuple[str, ...]:
     for p in inst.premises:
         text = _text(lib, p)
         if text.startswith("property "):  # the callers clause carries the property's span
-            callers = lib.properties[inst.property].callers or ()
+            callers = lib.properties[inst.property_name].callers or ()
             text = "callers " + ", ".join(callers)
         out.append(text)
     return tuple(out)
@@ -170,7 +170,7 @@ def counterexample_classes(lib: m.Library, inst: m.Instance, verdict: VerdictKin
     if made:
         checks.append("every cube replayed through the interpreter; the claim re-evaluated on inputs of every class")
     shown = made
-    return CexClasses(inst.property, lib.properties[inst.property].doc, inst.version, verdict,
+    return CexClasses(inst.property_name, lib.properties[inst.property_name].doc, inst.version, verdict,
                       tuple(a.name for a in inst.assumptions), _premises(lib, inst),
                       _text(lib, inst.claim), failing, total, tuple(space.atoms), tuple(shown), len(shown), len(found),
                       tuple(checks), tuple(name for _, name in calls))
@@ -200,9 +200,9 @@ def _replay_claim(eng: Engine, inst: m.Instance, space: Space, klass: Formula) -
     exprs = [a.expr for a in space.assumptions]
     for full in drawn:
         if not all(ev.value_of(eng.lib, e, full) is True for e in exprs):
-            raise ClassesError(f"an input of a class of {inst.property} breaks its premises: {full}")
+            raise ClassesError(f"an input of a class of {inst.property_name} breaks its premises: {full}")
         if ev.value_of(eng.lib, inst.claim, full) is not False:
-            raise ClassesError(f"the interpreter finds the claim of {inst.property} true on an input of a class: {full}")
+            raise ClassesError(f"the interpreter finds the claim of {inst.property_name} true on an input of a class: {full}")
     return f"replayed: the claim is false on {len(drawn)} inputs drawn from the decision diagrams"
 
 

@@ -46,7 +46,7 @@ def patch(lib: m.Library, base: str, candidate: str, output: str = "eligible") -
     engine = Engine(lib, solver)
     diffs: list[DiffTable] = []
     coverage: list[RowCoverage] = []
-    changed = [(c.property, before, after) for c, (_, before, after) in zip(changes, pairs, strict=True)
+    changed = [(c.property_name, before, after) for c, (_, before, after) in zip(changes, pairs, strict=True)
                if c.change in ("newly failing", "newly holding")]
     caller = lib.atoms.get("caller")
     for c in caller.values if caller is not None else (None,):
@@ -107,7 +107,7 @@ def _substitute(lib: m.Library, inst: m.Instance, base: str, candidate: str) -> 
                 merged.setdefault(a.name, a)
     own = [a for a in inst.assumptions if a.scope == "property"]
     return m.Instance(
-        inst.property, "", tuple(m.rename_versions(p, renames) for p in inst.premises), tuple(merged.values()) + tuple(own),
+        inst.property_name, "", tuple(m.rename_versions(p, renames) for p in inst.premises), tuple(merged.values()) + tuple(own),
         m.rename_versions(inst.claim, renames), None, None,
     )
 

@@ -13,7 +13,6 @@ module imports no z3 itself (the export goes through smtlib.py).
 
 from __future__ import annotations
 
-import builtins
 import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,13 +33,13 @@ class MissingSolverError(UsageError):
 class CrossCheck:
     """cvc5's answer on one proved instance under one set of assumptions."""
 
-    property: str
+    property_name: str
     version: str
     scope: str  # "all assumptions" or "core"
     assumptions: tuple[str, ...]
     answer: str  # unsat, sat, unknown, or error: ...
 
-    @builtins.property
+    @property
     def agrees(self) -> bool:
         return self.answer == "unsat"
 
@@ -80,10 +79,10 @@ def run_cvc5(script: str, name: str = "thpverify", time_limit_ms: int = TIME_LIM
 
 
 def _instance(lib: m.Library, v: Verdict) -> m.Instance:
-    for inst in lib.properties[v.property].instances:
+    for inst in lib.properties[v.property_name].instances:
         if inst.version == v.version:
             return inst
-    raise KeyError(f"{v.property} has no instance for {v.version or 'across versions'}")
+    raise KeyError(f"{v.property_name} has no instance for {v.version or 'across versions'}")
 
 
 def cross_check(lib: m.Library, verdicts: Iterable[Verdict], time_limit_ms: int = TIME_LIMIT_MS) -> tuple[CrossCheck, ...]:
@@ -101,15 +100,15 @@ def cross_check(lib: m.Library, verdicts: Iterable[Verdict], time_limit_ms: int 
         for scope, only in scopes:
             script = smtlib.smt2_instance(lib, inst, only=only, compiler=compiler)
             names = tuple(a.name for a in inst.assumptions if only is None or a.name in only)
-            answer = run_cvc5(script, f"{v.property}@{v.version}", time_limit_ms)
-            out.append(CrossCheck(v.property, v.version, scope, names, answer))
+            answer = run_cvc5(script, f"{v.property_name}@{v.version}", time_limit_ms)
+            out.append(CrossCheck(v.property_name, v.version, scope, names, answer))
     return tuple(out)
 
 
 def text(results: Sequence[CrossCheck]) -> str:
     """The cross-check's verdict for people: one line when all agree, every disagreement otherwise."""
     version = cvc5_version()
-    proofs = len({(r.property, r.version) for r in results})
+    proofs = len({(r.property_name, r.version) for r in results})
     wrong = [r for r in results if not r.agrees]
     head = (f"cross-check with cvc5 {version}: {proofs} proofs re-checked from the SMT-LIB export, "
             f"{len(results)} queries (with all assumptions, and with the core alone)")
@@ -119,11 +118,11 @@ def text(results: Sequence[CrossCheck]) -> str:
     for r in wrong:
         where = r.version or "across versions"
         lines.append(textwrap.fill(
-            f"CROSS-CHECK DISAGREEMENT: z3 proved {r.property} on {where}, but cvc5 says {r.answer} "
+            f"CROSS-CHECK DISAGREEMENT: z3 proved {r.property_name} on {where}, but cvc5 says {r.answer} "
             f"with {r.scope} ({', '.join(r.assumptions) or 'none'})", 72, subsequent_indent="  "))
     return "\n".join(lines) + "\n"
 
 
 def as_json(results: Sequence[CrossCheck]) -> list[dict[str, Any]]:
-    return [{"property": r.property, "version": r.version, "scope": r.scope,
+    return [{"property": r.property_name, "version": r.version, "scope": r.scope,
              "assumptions": list(r.assumptions), "answer": r.answer, "agrees": r.agrees} for r in results]

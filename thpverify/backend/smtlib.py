@@ -142,13 +142,13 @@ def smt2_instance(lib: m.Library, inst: m.Instance, only: Sequence[str] | None =
     """
     c = compiler if isinstance(compiler, ExportCompiler) else ExportCompiler(lib)
     where = inst.version or "across versions"
-    out = _smt2_preamble(c, f"thpverify: can property {inst.property} fail on {where}?")
+    out = _smt2_preamble(c, f"thpverify: can property {inst.property_name} fail on {where}?")
     for i, p in enumerate(inst.premises):
         out.append(f"(assert (! {c.expr(p).sexpr()} :named premise.{i}))")
     chosen = [a for a in inst.assumptions if only is None or a.name in only]
     missing = sorted(set(only or ()) - {a.name for a in chosen})
     if missing:
-        raise ValueError(f"{inst.property}: no assumption named {', '.join(missing)}")
+        raise ValueError(f"{inst.property_name}: no assumption named {', '.join(missing)}")
     out.extend(_smt2_assumptions(c, chosen))
     out.append("; the claim, negated: unsat proves it")
     out.append(f"(assert (! (not {c.expr(inst.claim).sexpr()}) :named claim.negated))")

@@ -320,7 +320,7 @@ class Solver:
                     self._too_large = True
             return self._check(inst)
         except InternalError as exc:
-            return Verdict(inst.property, inst.version, VerdictKind.ERROR, inst.expected, str(exc))
+            return Verdict(inst.property_name, inst.version, VerdictKind.ERROR, inst.expected, str(exc))
 
     def _check(self, inst: m.Instance) -> Verdict:
         s = self.fresh()
@@ -332,7 +332,7 @@ class Solver:
         """`guards`: the premises' literals, then the assumptions'."""
         premises, lits = guards[:len(inst.premises)], guards[len(inst.premises):]
         names = {lit.get_id(): a.name for lit, a in zip(lits, inst.assumptions, strict=True)}
-        base: dict[str, Any] = dict(property=inst.property, version=inst.version, expected=inst.expected)
+        base: dict[str, Any] = dict(property_name=inst.property_name, version=inst.version, expected=inst.expected)
 
         r = s.check(*premises, *lits)
         if r == z3.unknown:
@@ -435,7 +435,7 @@ class Solver:
                 continue
             checked += 1
             if ev.value_of(self.lib, inst.claim, assignment) is not True:
-                raise InternalError(f"the solver proved {inst.property} but the interpreter finds it false on {assignment}")
+                raise InternalError(f"the solver proved {inst.property_name} but the interpreter finds it false on {assignment}")
         return (f"interpreter agrees {how} ({checked} inputs)",)
 
     # ------------------------------------------------------ counterexamples
@@ -457,7 +457,7 @@ class Solver:
         )
         full = {**self.assignment(model), **witness}
         if not satisfies(self.lib, inst, full) or ev.value_of(self.lib, inst.claim, full) is not False:
-            raise InternalError(f"the counterexample to {inst.property} does not replay through the interpreter")
+            raise InternalError(f"the counterexample to {inst.property_name} does not replay through the interpreter")
         replay = self._replay_partial(inst, s, lits, fixed, coords)
         decisions = self.decisions(inst.claim, inst.version, full)
         shown = tuple((a, self.atom_value(full[a], a)) for a in atoms)
@@ -601,9 +601,9 @@ class Solver:
                 continue
             checked += 1
             if ev.value_of(self.lib, inst.claim, assignment) is not False:
-                raise InternalError(f"the partial counterexample to {inst.property} does not force the failure")
+                raise InternalError(f"the partial counterexample to {inst.property_name} does not force the failure")
         if not checked:
-            raise InternalError(f"no completion of the counterexample to {inst.property} satisfies the premises")
+            raise InternalError(f"no completion of the counterexample to {inst.property_name} satisfies the premises")
         return f"replayed: the interpreter finds the claim false on {how} ({checked} satisfy the premises)"
 
     def _draw(self, s: z3.Solver, guards: list[z3.ExprRef], extra: list[z3.ExprRef], atoms: list[str],

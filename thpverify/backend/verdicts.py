@@ -42,7 +42,7 @@ class InternalError(errors.InternalError):
 
 
 def decide(solver: Solver, d: Diagrams, inst: m.Instance) -> Verdict:
-    base: dict[str, Any] = dict(property=inst.property, version=inst.version, expected=inst.expected)
+    base: dict[str, Any] = dict(property_name=inst.property_name, version=inst.version, expected=inst.expected)
     atoms = solver.atoms_of([*inst.premises, *(a.expr for a in inst.assumptions), inst.claim])
     premises = d.domain(atoms) & d.bdd_and(d.term(p) for p in inst.premises)
     lits = [d.term(a.expr) for a in inst.assumptions]
@@ -87,7 +87,7 @@ def _confirm_unsat(solver: Solver, inst: m.Instance, core: Sequence[str], extra:
     facts = [*inst.premises, *(a.expr for a in inst.assumptions if a.name in core), *extra]
     answer = solver.unsat(facts, negated=negated)
     if answer is not True:
-        raise InternalError(f"{inst.property} on {inst.version or 'its versions'}: the decision diagrams find {what} "
+        raise InternalError(f"{inst.property_name} on {inst.version or 'its versions'}: the decision diagrams find {what} "
                             f"under {', '.join(core) or 'the premises alone'}, Z3 answers {answer}")
 
 
@@ -108,7 +108,7 @@ def _spot_check(solver: Solver, d: Diagrams, inst: m.Instance, held: BDD, atoms:
             continue
         checked += 1
         if ev.value_of(solver.lib, inst.claim, assignment) is not True:
-            raise InternalError(f"the engines proved {inst.property} but the interpreter finds it false on {assignment}")
+            raise InternalError(f"the engines proved {inst.property_name} but the interpreter finds it false on {assignment}")
     return (f"interpreter agrees {how} ({checked} inputs)",)
 
 
@@ -146,17 +146,17 @@ def _counterexample(solver: Solver, d: Diagrams, inst: m.Instance, held: BDD, cl
     meets = d.bdd.exist(others, held)
     cube = finite.minimum_cube(d, forced, meets, claim_coords)
     if cube is None:
-        raise InternalError(f"no cube forces the failure of {inst.property}, yet it fails")
+        raise InternalError(f"no cube forces the failure of {inst.property_name}, yet it fails")
     fixed = tuple(Fixed(name, element, value) for (name, element), value in cube.items())
     answer = solver.unsat([*inst.premises, *(a.expr for a in inst.assumptions), inst.claim], fixed)
     if answer is not True:
-        raise InternalError(f"{inst.property}: the decision diagrams find a counterexample cube that Z3 does not confirm ({answer})")
+        raise InternalError(f"{inst.property_name}: the decision diagrams find a counterexample cube that Z3 does not confirm ({answer})")
     inside = held & ~claim & finite.cube_bdd(d, cube)
     witness = finite.first(d, inside, list(lib.atoms))
     if witness is None:
-        raise InternalError(f"the counterexample cube to {inst.property} holds no failing input")
+        raise InternalError(f"the counterexample cube to {inst.property_name} holds no failing input")
     if not satisfies(lib, inst, witness) or ev.value_of(lib, inst.claim, witness) is not False:
-        raise InternalError(f"the counterexample to {inst.property} does not replay through the interpreter")
+        raise InternalError(f"the counterexample to {inst.property_name} does not replay through the interpreter")
     replay = _replay_partial(solver, d, inst, held & finite.cube_bdd(d, cube), fixed, d.coords(atoms))
     decisions = solver.decisions(inst.claim, inst.version, witness)
     shown = tuple((a, solver.atom_value(witness[a], a)) for a in atoms)
@@ -188,7 +188,7 @@ def _replay_partial(solver: Solver, d: Diagrams, inst: m.Instance, region: BDD, 
             continue
         checked += 1
         if ev.value_of(lib, inst.claim, assignment) is not False:
-            raise InternalError(f"the partial counterexample to {inst.property} does not force the failure")
+            raise InternalError(f"the partial counterexample to {inst.property_name} does not force the failure")
     if not checked:
-        raise InternalError(f"no completion of the counterexample to {inst.property} satisfies the premises")
+        raise InternalError(f"no completion of the counterexample to {inst.property_name} satisfies the premises")
     return f"replayed: the interpreter finds the claim false on {how} ({checked} satisfy the premises)"

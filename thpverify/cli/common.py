@@ -70,8 +70,8 @@ def checked(paths: list[Path], jobs: int | None, use_cache: bool, include: list[
     lib = library(paths, include, arch=arch)
     key = cache.key(lib.sources, lib.paths, {"command": "check", "arch": lib.arch}) if use_cache else None
     hit = cache.load_verdicts(key) if key else None
-    wanted = sorted((i.property, i.version) for p in lib.properties.values() for i in p.instances)
-    if hit is not None and sorted((v.property, v.version) for v in hit) == wanted:
+    wanted = sorted((i.property_name, i.version) for p in lib.properties.values() for i in p.instances)
+    if hit is not None and sorted((v.property_name, v.version) for v in hit) == wanted:
         return lib, hit
     from ..infra.runner import check_all
 

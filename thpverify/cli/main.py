@@ -103,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     e.set_defaults(run=cmd_eval)
 
     pr = sub.add_parser("prove", parents=[common, library], help="prove one property")
-    pr.add_argument("property")
+    pr.add_argument("property_name", metavar="property")
     pr.add_argument("--version", help="only this version")
     pr.add_argument("--all", action="store_true",
                     help="every class of the failing inputs, counted, with minimum cubes (as thpverify counterexamples)")
@@ -235,14 +235,14 @@ def cmd_prove(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         args.limit = None
         return cmd_counterexamples(args, out, err)
     lib = library(args.spec, args.include, arch=args.arch)
-    prop = lib.properties.get(args.property)
+    prop = lib.properties.get(args.property_name)
     if prop is None:
-        hint = did_you_mean(args.property, lib.properties)
-        raise UsageError(f"no property '{args.property}'" + (f"; {hint}" if hint else ""))
+        hint = did_you_mean(args.property_name, lib.properties)
+        raise UsageError(f"no property '{args.property_name}'" + (f"; {hint}" if hint else ""))
     instances = [i for i in prop.instances if args.version in (None, i.version)]
     if args.version is not None and not instances:
         known_version(lib, args.version)
-        raise UsageError(f"property '{args.property}' is checked across versions, not on one; drop --version")
+        raise UsageError(f"property '{args.property_name}' is checked across versions, not on one; drop --version")
     solver = Solver(lib)
     verdicts = [solver.check(i) for i in instances]
     if args.json:

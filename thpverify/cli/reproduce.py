@@ -19,14 +19,14 @@ if TYPE_CHECKING:
 def register(sub: Any, common: argparse.ArgumentParser, library: argparse.ArgumentParser) -> None:
     c = sub.add_parser("counterexamples", parents=[common, library],
                        help="every class of a property's failing inputs: counts, deciding rules, minimum cubes")
-    c.add_argument("property")
+    c.add_argument("property_name", metavar="property")
     c.add_argument("--version", help="only this version (default: every version the property fails on)")
     c.add_argument("--limit", type=int, metavar="N", help="show the first N classes of each version")
     c.set_defaults(run=cmd_counterexamples)
 
     r = sub.add_parser("reproduce", parents=[common, library],
                        help="a class of failing inputs as a mapping: settings, mmap/madvise, observation; text, C, sh, or run")
-    r.add_argument("property")
+    r.add_argument("property_name", metavar="property")
     r.add_argument("--version", required=True, help="a version of the library")
     r.add_argument("--class", dest="klass", type=int, metavar="K", help="the class number (default: every class)")
     r.add_argument("--format", choices=("text", "c", "sh"), default="text", help="text (default), c or sh")
@@ -76,7 +76,7 @@ def cmd_counterexamples(args: argparse.Namespace, out: TextIO, err: TextIO) -> i
 
     lib = library(args.spec, args.include, arch=args.arch)
     try:
-        results, _ = classes_of(lib, args.property, args.version, args.limit, refuted_only=True)
+        results, _ = classes_of(lib, args.property_name, args.version, args.limit, refuted_only=True)
     except TooManyRowsError as exc:
         err.write(f"thpverify: the failing inputs need more than {exc.limit} cubes; narrow the property\n")
         return EXIT_UNKNOWN
@@ -84,7 +84,7 @@ def cmd_counterexamples(args: argparse.Namespace, out: TextIO, err: TextIO) -> i
         err.write(f"thpverify: internal error: {exc}\n")
         return EXIT_INTERNAL
     if not results:
-        out.write(f"{args.property}: no version where it fails\n" if not args.json else render.classes_json([]))
+        out.write(f"{args.property_name}: no version where it fails\n" if not args.json else render.classes_json([]))
         return EXIT_OK
     out.write(render.classes_json(results) if args.json else render.classes_text(results))
     verdicts = {r.verdict for r in results}
@@ -113,18 +113,18 @@ def _reproduce(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..render import reproduce as render
 
     lib = library(args.spec, args.include, arch=args.arch)
-    results, eng = classes_of(lib, args.property, args.version, None, refuted_only=False, only=args.klass, count=False,
+    results, eng = classes_of(lib, args.property_name, args.version, None, refuted_only=False, only=args.klass, count=False,
                               minimum=False)
     r = results[0]
     if r.verdict is not VerdictKind.REFUTED:
-        raise UsageError(f"{args.property} is {r.verdict} on {args.version}: no failing input to reproduce")
+        raise UsageError(f"{args.property_name} is {r.verdict} on {args.version}: no failing input to reproduce")
     chosen = list(r.classes)
     if args.klass is not None:
         chosen = [k for k in r.classes if k.index == args.klass]
         if not chosen:
             raise UsageError(f"no class {args.klass}; classes: 1..{r.found}")
     machine = rp.machine()
-    inst = next(i for i in lib.properties[args.property].instances if i.version == args.version)
+    inst = next(i for i in lib.properties[args.property_name].instances if i.version == args.version)
     plans = [rp.plan(lib, inst, r, k, machine, eng) for k in chosen]
     if args.format != "text":
         if args.run_here:

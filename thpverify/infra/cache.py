@@ -244,7 +244,7 @@ def verdicts_to_json(verdicts: tuple[Verdict, ...]) -> list[dict[str, Any]]:
 def _verdict_json(v: Verdict) -> dict[str, Any]:
     cex = v.counterexample
     return {
-        "property": v.property, "version": v.version, "verdict": v.verdict, "expected": v.expected,
+        "property": v.property_name, "version": v.version, "verdict": v.verdict, "expected": v.expected,
         "reason": v.reason, "core": list(v.core), "checks": list(v.checks),
         "counterexample": None if cex is None else {
             "partial": [[f.atom, f.element, f.value] for f in cex.partial],

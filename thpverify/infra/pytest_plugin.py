@@ -106,30 +106,30 @@ class SpecFile(pytest.File):
                 continue
             for inst in prop.instances:
                 name = f"{prop.name}[{inst.version}]" if inst.version else prop.name
-                yield PropertyItem.from_parent(self, name=name, folder=folder, property=prop.name,
+                yield PropertyItem.from_parent(self, name=name, folder=folder, property_name=prop.name,
                                                version=inst.version, line=prop.span.line)
 
 
 class UnexpectedVerdictError(Exception):
     def __init__(self, verdict: Verdict) -> None:
-        super().__init__(verdict.property)
+        super().__init__(verdict.property_name)
         self.verdict = verdict
 
 
 class PropertyItem(pytest.Item):
     """One property on one version: passes when the verdict is the expected one."""
 
-    def __init__(self, *, folder: Path, property: str, version: str, line: int, **kwargs: Any) -> None:
+    def __init__(self, *, folder: Path, property_name: str, version: str, line: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.folder = folder
-        self.property = property
+        self.property_name = property_name
         self.version = version
         self.line = line
 
     def runtest(self) -> None:
         libraries = self.config.stash[_LIBRARIES]
         lib = libraries.library(self.folder)
-        inst = next(i for i in lib.properties[self.property].instances if i.version == self.version)
+        inst = next(i for i in lib.properties[self.property_name].instances if i.version == self.version)
         verdict: Verdict = libraries.solver(self.folder).check(inst)
         self.user_properties.append(("verdict", verdict.verdict))
         self.user_properties.append(("expected", verdict.expected or ""))

@@ -32,7 +32,6 @@ those of smaps.py, conform.py and geometry.py:
 
 from __future__ import annotations
 
-import builtins
 import ctypes
 import dataclasses
 import os
@@ -134,7 +133,7 @@ class Observation:
 
 @dataclass(frozen=True)
 class Plan:
-    property: str
+    property_name: str
     version: str
     klass: int
     sides: tuple[tuple[str, Value, str | None], ...]  # predicate, value, rule
@@ -150,7 +149,7 @@ class Plan:
     needs: tuple[tuple[str, str], ...]  # atom=value, what would create it
     note: str = ""
 
-    @builtins.property
+    @property
     def makeable(self) -> bool:
         return self.case is not None and not self.needs
 
@@ -253,7 +252,7 @@ def plan(lib: m.Library, inst: m.Instance, result: CexClasses, k: CexClass, mach
         return _plan(lib, inst, result, k, mach, engine)
     except ClassesError as exc:
         sides = tuple((name, side.value, side.rule) for name, side in zip(_predicates(inst, lib), k.sides, strict=True))
-        return Plan(result.property, result.version, k.index, sides, None, (), None, 0, 0, "none", (), (), (),
+        return Plan(result.property_name, result.version, k.index, sides, None, (), None, 0, 0, "none", (), (), (),
                     (("search", f"no plan: {exc}"),))
 
 
@@ -264,7 +263,7 @@ def _plan(lib: m.Library, inst: m.Instance, result: CexClasses, k: CexClass, mac
     eng = engine or Engine(lib)
     q = ClassQuery(eng, inst, k, at_most_one=MODE_GROUPS, never=[(a, g.PUD_ORDER) for grp in MODE_GROUPS for a in grp])
     sides = tuple((name, side.value, side.rule) for name, side in zip(_predicates(inst, lib), k.sides, strict=True))
-    base: dict[str, Any] = dict(property=result.property, version=result.version, klass=k.index, sides=sides)
+    base: dict[str, Any] = dict(property_name=result.property_name, version=result.version, klass=k.index, sides=sides)
     read = set(result.space)
     base["read"] = read
     grid = _placements(mach)

@@ -247,7 +247,7 @@ def patch_text(p: PatchReport, strict: bool = False) -> str:
         out.append("")
         out.append(f"{change} ({len(hits)}):")
         for c in hits:
-            out.append(f"  {c.property}" + ("  (intended)" if c.intended else ""))
+            out.append(f"  {c.property_name}" + ("  (intended)" if c.intended else ""))
             across = f"  (with {p.candidate} in {p.base}'s place)" if c.across else ""
             out.append(f"    {p.base}: {c.base}, {p.candidate}: {c.candidate}{across}")
         if not hits:
@@ -256,11 +256,11 @@ def patch_text(p: PatchReport, strict: bool = False) -> str:
     if other:
         out.append("")
         out.append(f"other changes ({len(other)}):")
-        out.extend(f"  {c.property}: {c.change}" for c in other)
+        out.extend(f"  {c.property_name}: {c.change}" for c in other)
     same = [c for c in p.properties if c.change == "unchanged"]
     out.append("")
     out.append(f"unchanged ({len(same)}):")
-    out.extend(_wrap(", ".join(c.property for c in same) or "none", "  "))
+    out.extend(_wrap(", ".join(c.property_name for c in same) or "none", "  "))
     for t in p.diffs:
         out.append("")
         out.append("-" * 40)
@@ -311,7 +311,7 @@ def _patch_verdict(p: PatchReport, strict: bool) -> str:
     if code == 6:
         return "verdict: ERROR: a check failed inside the tool (exit 6)"
     if failing:
-        names = ", ".join(c.property for c in failing)
+        names = ", ".join(c.property_name for c in failing)
         counted = "1 property newly fails" if len(failing) == 1 else f"{len(failing)} properties newly fail"
         return f"verdict: FAIL: {counted}: {names} (exit 10)"
     if code == 10:

@@ -100,14 +100,14 @@ static void die(const char *what)
 def c_program(p: Any) -> str:
     if p.case is None:
         needs = "; ".join(f"{a}: {w}" for a, w in p.needs)
-        return (f"/* {p.property} on {p.version}, class {p.klass}: not made from userspace.\n"
+        return (f"/* {p.property_name} on {p.version}, class {p.klass}: not made from userspace.\n"
                 + "".join(f" * needs {a}: {w}\n" for a, w in p.needs) + " */\n"
                 + "#include <stdio.h>\nint main(void)\n{\n"
                 + f"\tprintf(\"# SKIP {_c(needs)}\\n\");\n\treturn 4;\n}}\n")
     c = p.case
     lines = ["// SPDX-License-Identifier: GPL-2.0",
              "/*",
-             f" * thpverify reproducer: {p.property} on {p.version}, class {p.klass}.",
+             f" * thpverify reproducer: {p.property_name} on {p.version}, class {p.klass}.",
              " * The model says: " + "; ".join(f"{n} = {v}" + (f" ({r})" if r else "") for n, v, r in p.sides) + ".",
              " * Exits 0 when the kernel agrees, 1 when it does not, 4 when a setting differs.",
              " * Build: cc -Wall -Werror -o reproduce reproduce.c",
@@ -234,7 +234,7 @@ def _observe(p: Any) -> list[str]:
 
 
 def sh_recipe(p: Any) -> str:
-    lines = ["#!/bin/sh", f"# thpverify reproducer: {p.property} on {p.version}, class {p.klass}", "set -e"]
+    lines = ["#!/bin/sh", f"# thpverify reproducer: {p.property_name} on {p.version}, class {p.klass}", "set -e"]
     if p.case is None:
         lines += [f"# needs {a}: {w}" for a, w in p.needs]
         lines.append("echo 'not made from userspace' >&2; exit 4")

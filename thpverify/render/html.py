@@ -86,8 +86,8 @@ def _matrix(report: CheckReport, ids: dict[tuple[str, str], str]) -> list[str]:
     per_version = [v for v in report.verdicts if v.version]
     if not per_version:
         return []
-    names = list(dict.fromkeys(v.property for v in per_version))
-    cells = {(v.property, v.version): v for v in per_version}
+    names = list(dict.fromkeys(v.property_name for v in per_version))
+    cells = {(v.property_name, v.version): v for v in per_version}
     versions = [x for x in report.versions if any(v.version == x for v in per_version)]
     out = ['<table class="matrix" id="matrix">', "<thead><tr><th class=\"prop\"></th>"]
     out.extend(f"<th scope=\"col\">{_e(x)}</th>" for x in versions)
@@ -120,11 +120,11 @@ def _across(report: CheckReport, ids: dict[tuple[str, str], str], lib: m.Library
     for v in across:
         mark = f"{render_text.SYMBOL[v.verdict]} {v.verdict}"
         if _has_panel(v):
-            mark = f'<a href="#{ids[(v.property, v.version)]}">{_e(mark)}</a>'
+            mark = f'<a href="#{ids[(v.property_name, v.version)]}">{_e(mark)}</a>'
         else:
             mark = _e(mark)
-        doc = lib.properties[v.property].doc if v.property in lib.properties else ""
-        out.append(f'<tr><td><code>{_e(v.property)}</code></td><td class="{_cell_class(v)}">{mark}</td>'
+        doc = lib.properties[v.property_name].doc if v.property_name in lib.properties else ""
+        out.append(f'<tr><td><code>{_e(v.property_name)}</code></td><td class="{_cell_class(v)}">{mark}</td>'
                    f"<td>{_e(v.expected or 'none')}</td><td>{_e(doc)}</td></tr>")
     out.append("</table>")
     return out
@@ -135,8 +135,8 @@ def _panels(report: CheckReport, ids: dict[tuple[str, str], str], lib: m.Library
     for v in report.verdicts:
         if not _has_panel(v):
             continue
-        doc = lib.properties[v.property].doc if v.property in lib.properties else ""
-        out.append(f'<section class="panel" id="{ids[(v.property, v.version)]}">')
+        doc = lib.properties[v.property_name].doc if v.property_name in lib.properties else ""
+        out.append(f'<section class="panel" id="{ids[(v.property_name, v.version)]}">')
         out.append(f"<h3>{_e(headline(v))}</h3>")
         if doc:
             out.append(f'<p class="muted">{_e(doc)}</p>')
@@ -238,10 +238,10 @@ def _timeline(t: Timeline | None, note: str, given: Sequence[Fixed], caller: str
 def report(report: CheckReport, lib: m.Library, diffs: Sequence[DiffTable] = (), diff_note: str = "",
            timeline: Timeline | None = None, timeline_note: str = "", given: Sequence[Fixed] = (),
            caller: str | None = None) -> str:
-    ids = {(v.property, v.version): f"cex-{i}" for i, v in enumerate(report.verdicts)}
+    ids = {(v.property_name, v.version): f"cex-{i}" for i, v in enumerate(report.verdicts)}
     summary = render_text.summary(report.verdicts)
     ok = report.exit_code == 0
-    props = len({v.property for v in report.verdicts})
+    props = len({v.property_name for v in report.verdicts})
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            "<title>thpverify report</title>", f"<style>{CSS}</style></head><body>",

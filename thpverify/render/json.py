@@ -16,6 +16,10 @@ from typing import Any
 from ..lang.diagnostics import Diagnostic
 from ..results import SCHEMA, CheckReport, EvalResult, Fixed, Verdict
 
+# Field names that differ from their JSON key: the key keeps the DSL's word
+# (a Python field cannot be called `property` without shadowing the builtin).
+_KEYS = {"property_name": "property"}
+
 
 def plain(value: Any) -> Any:
     """Typed result data as JSON values."""
@@ -24,7 +28,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {_KEYS.get(f.name, f.name): plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     if isinstance(value, Mapping):

@@ -20,7 +20,7 @@ from .sarif import details, headline, property_place, status
 
 
 def case_name(v: Verdict) -> str:
-    return f"{v.property}[{v.version}]" if v.version else v.property
+    return f"{v.property_name}[{v.version}]" if v.version else v.property_name
 
 
 def _case(lib: m.Library, v: Verdict, file: str) -> ET.Element:

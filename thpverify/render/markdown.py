@@ -39,13 +39,13 @@ def check_report(report: CheckReport, lib: m.Library) -> str:
     ok = report.exit_code == 0
     out = [f"## thpverify check: {'✅' if ok else '❌'} {summary}", ""]
     out.append(f"{len(report.versions)} versions, "
-               f"{len({v.property for v in verdicts})} properties, exit code {report.exit_code}.")
+               f"{len({v.property_name for v in verdicts})} properties, exit code {report.exit_code}.")
     out.append("")
     per_version = [v for v in verdicts if v.version]
     across = [v for v in verdicts if not v.version]
     if per_version:
-        names = list(dict.fromkeys(v.property for v in per_version))
-        cells = {(v.property, v.version): v for v in per_version}
+        names = list(dict.fromkeys(v.property_name for v in per_version))
+        cells = {(v.property_name, v.version): v for v in per_version}
         out.append("| property | " + " | ".join(f"`{x}`" for x in report.versions) + " |")
         out.append("|---|" + "---|" * len(report.versions))
         for name in names:
@@ -57,7 +57,7 @@ def check_report(report: CheckReport, lib: m.Library) -> str:
         out.append("| cross-version property | verdict | expected |")
         out.append("|---|---|---|")
         for v in across:
-            out.append(f"| `{v.property}` | {_cell(v)} {v.verdict} | {v.expected or 'none'} |")
+            out.append(f"| `{v.property_name}` | {_cell(v)} {v.verdict} | {v.expected or 'none'} |")
         out.append("")
     wrong = [v for v in verdicts if not v.as_expected]
     if wrong:
@@ -75,7 +75,7 @@ def check_report(report: CheckReport, lib: m.Library) -> str:
         out.append(f"### Counterexamples ({len(refuted)} refuted as expected)")
         out.append("")
         for v in refuted:
-            out.append(f"<details><summary><code>{v.property}</code> on <code>{v.version or 'across versions'}</code></summary>")
+            out.append(f"<details><summary><code>{v.property_name}</code> on <code>{v.version or 'across versions'}</code></summary>")
             out.append("")
             out.append(_code(details(v)))
             out.append("")

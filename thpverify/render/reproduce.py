@@ -40,7 +40,7 @@ def classes_text(results: Sequence[CexClasses]) -> str:
     for r in results:
         if out:
             out.append("")
-        out.append(f"{r.property} on {r.version or '(across versions)'}: {r.verdict}")
+        out.append(f"{r.property_name} on {r.version or '(across versions)'}: {r.verdict}")
         if r.doc:
             out += _wrap(r.doc, "  ")
         if r.premises:
@@ -81,7 +81,7 @@ def class_json(k: CexClass) -> dict[str, Any]:
 
 
 def classes_doc(r: CexClasses) -> dict[str, Any]:
-    return {"property": r.property, "doc": r.doc, "version": r.version, "verdict": r.verdict,
+    return {"property": r.property_name, "doc": r.doc, "version": r.version, "verdict": r.verdict,
             "assumptions": list(r.assumptions), "premises": list(r.premises), "claim": r.claim,
             "failing": r.failing, "total": r.total, "space": list(r.space), "found": r.found, "shown": r.shown,
             "classes_are": "disjoint", "measure": "literals", "classes": [class_json(k) for k in r.classes],
@@ -201,7 +201,7 @@ def run_lines(r: Any) -> list[str]:
 
 
 def reproduce_text(result: CexClasses, plans: Sequence[Any], runs: Sequence[Any], machine: Any) -> str:
-    out = [f"{result.property} on {result.version}: {result.found} classes; machine: kernel {machine.kernel}"]
+    out = [f"{result.property_name} on {result.version}: {result.found} classes; machine: kernel {machine.kernel}"]
     if result.doc:
         out += _wrap(result.doc, "  ")
     byk = {r.klass: r for r in runs}
@@ -221,7 +221,7 @@ def reproduce_text(result: CexClasses, plans: Sequence[Any], runs: Sequence[Any]
 
 def plan_json(p: Any) -> dict[str, Any]:
     c = p.case
-    return {"class": p.klass, "property": p.property, "version": p.version, "caller": p.caller,
+    return {"class": p.klass, "property": p.property_name, "version": p.version, "caller": p.caller,
             "sides": [{"predicate": n, "value": plain(v), "rule": r} for n, v, r in p.sides],
             "inputs": {a: plain(to_value(v, True)) for a, v in p.point},
             "needs": [{"atom": a, "what": w} for a, w in p.needs], "prctl": p.prctl,

@@ -34,7 +34,7 @@ class Place:
 
 def property_place(lib: m.Library, v: Verdict) -> Place | None:
     """Where the property is written in the spec."""
-    prop = lib.properties.get(v.property)
+    prop = lib.properties.get(v.property_name)
     if prop is None or prop.span.line <= 0:
         return None
     return Place(prop.span.file, prop.span.line, prop.span.col)
@@ -42,7 +42,7 @@ def property_place(lib: m.Library, v: Verdict) -> Place | None:
 
 def expect_place(lib: m.Library, v: Verdict) -> Place | None:
     """The `expect` line that applies to this version, else the property."""
-    prop = lib.properties.get(v.property)
+    prop = lib.properties.get(v.property_name)
     if prop is not None:
         for inst in prop.instances:
             if inst.version == v.version and inst.expect_span is not None and inst.expect_span.line > 0:
@@ -75,11 +75,11 @@ def headline(v: Verdict) -> str:
     """One line for a verdict: what was found against what was expected."""
     where = v.version or "across versions"
     if v.expected is None:
-        return f"{v.property} [{where}]: {v.verdict}; the spec states no expectation"
+        return f"{v.property_name} [{where}]: {v.verdict}; the spec states no expectation"
     want = EXPECTED_VERDICT[v.expected]
     if v.as_expected:
-        return f"{v.property} [{where}]: {v.verdict}, as expected"
-    return f"{v.property} [{where}]: {v.verdict}, expected {want}"
+        return f"{v.property_name} [{where}]: {v.verdict}, as expected"
+    return f"{v.property_name} [{where}]: {v.verdict}, expected {want}"
 
 
 def details(v: Verdict) -> str:
@@ -135,13 +135,13 @@ def _result(lib: m.Library, v: Verdict, index: int) -> dict[str, Any]:
         loc["message"] = {"text": "the expectation for this version"}
         related.append(loc)
     out: dict[str, Any] = {
-        "ruleId": v.property,
+        "ruleId": v.property_name,
         "ruleIndex": index,
         "kind": "pass" if kind == "pass" else "fail",
         "level": level,
         "message": {"text": message},
         "locations": locations,
-        "partialFingerprints": {"thpverify/v1": f"{v.property}@{v.version}"},
+        "partialFingerprints": {"thpverify/v1": f"{v.property_name}@{v.version}"},
         "properties": {
             "version": v.version,
             "verdict": v.verdict,
@@ -157,7 +157,7 @@ def _result(lib: m.Library, v: Verdict, index: int) -> dict[str, Any]:
 
 
 def check_report(report: CheckReport, lib: m.Library) -> str:
-    names = list(dict.fromkeys(v.property for v in report.verdicts))
+    names = list(dict.fromkeys(v.property_name for v in report.verdicts))
     rules = []
     for name in names:
         prop = lib.properties.get(name)
@@ -177,7 +177,7 @@ def check_report(report: CheckReport, lib: m.Library) -> str:
                 "KERNEL": {"description": {"text": "a Linux source tree of the release the rule cites"}},
             },
             "columnKind": "unicodeCodePoints",
-            "results": [_result(lib, v, index[v.property]) for v in report.verdicts],
+            "results": [_result(lib, v, index[v.property_name]) for v in report.verdicts],
             "properties": {"versions": list(report.versions), "files": list(report.files),
                            "exitCode": report.exit_code},
         }],

@@ -114,12 +114,12 @@ def check_report(report: CheckReport, docs: dict[str, str], detail: bool = False
     out = [f"thpverify check: {len(report.versions)} versions, {len(docs)} properties"]
     current = None
     for v in report.verdicts:
-        if v.property != current:
-            current = v.property
+        if v.property_name != current:
+            current = v.property_name
             out.append("")
-            out.append(f"{v.property}")
-            if docs.get(v.property):
-                out.extend(_wrap(docs[v.property], "  "))
+            out.append(f"{v.property_name}")
+            if docs.get(v.property_name):
+                out.extend(_wrap(docs[v.property_name], "  "))
         out.extend(verdict(v, detail))
     out.append("")
     out.append(summary(report.verdicts))
