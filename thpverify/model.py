@@ -9,28 +9,41 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from .errors import Diagnostic
 from .location import Span
 from .results import KernelCite
 
 
+class TypeKind(StrEnum):
+    """The kinds of type: a bool, an enum atom's values, a set over a
+    universe, an element of a universe, and a set of an enum's values
+    (written in `in {...}` tests)."""
+
+    BOOL = "bool"
+    ENUM = "enum"
+    SET = "set"
+    ELEM = "elem"
+    ENUMSET = "enumset"
+
+
 @dataclass(frozen=True)
 class Type:
-    kind: str  # bool, enum, set, elem
+    kind: TypeKind
     name: str = ""  # the enum atom's name, or the universe's name
 
     def __str__(self) -> str:
-        if self.kind == "bool":
+        if self.kind is TypeKind.BOOL:
             return "bool"
-        if self.kind == "enum":
+        if self.kind is TypeKind.ENUM:
             return f"enum {self.name}"
-        if self.kind == "set":
+        if self.kind is TypeKind.SET:
             return f"set of {self.name}"
         return self.name
 
 
-BOOL = Type("bool")
+BOOL = Type(TypeKind.BOOL)
 
 
 @dataclass(frozen=True)

@@ -154,11 +154,11 @@ class Engine:
         out = []
         for name, element in self.solver.coords(names):
             atom = self.lib.atoms[name]
-            options = atom.values if element is None and atom.type.kind == "enum" else (False, True)
+            options = atom.values if element is None and atom.type.kind is m.TypeKind.ENUM else (False, True)
             out.append(Coordinate(name, element, False, options))
         if derived:
             for fn in self.lib.global_functions.values():
-                if fn.kind != "def" or fn.params or fn.returns.kind != "bool":
+                if fn.kind != "def" or fn.params or fn.returns.kind is not m.TypeKind.BOOL:
                     continue
                 reads = atoms_of(self.lib, [m.Call("", fn.name, (), m.BOOL, fn.span)])
                 if len(reads) > 1 and set(reads) <= set(names):

@@ -166,11 +166,11 @@ class _Linter:
         for name, term in params.items():
             v = model.eval(term, model_completion=True)
             t = types[name]
-            if t.kind == "bool":
+            if t.kind is m.TypeKind.BOOL:
                 args.append(bool(z3.is_true(v)))
-            elif t.kind == "enum":
+            elif t.kind is m.TypeKind.ENUM:
                 args.append(str(v)[len(t.name) + 1:])
-            elif t.kind == "set":
+            elif t.kind is m.TypeKind.SET:
                 args.append(ev.set_value(v.as_long() & self.lib.universes[t.name].mask))  # type: ignore[attr-defined]
             else:
                 args.append(v.as_long())  # type: ignore[attr-defined]

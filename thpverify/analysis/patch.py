@@ -136,10 +136,10 @@ def literal_expr(lib: m.Library, lit: Literal, span: Span) -> m.Expr:
     atom = lib.atoms[lit.name]
     ref = m.AtomRef(atom.name, atom.type, span)
     if lit.element is not None:
-        elem = m.Lit(lit.element, m.Type("elem", atom.type.name), span)
+        elem = m.Lit(lit.element, m.Type(m.TypeKind.ELEM, atom.type.name), span)
         member: m.Expr = m.Op("in", (elem, ref), m.BOOL, span)
         return member if lit.values[0] is True else m.Op("not", (member,), m.BOOL, span)
-    if atom.type.kind == "bool":
+    if atom.type.kind is m.TypeKind.BOOL:
         return ref if lit.values[0] is True else m.Op("not", (ref,), m.BOOL, span)
     options: list[m.Expr] = [m.Op("eq", (ref, m.Lit(v, atom.type, span)), m.BOOL, span) for v in lit.values]
     out = options[0]

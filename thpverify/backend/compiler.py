@@ -67,9 +67,9 @@ class Compiler:
     # ---------------------------------------------------------------- atoms
 
     def _declare(self, atom: m.Atom) -> z3.ExprRef:
-        if atom.type.kind == "bool":
+        if atom.type.kind is m.TypeKind.BOOL:
             return z3.Bool(atom.name, self.ctx)
-        if atom.type.kind == "enum":
+        if atom.type.kind is m.TypeKind.ENUM:
             sort, values = z3.EnumSort(f"{atom.name}_t", [f"{atom.name}_{v}" for v in atom.values], ctx=self.ctx)
             self.sorts[atom.name] = sort
             self.constructors[atom.name] = dict(zip(atom.values, values, strict=True))
@@ -83,7 +83,7 @@ class Compiler:
         """Sets hold only elements of their universe."""
         out = []
         for atom in self.lib.atoms.values():
-            if atom.type.kind == "set":
+            if atom.type.kind is m.TypeKind.SET:
                 u = self.lib.universes[atom.type.name]
                 outside = ~u.mask & ((1 << u.width) - 1)
                 if outside:
@@ -92,18 +92,18 @@ class Compiler:
 
     def value(self, atom: m.Atom, value: bool | str | int) -> z3.ExprRef:
         """The Z3 literal for a concrete value of an atom."""
-        if atom.type.kind == "bool":
+        if atom.type.kind is m.TypeKind.BOOL:
             return z3.BoolVal(bool(value), self.ctx)
-        if atom.type.kind == "enum":
+        if atom.type.kind is m.TypeKind.ENUM:
             return self.constructors[atom.name][str(value)]
         return z3.BitVecVal(int(value), self.width(atom.type.name), self.ctx)
 
     def read(self, atom: m.Atom, model: z3.ModelRef) -> bool | str | int:
         """An atom's value in a model, completed where the model leaves it free."""
         term = model.eval(self.atoms[atom.name], model_completion=True)
-        if atom.type.kind == "bool":
+        if atom.type.kind is m.TypeKind.BOOL:
             return bool(z3.is_true(term))
-        if atom.type.kind == "enum":
+        if atom.type.kind is m.TypeKind.ENUM:
             text = str(term)
             return text[len(atom.name) + 1:]
         return int(term.as_long())  # type: ignore[attr-defined]
@@ -115,9 +115,9 @@ class Compiler:
         out: dict[str, bool | str | int] = {}
         for atom in atoms:
             term = found.get(atom.name)
-            if atom.type.kind == "bool":
+            if atom.type.kind is m.TypeKind.BOOL:
                 out[atom.name] = term is not None and z3.is_true(term)
-            elif atom.type.kind == "enum":
+            elif atom.type.kind is m.TypeKind.ENUM:
                 out[atom.name] = str(term)[len(atom.name) + 1:] if term is not None else atom.values[0]
             else:
                 out[atom.name] = term.as_long() if term is not None else 0  # type: ignore[attr-defined]
@@ -179,9 +179,9 @@ class Compiler:
         return _OPS[e.op](self, e, [self.expr(a, env) for a in e.args])
 
     def _lit(self, e: m.Lit) -> z3.ExprRef:
-        if e.type.kind == "bool":
+        if e.type.kind is m.TypeKind.BOOL:
             return z3.BoolVal(bool(e.value), self.ctx)
-        if e.type.kind == "enum":
+        if e.type.kind is m.TypeKind.ENUM:
             return self.constructors[e.type.name][str(e.value)]
         return z3.BitVecVal(int(e.value), self.width(e.type.name), self.ctx)
 

@@ -96,9 +96,9 @@ class Diagrams:
         self._exprs: dict[int, Sym] = {}
         sets: list[tuple[int, int, Coord]] = []
         for position, atom in enumerate(lib.atoms.values()):
-            if atom.type.kind == "bool":
+            if atom.type.kind is m.TypeKind.BOOL:
                 self.vars[(atom.name, None)] = [atom.name]
-            elif atom.type.kind == "enum":
+            elif atom.type.kind is m.TypeKind.ENUM:
                 width = max(1, (len(atom.values) - 1).bit_length())
                 self.vars[(atom.name, None)] = [f"{atom.name}#{i}" for i in range(width)]
             else:
@@ -126,7 +126,7 @@ class Diagrams:
         # condition wins (finite._lightest prefers earlier variables); the
         # later-declared condition first (VM_NO_KHUGEPAGED over VM_SPECIAL).
         self.derived = [f.name for f in lib.global_functions.values()
-                        if f.kind == "def" and not f.params and f.returns.kind == "bool" and f.name not in lib.atoms]
+                        if f.kind == "def" and not f.params and f.returns.kind is m.TypeKind.BOOL and f.name not in lib.atoms]
         for name in self.derived:
             self.vars[(name, None)] = [f"def:{name}"]
             self.meta[(name, None)] = (f"def:{name}?in", [f"def:{name}?0", f"def:{name}?1"])
@@ -167,15 +167,15 @@ class Diagrams:
         atom = self.lib.atoms.get(coord[0])
         if atom is None:
             return (False, True)
-        return atom.values if coord[1] is None and atom.type.kind == "enum" else (False, True)
+        return atom.values if coord[1] is None and atom.type.kind is m.TypeKind.ENUM else (False, True)
 
     def literal(self, coord: Coord, value: bool | str | int) -> BDD:
         """The condition coordinate == value."""
         name, element = coord
         atom = self.lib.atoms.get(name)
-        if atom is not None and element is None and atom.type.kind == "enum":
+        if atom is not None and element is None and atom.type.kind is m.TypeKind.ENUM:
             return self._code(name, atom.values.index(str(value)))
-        if atom is not None and element is None and atom.type.kind == "set":  # a whole set, as a bit mask
+        if atom is not None and element is None and atom.type.kind is m.TypeKind.SET:  # a whole set, as a bit mask
             return self.bdd_and(self.literal((name, k), bool(int(value) >> k & 1))
                                 for k in self.lib.universes[atom.type.name].elements)
         v = self.bdd.var(self.vars[coord][0])
@@ -193,7 +193,7 @@ class Diagrams:
         out = self.true
         for name in atoms:
             atom = self.lib.atoms[name]
-            if atom.type.kind != "enum":
+            if atom.type.kind is not m.TypeKind.ENUM:
                 continue
             if name not in self._domain:
                 self._domain[name] = self.bdd_or(self._code(name, i) for i in range(len(atom.values)))
@@ -205,9 +205,9 @@ class Diagrams:
 
     def atom(self, ref: m.AtomRef) -> Sym:
         atom = self.lib.atoms[ref.name]
-        if atom.type.kind == "bool":
+        if atom.type.kind is m.TypeKind.BOOL:
             return self.bdd.var(ref.name)
-        if atom.type.kind == "enum":
+        if atom.type.kind is m.TypeKind.ENUM:
             return Choice(tuple((v, self._code(ref.name, i)) for i, v in enumerate(atom.values)))
         u = self.lib.universes[atom.type.name]
         return Bits(tuple(self.bdd.var(self.vars[(ref.name, k)][0]) if k in u.elements else self.false
@@ -303,9 +303,9 @@ class Diagrams:
         return OPS[e.op](self, e, [self.expr(a, env) for a in e.args])
 
     def constant(self, typ: m.Type, value: bool | int | str) -> Sym:
-        if typ.kind == "bool":
+        if typ.kind is m.TypeKind.BOOL:
             return self.true if value else self.false
-        if typ.kind == "set":
+        if typ.kind is m.TypeKind.SET:
             u = self.lib.universes[typ.name]
             return Bits(tuple(self.true if int(value) >> k & 1 else self.false for k in range(u.width)))
         return Choice(((value, self.true),))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 
 from ..errors import InconclusiveError, InternalError
+from ..model import TypeKind
 from .diagrams import BDD, Coord, Diagrams
 
 Cube = dict[Coord, bool | str]
@@ -42,7 +43,7 @@ def cofactors(d: Diagrams, coord: Coord, f: BDD) -> list[tuple[bool | str, BDD]]
 def restrict(d: Diagrams, coord: Coord, value: bool | str | int, f: BDD) -> BDD:
     name, element = coord
     names = d.vars[coord]
-    if element is None and d.lib.atoms[name].type.kind == "enum":
+    if element is None and d.lib.atoms[name].type.kind is TypeKind.ENUM:
         index = d.lib.atoms[name].values.index(str(value))
         return d.bdd.let({v: bool(index >> i & 1) for i, v in enumerate(names)}, f)
     return d.bdd.let({names[0]: bool(value)}, f)
@@ -293,9 +294,9 @@ def decode(d: Diagrams, point: dict[str, bool], atoms: Iterable[str]) -> dict[st
     out: dict[str, bool | str | int] = {}
     for name in atoms:
         atom = d.lib.atoms[name]
-        if atom.type.kind == "bool":
+        if atom.type.kind is TypeKind.BOOL:
             out[name] = bool(point.get(name, False))
-        elif atom.type.kind == "enum":
+        elif atom.type.kind is TypeKind.ENUM:
             index = sum(1 << i for i, v in enumerate(d.vars[(name, None)]) if point.get(v, False))
             out[name] = atom.values[index]
         else:

@@ -61,9 +61,9 @@ class ExportCompiler(Compiler):
 
     def _declare(self, atom: m.Atom) -> z3.ExprRef:
         name = symbol(f"atom.{atom.name}")
-        if atom.type.kind == "bool":
+        if atom.type.kind is m.TypeKind.BOOL:
             return z3.Bool(name, self.ctx)
-        if atom.type.kind == "enum":
+        if atom.type.kind is m.TypeKind.ENUM:
             values = [symbol(f"value.{atom.name}.{v}") for v in atom.values]
             sort, made = z3.EnumSort(symbol(f"sort.{atom.name}"), values, ctx=self.ctx)
             self.sorts[atom.name] = sort
@@ -106,7 +106,7 @@ def _smt2_preamble(c: Compiler, title: str) -> list[str]:
         "(set-option :produce-unsat-cores true)",
     ]
     for atom in lib.atoms.values():
-        if atom.type.kind == "enum":
+        if atom.type.kind is m.TypeKind.ENUM:
             ctors = " ".join(f"({c.constructors[atom.name][value].sexpr()})" for value in atom.values)
             out.append(f"(declare-datatypes (({c.sorts[atom.name].sexpr()} 0)) (({ctors})))")
     for atom in lib.atoms.values():

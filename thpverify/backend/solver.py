@@ -144,9 +144,9 @@ class Solver:
         for version, output, value, rule in sides:
             v, r = self.c.function(version, output)
             typ = self.lib.function(version, output).returns
-            if typ.kind == "bool":
+            if typ.kind is m.TypeKind.BOOL:
                 want.append(v == z3.BoolVal(bool(value), self.c.ctx))
-            elif typ.kind == "enum":
+            elif typ.kind is m.TypeKind.ENUM:
                 want.append(v == self.c.constructors[typ.name][str(value)])
             else:
                 want.append(v == z3.BitVecVal(int(value), v.size(), self.c.ctx))  # type: ignore[attr-defined]
@@ -171,12 +171,12 @@ class Solver:
 
     def defaults(self) -> dict[str, bool | str | int]:
         """Each atom's type's first value: false, the first enum value, {}."""
-        return {name: 0 if atom.type.kind == "set" else (atom.values[0] if atom.values else False)
+        return {name: 0 if atom.type.kind is m.TypeKind.SET else (atom.values[0] if atom.values else False)
                 for name, atom in self.lib.atoms.items()}
 
     def atom_value(self, value: bool | str | int, name: str) -> Value:
         """An atom's value as data (a set as its orders)."""
-        return to_value(value, self.lib.atoms[name].type.kind == "set")
+        return to_value(value, self.lib.atoms[name].type.kind is m.TypeKind.SET)
 
     def complete(self, partial: dict[str, bool | str | int | ev.PSet], free: list[Coord],
                  combo: Sequence[bool | str]) -> dict[str, bool | str | int]:
@@ -252,7 +252,7 @@ class Solver:
         out: list[Coord] = []
         for name in atoms:
             atom = self.lib.atoms[name]
-            if atom.type.kind == "set":
+            if atom.type.kind is m.TypeKind.SET:
                 out.extend((name, k) for k in self.lib.universes[atom.type.name].elements)
             else:
                 out.append((name, None))
@@ -277,7 +277,7 @@ class Solver:
         name, element = coord
         if element is None:
             atom = self.lib.atoms[name]
-            if atom.type.kind == "bool":
+            if atom.type.kind is m.TypeKind.BOOL:
                 return self.c.atoms[name] if value else z3.Not(self.c.atoms[name])
             return self.c.atoms[name] == self.c.value(atom, value)
         term = self.coord_term(coord)
@@ -286,7 +286,7 @@ class Solver:
     def coord_const(self, coord: Coord, value: bool | str | int) -> z3.ExprRef:
         name, element = coord
         atom = self.lib.atoms[name]
-        if element is None and atom.type.kind == "enum":
+        if element is None and atom.type.kind is m.TypeKind.ENUM:
             return self.c.value(atom, value)
         return z3.BoolVal(bool(value), self.c.ctx)
 
@@ -422,7 +422,7 @@ class Solver:
         atoms = atoms_of(self.lib, [*inst.premises, *(a.expr for a in inst.assumptions), inst.claim])
         coords = self.coords(atoms)
         inputs: list[dict[str, bool | str | int]] = []
-        if len(coords) <= 12 and all(self.lib.atoms[a].type.kind != "enum" for a in atoms):
+        if len(coords) <= 12 and all(self.lib.atoms[a].type.kind is not m.TypeKind.ENUM for a in atoms):
             for bits in itertools.product((False, True), repeat=len(coords)):
                 inputs.append(from_coords(coords, bits))
             how = "exhaustively"
@@ -574,7 +574,7 @@ class Solver:
 
     def _py(self, coord: Coord, term: z3.ExprRef) -> bool | str | int:
         name, element = coord
-        if element is not None or self.lib.atoms[name].type.kind == "bool":
+        if element is not None or self.lib.atoms[name].type.kind is m.TypeKind.BOOL:
             return bool(z3.is_true(term))
         return str(term)[len(name) + 1:]
 
@@ -622,7 +622,7 @@ class Solver:
     def _options(self, coord: Coord) -> tuple[bool | str, ...]:
         name, element = coord
         atom = self.lib.atoms[name]
-        if element is None and atom.type.kind == "enum":
+        if element is None and atom.type.kind is m.TypeKind.ENUM:
             return atom.values
         return (False, True)
 
@@ -637,7 +637,7 @@ class Solver:
             else:
                 out[name] = int(out.get(name, 0)) | (int(bool(value)) << element)
         for name, atom in self.lib.atoms.items():
-            out.setdefault(name, 0 if atom.type.kind == "set" else (atom.values[0] if atom.values else False))
+            out.setdefault(name, 0 if atom.type.kind is m.TypeKind.SET else (atom.values[0] if atom.values else False))
         return out
 
     # ------------------------------------------------------------ decisions
@@ -704,11 +704,11 @@ class Solver:
         return EvalResult(**common, value=None, depends_on=tuple(depends), rule=None, rule_at=None, kernel=None, trace=trace)
 
     def term_value(self, typ: m.Type, term: z3.ExprRef) -> Value:
-        if typ.kind == "bool":
+        if typ.kind is m.TypeKind.BOOL:
             return bool(z3.is_true(term))
-        if typ.kind == "enum":
+        if typ.kind is m.TypeKind.ENUM:
             return str(term)[len(typ.name) + 1:]
-        if typ.kind == "set":
+        if typ.kind is m.TypeKind.SET:
             return set_members(term.as_long())  # type: ignore[attr-defined]
         return int(term.as_long())  # type: ignore[attr-defined, no-any-return]
 
@@ -789,8 +789,8 @@ def format_step(step: ev.Step) -> str:
 
 
 def sort_of(c: Compiler, t: m.Type) -> z3.SortRef:
-    if t.kind == "bool":
+    if t.kind is m.TypeKind.BOOL:
         return z3.BoolSort(c.ctx)
-    if t.kind == "enum":
+    if t.kind is m.TypeKind.ENUM:
         return c.sorts[t.name]
     return z3.BitVecSort(c.width(t.name), c.ctx)

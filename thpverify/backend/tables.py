@@ -91,7 +91,7 @@ class Tables:
             for index, where in sorted(rules.items()):
                 both = cond & where
                 if both != self.d.false:
-                    out.append(OutputClass(version, output, v, to_value(v, typ.kind == "set"), self.d.rules[index], both))
+                    out.append(OutputClass(version, output, v, to_value(v, typ.kind is m.TypeKind.SET), self.d.rules[index], both))
         return out
 
     def count(self, f: Formula, atoms: Sequence[str]) -> int:

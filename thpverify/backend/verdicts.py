@@ -94,7 +94,7 @@ def _confirm_unsat(solver: Solver, inst: m.Instance, core: Sequence[str], extra:
 def _spot_check(solver: Solver, d: Diagrams, inst: m.Instance, held: BDD, atoms: list[str]) -> tuple[str, ...]:
     """Evaluate the claim with the interpreter on inputs where the premises hold."""
     coords = d.coords(atoms)
-    if len(coords) <= 12 and all(solver.lib.atoms[a].type.kind != "enum" for a in atoms):
+    if len(coords) <= 12 and all(solver.lib.atoms[a].type.kind is not m.TypeKind.ENUM for a in atoms):
         inputs: list[dict[str, bool | str | int]] = []
         for bits in itertools.product((False, True), repeat=len(coords)):
             inputs.append(from_coords(coords, bits))

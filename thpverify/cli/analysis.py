@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..model import TypeKind
 from .common import EXIT_FAILED, EXIT_OK, EXIT_UNKNOWN, UsageError, known_version, library, parse_value, parse_values
 
 if TYPE_CHECKING:
@@ -263,7 +264,7 @@ def cmd_requires(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         versions = [v for v in versions if args.output in lib.versions[v].outputs]
     for v in versions:
         _output(lib, v, args.output)
-        if lib.function(v, args.output).returns.kind != "bool":
+        if lib.function(v, args.output).returns.kind is not TypeKind.BOOL:
             raise UsageError(f"'{args.output}' of {v} is not a bool")
     r = requires(lib, versions, _caller(lib, args.caller), args.output, derived=not args.atoms_only)
     out.write(_dump("requires", render.requires_json(r)) if args.json else render.requires_text(r))

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..results import Fixed, Verdict
 
 from ..errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_SPEC, EXIT_UNKNOWN, UsageError
+from ..model import TypeKind
 from ..results import VerdictKind
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_SPEC", "EXIT_UNKNOWN", "UsageError", "checked", "known_version",
@@ -128,15 +129,15 @@ def parse_value(lib: m.Library, text: str) -> list[Fixed]:
         raise UsageError(f"unknown atom '{name}'" + (f"; {hint}" if hint else ""))
     kind = atom.type.kind
     if element is not None:
-        if kind != "set":
+        if kind is not TypeKind.SET:
             raise UsageError(f"'{name}' is not a set; write {name}={raw}")
         universe = lib.universes[atom.type.name]
         if element not in universe.elements:
             raise UsageError(f"{element} is not in universe {atom.type.name} {list(universe.elements)}")
         return [Fixed(name, element, _bool(raw, text))]
-    if kind == "bool":
+    if kind is TypeKind.BOOL:
         return [Fixed(name, None, _bool(raw, text))]
-    if kind == "enum":
+    if kind is TypeKind.ENUM:
         if raw not in atom.values:
             hint = did_you_mean(raw, atom.values)
             raise UsageError(f"'{raw}' is not a value of {name}: {', '.join(atom.values)}" + (f"; {hint}" if hint else ""))

@@ -64,7 +64,7 @@ def compare(lib: m.Library, hand: str, imported: str) -> list[Comparison]:
 
 
 def _set_valued(lib: m.Library, version: str, output: str) -> bool:
-    return lib.function(version, output).returns.kind == "set"
+    return lib.function(version, output).returns.kind is m.TypeKind.SET
 
 
 def proved_equal(lib: m.Library, hand: str, imported: str, output: str, caller: str | None) -> DiffTable | None:

@@ -83,7 +83,7 @@ def _weight(lib: m.Library, chunk: Chunk) -> int:
     total = 0
     for name, i in chunk:
         read = atoms_of(lib, [lib.properties[name].instances[i].claim])
-        total += 1 + 4 * sum(1 for a in read if lib.atoms[a].type.kind == "set")
+        total += 1 + 4 * sum(1 for a in read if lib.atoms[a].type.kind is m.TypeKind.SET)
     return total
 
 

@@ -320,7 +320,7 @@ def _coordinates(lib: m.Library, values: dict[str, Any]) -> list[tuple[str, int 
         if a not in lib.atoms:
             continue
         typ = lib.atoms[a].type
-        if typ.kind == "set":
+        if typ.kind is m.TypeKind.SET:
             out.extend((a, e, bool(v >> e & 1)) for e in lib.universes[typ.name].elements)
         else:
             out.append((a, None, v))

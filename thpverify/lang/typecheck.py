@@ -146,7 +146,7 @@ class _Checker:
         if isinstance(t, n.EnumType):
             if len(set(t.values)) != len(t.values):
                 self.error(t.span, "E022", f"enum of '{name}' repeats a value")
-            return m.Type("enum", name), t.values
+            return m.Type(m.TypeKind.ENUM, name), t.values
         return self.type(t), ()
 
     def type(self, t: n.TypeExpr) -> m.Type:
@@ -155,13 +155,13 @@ class _Checker:
         if isinstance(t, n.SetType):
             if t.universe not in self.s.universes:
                 self.error(t.span, "E023", f"unknown universe '{t.universe}'", did_you_mean(t.universe, self.s.universes))
-            return m.Type("set", t.universe)
+            return m.Type(m.TypeKind.SET, t.universe)
         if isinstance(t, n.NamedType):
             if t.name in self.s.universes:
-                return m.Type("elem", t.name)
+                return m.Type(m.TypeKind.ELEM, t.name)
             atom = self.s.atoms.get(t.name)
             if atom is not None and isinstance(atom.type, n.EnumType):
-                return m.Type("enum", t.name)
+                return m.Type(m.TypeKind.ENUM, t.name)
             hint = did_you_mean(t.name, list(self.s.universes) + ["bool"])
             self.error(t.span, "E023", f"unknown type '{t.name}'", hint or "types: bool, set of U, U, or an enum atom's name")
             return m.BOOL
@@ -370,7 +370,7 @@ class _Checker:
         return handler(self, e, env, expected)
 
     def _default_universe(self, span: n.Span, expected: m.Type | None) -> str:
-        if expected is not None and expected.kind in ("set", "elem"):
+        if expected is not None and expected.kind in (m.TypeKind.SET, m.TypeKind.ELEM):
             return expected.name
         if len(self.universes) == 1:
             return next(iter(self.universes))
@@ -384,7 +384,7 @@ class _Checker:
         u = self._default_universe(e.span, expected)
         if e.value > 62:
             self.error(e.span, "E052", f"{e.value} is too large for a universe element")
-        return m.Lit(e.value, m.Type("elem", u), e.span)
+        return m.Lit(e.value, m.Type(m.TypeKind.ELEM, u), e.span)
 
     def _lit_bool(self, e: n.BoolLit, env: dict[str, m.Type], expected: m.Type | None) -> m.Expr:
         return m.Lit(e.value, m.BOOL, e.span)
@@ -393,7 +393,7 @@ class _Checker:
         return name in env or self._raw(self.version, name) is not None or name in self.atoms or name in self.consts
 
     def _name(self, e: n.Name, env: dict[str, m.Type], expected: m.Type | None) -> m.Expr:
-        if expected is not None and expected.kind == "enum" and e.name in self.atoms[expected.name].values:
+        if expected is not None and expected.kind is m.TypeKind.ENUM and e.name in self.atoms[expected.name].values:
             return m.Lit(e.name, expected, e.span)
         if e.name in env:
             return m.Local(e.name, env[e.name], e.span)
@@ -445,12 +445,12 @@ class _Checker:
             self.error(e.span, "E055", f"'{e.name}' takes one set, not {len(e.args)} argument(s)")
             return m.Lit(False, m.BOOL, e.span)
         arg = self.expr(e.args[0], env, None)
-        if arg.type.kind != "set":
+        if arg.type.kind is not m.TypeKind.SET:
             self.error(e.args[0].span, "E056", f"'{e.name}' needs a set, not {arg.type}")
             return m.Lit(False, m.BOOL, e.span)
         if e.name == "empty":
             return m.Op("empty", (arg,), m.BOOL, e.span)
-        return m.Op("highest", (arg,), m.Type("elem", arg.type.name), e.span)
+        return m.Op("highest", (arg,), m.Type(m.TypeKind.ELEM, arg.type.name), e.span)
 
     def _not(self, e: n.Not, env: dict[str, m.Type], expected: m.Type | None) -> m.Expr:
         return m.Op("not", (self.bool_expr(e.operand, env),), m.BOOL, e.span)
@@ -464,11 +464,11 @@ class _Checker:
         return m.Op("cond", (test, then, orelse), then.type, e.span)
 
     def _setlit(self, e: n.SetLit, env: dict[str, m.Type], expected: m.Type | None) -> m.Expr:
-        if expected is not None and expected.kind == "enum":
+        if expected is not None and expected.kind is m.TypeKind.ENUM:
             return self._enum_set(e, expected)
         u = self._default_universe(e.span, expected)
         universe = self.universes.get(u)
-        set_type = m.Type("set", u)
+        set_type = m.Type(m.TypeKind.SET, u)
         mask = 0
         dynamic: list[m.Expr] = []
         for item in e.items:
@@ -482,8 +482,8 @@ class _Checker:
                 for v in values:
                     mask |= 1 << v
                 continue
-            value = self.expr(item, env, m.Type("elem", u))
-            if value.type != m.Type("elem", u):
+            value = self.expr(item, env, m.Type(m.TypeKind.ELEM, u))
+            if value.type != m.Type(m.TypeKind.ELEM, u):
                 self.error(item.span, "E058", f"a set of {u} holds elements of {u}, not {value.type}")
             elif isinstance(value, m.Lit):
                 assert isinstance(value.value, int)
@@ -516,7 +516,7 @@ class _Checker:
                 self.error(item.span, "E060", f"expected a value of {expected.name}: {', '.join(self.atoms[expected.name].values)}")
                 continue
             values.append(item.name)
-        return m.Lit(",".join(values), m.Type("enumset", expected.name), e.span)
+        return m.Lit(",".join(values), m.Type(m.TypeKind.ENUMSET, expected.name), e.span)
 
     def _binop(self, e: n.BinOp, env: dict[str, m.Type], expected: m.Type | None) -> m.Expr:
         op = e.op
@@ -528,9 +528,9 @@ class _Checker:
         if op in ("in", "notin"):
             return self._member(e, env)
         if op in ("|", "&", "-"):
-            left = self.expr(e.left, env, expected if expected and expected.kind == "set" else None)
+            left = self.expr(e.left, env, expected if expected and expected.kind is m.TypeKind.SET else None)
             right = self.expr(e.right, env, left.type)
-            if left.type.kind != "set" or right.type != left.type:
+            if left.type.kind is not m.TypeKind.SET or right.type != left.type:
                 sym = {"|": "union", "&": "intersection", "-": "difference"}[op]
                 self.error(e.span, "E061", f"set {sym} needs two sets of one universe, not {left.type} and {right.type}")
             name = {"|": "union", "&": "inter", "-": "diff"}[op]
@@ -545,24 +545,24 @@ class _Checker:
         if left.type != right.type:
             self.error(e.span, "E062", f"cannot compare {left.type} with {right.type}")
         name = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}[op]
-        if name in ("lt", "le", "gt", "ge") and left.type.kind != "elem":
+        if name in ("lt", "le", "gt", "ge") and left.type.kind is not m.TypeKind.ELEM:
             self.error(e.span, "E062", f"'{op}' orders universe elements, not {left.type}")
         return m.Op(name, (left, right), m.BOOL, e.span)
 
     def _member(self, e: n.BinOp, env: dict[str, m.Type]) -> m.Expr:
         left = self.expr(e.left, env, None)
-        if left.type.kind == "enum":
+        if left.type.kind is m.TypeKind.ENUM:
             right = self.expr(e.right, env, left.type)
-            if right.type.kind != "enumset":
+            if right.type.kind is not m.TypeKind.ENUMSET:
                 self.error(e.right.span, "E063", f"'in' after {left.type} takes a list of its values in braces")
                 return m.Lit(False, m.BOOL, e.span)
             assert isinstance(right, m.Lit) and isinstance(right.value, str)
             tests = [m.Op("eq", (left, m.Lit(v, left.type, right.span)), m.BOOL, e.span) for v in right.value.split(",") if v]
             out = _any(tests, e.span)
         else:
-            set_type = m.Type("set", left.type.name) if left.type.kind == "elem" else None
+            set_type = m.Type(m.TypeKind.SET, left.type.name) if left.type.kind is m.TypeKind.ELEM else None
             right = self.expr(e.right, env, set_type)
-            if left.type.kind != "elem" or right.type != set_type:
+            if left.type.kind is not m.TypeKind.ELEM or right.type != set_type:
                 self.error(e.span, "E063", f"'in' tests an element of a universe against a set of it, not {left.type} in {right.type}")
             out = m.Op("in", (left, right), m.BOOL, e.span)
         return m.Op("not", (out,), m.BOOL, e.span) if e.op == "notin" else out
@@ -705,7 +705,7 @@ class _Body:
             target = env[stmt.name]
             value = self.c.expr(stmt.value, env, target)
             if stmt.op != "=":
-                if target.kind != "set":
+                if target.kind is not m.TypeKind.SET:
                     self.c.error(stmt.span, "E039", f"'{stmt.op}' works on sets, not {target}")
                 op = {"&=": "inter", "|=": "union", "-=": "diff"}[stmt.op]
                 value = m.Op(op, (m.Local(stmt.name, target, stmt.span), value), target, stmt.span)

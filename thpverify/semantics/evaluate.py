@@ -86,7 +86,7 @@ class Interpreter:
 
     def atom(self, ref: m.AtomRef) -> Value:
         raw = self.assignment.get(ref.name)
-        if ref.type.kind == "set":
+        if ref.type.kind is m.TypeKind.SET:
             if raw is None:
                 return unknown_set(self.lib.universes[ref.type.name])
             if isinstance(raw, PSet):
@@ -104,7 +104,7 @@ class Interpreter:
         except _BudgetError:
             if depth:
                 raise
-            if fn.returns.kind == "set":
+            if fn.returns.kind is m.TypeKind.SET:
                 return unknown_set(self.lib.universes[fn.returns.name]), None
             return None, None
 
@@ -126,7 +126,7 @@ class Interpreter:
 
     def expr(self, e: m.Expr, env: Mapping[str, Value], trace: list[Step] | None = None, depth: int = 0) -> Value:
         if isinstance(e, m.Lit):
-            return set_value(e.value) if e.type.kind == "set" else e.value  # type: ignore[arg-type]
+            return set_value(e.value) if e.type.kind is m.TypeKind.SET else e.value  # type: ignore[arg-type]
         if isinstance(e, m.AtomRef):
             return self.atom(e)
         if isinstance(e, m.Local):
