@@ -85,10 +85,10 @@ def test_a_wrong_input_is_caught(lib: m.Library, recorded: dict[str, Any]) -> No
 
 def test_known_inputs_follow_the_last_advice() -> None:
     s = Settings("6.18.0", True, "madvise", "never", {"inherit": 1 << 9}, {}, False, ())
-    case = conform.Case("x", "anon", 2 << 20, advice=("nh", "hg"), stack=True)
+    case = conform.Case("x", conform.MappingKind.ANON, 2 << 20, advice=("nh", "hg"), stack=True)
     k = conform.known_inputs(case, "none", 4 << 20, s, False)
     assert (k["VM_HUGEPAGE"], k["VM_NOHUGEPAGE"]) == (True, False)
-    stack = conform.known_inputs(conform.Case("y", "anon", 2 << 20, stack=True), "except_advised", 4 << 20, s, False)
+    stack = conform.known_inputs(conform.Case("y", conform.MappingKind.ANON, 2 << 20, stack=True), "except_advised", 4 << 20, s, False)
     assert stack["VM_NOHUGEPAGE"] and stack["MMF_DISABLE_THP_EXCEPT_ADVISED"]
 
 

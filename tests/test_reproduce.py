@@ -14,7 +14,7 @@ from conftest import golden, run_cli
 from thpverify import model as m
 from thpverify.kernel import reproduce as rp
 from thpverify.kernel import sweep
-from thpverify.kernel.conform import Case
+from thpverify.kernel.conform import Case, MappingKind
 from thpverify.kernel.settings import Settings
 from thpverify.kernel.smaps import pick_version
 from thpverify.render import cprogram
@@ -77,7 +77,7 @@ def test_reproduce_rejects_what_it_cannot_do() -> None:
 
 
 def _collapse_plan() -> rp.Plan:
-    case = Case("anon", "anon", 2 << 20, advice=("hg",))
+    case = Case("anon", MappingKind.ANON, 2 << 20, advice=("hg",))
     obs = (rp.Observation("eligible", "madv_collapse", "collapse", False),)
     return rp.Plan("anon_advised_collapses", "v6.18", 4, (("eligible", False, "no_anon_vma"),), "madv_collapse", (),
                    case, 1 << 40, 1 << 40, "none", (("/sys/kernel/mm/transparent_hugepage/enabled", "madvise", "madvise"),),
@@ -148,7 +148,7 @@ def test_sweep_covers_the_whole_address_range_on_both_sides_of_each_order() -> N
 
 
 def test_sweep_outcomes_from_a_recorded_child() -> None:
-    case = Case("low", "anon", 4096, advice=("hg",))
+    case = Case("low", MappingKind.ANON, 4096, advice=("hg",))
     doc = {"entries": {"low": "00100000-00101000 rw-p 00000000 00:00 0\nTHPeligible:    1\n"}, "errors": {}}
     (o,) = sweep.outcomes([(case, 0x100000)], doc, SETTINGS)
     known = dict(o.known)

@@ -277,7 +277,7 @@ def _from_cases(lib: m.Library, path: Path) -> list[tuple[str, str, int | None]]
 def _run_from(lib: m.Library, cases: list[tuple[str, str, int | None]]) -> list[Any]:
     """Each class planned and run as `reproduce --run` does, as conform outcomes."""
     from ..kernel import reproduce as rp
-    from ..kernel.conform import Case
+    from ..kernel.conform import Case, MappingKind
     from .reproduce import classes_of
 
     mach = rp.machine()
@@ -289,7 +289,7 @@ def _run_from(lib: m.Library, cases: list[tuple[str, str, int | None]]) -> list[
             p = rp.plan(lib, inst, results[0], k, mach, eng)
             r = rp.run(lib, p, mach)
             name = f"{prop} on {version} class {k.index}"
-            case = p.case or Case(name, "none", 0)
+            case = p.case or Case(name, MappingKind.NONE, 0)
             case = dataclasses.replace(case, name=name)
             out.append(rp.as_outcome(case, r))
     return out

@@ -32,6 +32,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +55,26 @@ HUGE_OPTIONS = ("never", "always", "within_size", "advise")
 MODES = ("none", "disable", "except_advised")
 
 
+class MappingKind(StrEnum):
+    """How a probe's mapping is made."""
+
+    ANON = "anon"  # private anonymous memory
+    DEVZERO = "devzero"  # /dev/zero, private or shared
+    SHARED_ANON = "shared_anon"  # MAP_SHARED | MAP_ANONYMOUS
+    MEMFD = "memfd"
+    SHM_FILE = "shm_file"  # a file on /dev/shm
+    ROOT_FILE = "root_file"  # a file on the root file system
+    MOUNT_FILE = "mount_file"  # a file on a tmpfs mounted with huge=
+    SYSV = "sysv"  # SysV shared memory
+    NONE = "none"  # no mapping: a reproduction that needs none was planned
+
+
 @dataclass(frozen=True)
 class Case:
     """One mapping to create: how, and what the probe knows about it."""
 
     name: str
-    kind: str  # anon, devzero, shared_anon, memfd, shm_file, root_file, mount_file
+    kind: MappingKind
     length: int
     offset: int = 0  # from the slot's 4 MiB-aligned start
     advice: tuple[str, ...] = ()
@@ -81,53 +96,53 @@ def _anon_cases() -> Iterator[Case]:
     advices: tuple[tuple[str, ...], ...] = ((), ("hg",), ("nh",), ("hg", "nh"), ("nh", "hg"))
     for gname, length, offset in geometries:
         for adv in advices:
-            yield Case(f"anon {gname} {'+'.join(adv) or 'no advice'}", "anon", length, offset, adv)
+            yield Case(f"anon {gname} {'+'.join(adv) or 'no advice'}", MappingKind.ANON, length, offset, adv)
         for adv in ((), ("hg",)):
-            yield Case(f"anon {gname} touched {'+'.join(adv) or 'no advice'}", "anon", length, offset, adv, touch=True)
+            yield Case(f"anon {gname} touched {'+'.join(adv) or 'no advice'}", MappingKind.ANON, length, offset, adv, touch=True)
     for adv in ((), ("hg",)):
         tag = "+".join(adv) or "no advice"
-        yield Case(f"MAP_STACK 2 MiB {tag}", "anon", 2 * MiB, 0, adv, stack=True)
-        yield Case(f"MAP_GROWSDOWN 2 MiB {tag}", "anon", 2 * MiB, 0, adv, growsdown=True)
-        yield Case(f"anon 2 MiB exec {tag}", "anon", 2 * MiB, 0, adv, exec_=True)
+        yield Case(f"MAP_STACK 2 MiB {tag}", MappingKind.ANON, 2 * MiB, 0, adv, stack=True)
+        yield Case(f"MAP_GROWSDOWN 2 MiB {tag}", MappingKind.ANON, 2 * MiB, 0, adv, growsdown=True)
+        yield Case(f"anon 2 MiB exec {tag}", MappingKind.ANON, 2 * MiB, 0, adv, exec_=True)
 
 
 def _file_cases(root: bool) -> Iterator[Case]:
     for adv in ((), ("hg",), ("nh",)):
         tag = "+".join(adv) or "no advice"
-        yield Case(f"private /dev/zero 2 MiB {tag}", "devzero", 2 * MiB, 0, adv)
-        yield Case(f"shared /dev/zero 2 MiB {tag}", "devzero", 2 * MiB, 0, adv, shared=True)
-        yield Case(f"shared anon 2 MiB {tag}", "shared_anon", 2 * MiB, 0, adv, shared=True)
-        yield Case(f"shared anon 1.5 MiB {tag}", "shared_anon", 3 * MiB // 2, 0, adv, shared=True)
-        yield Case(f"memfd 2 MiB of 4 MiB {tag}", "memfd", 2 * MiB, 0, adv, shared=True, file_size=4 * MiB)
-        yield Case(f"memfd 2 MiB of 1 MiB {tag}", "memfd", 2 * MiB, 0, adv, shared=True, file_size=MiB)
-        yield Case(f"memfd private 2 MiB {tag}", "memfd", 2 * MiB, 0, adv, file_size=2 * MiB)
-        yield Case(f"memfd 2 MiB at pgoff 1 {tag}", "memfd", 2 * MiB, 0, adv, shared=True, file_size=4 * MiB, pgoff=1)
+        yield Case(f"private /dev/zero 2 MiB {tag}", MappingKind.DEVZERO, 2 * MiB, 0, adv)
+        yield Case(f"shared /dev/zero 2 MiB {tag}", MappingKind.DEVZERO, 2 * MiB, 0, adv, shared=True)
+        yield Case(f"shared anon 2 MiB {tag}", MappingKind.SHARED_ANON, 2 * MiB, 0, adv, shared=True)
+        yield Case(f"shared anon 1.5 MiB {tag}", MappingKind.SHARED_ANON, 3 * MiB // 2, 0, adv, shared=True)
+        yield Case(f"memfd 2 MiB of 4 MiB {tag}", MappingKind.MEMFD, 2 * MiB, 0, adv, shared=True, file_size=4 * MiB)
+        yield Case(f"memfd 2 MiB of 1 MiB {tag}", MappingKind.MEMFD, 2 * MiB, 0, adv, shared=True, file_size=MiB)
+        yield Case(f"memfd private 2 MiB {tag}", MappingKind.MEMFD, 2 * MiB, 0, adv, file_size=2 * MiB)
+        yield Case(f"memfd 2 MiB at pgoff 1 {tag}", MappingKind.MEMFD, 2 * MiB, 0, adv, shared=True, file_size=4 * MiB, pgoff=1)
         for unlink in ("", "before", "after"):
-            yield Case(f"/dev/shm file {unlink or 'linked'} {tag}", "shm_file", 2 * MiB, 0, adv, shared=True,
+            yield Case(f"/dev/shm file {unlink or 'linked'} {tag}", MappingKind.SHM_FILE, 2 * MiB, 0, adv, shared=True,
                        file_size=2 * MiB, unlink=unlink)
-        yield Case(f"root fs file read-only {tag}", "root_file", 2 * MiB, 0, adv, file_size=2 * MiB)
-        yield Case(f"root fs file shared rw {tag}", "root_file", 2 * MiB, 0, adv, shared=True, file_size=2 * MiB,
+        yield Case(f"root fs file read-only {tag}", MappingKind.ROOT_FILE, 2 * MiB, 0, adv, file_size=2 * MiB)
+        yield Case(f"root fs file shared rw {tag}", MappingKind.ROOT_FILE, 2 * MiB, 0, adv, shared=True, file_size=2 * MiB,
                    write_open=True)
-        yield Case(f"root fs file exec {tag}", "root_file", 2 * MiB, 0, adv, exec_=True, file_size=2 * MiB)
-        yield Case(f"SysV shm 2 MiB {tag}", "sysv", 2 * MiB, 0, adv, shared=True, file_size=2 * MiB)
-        yield Case(f"/dev/shm file exec {tag}", "shm_file", 2 * MiB, 0, adv, shared=True, exec_=True, file_size=2 * MiB)
+        yield Case(f"root fs file exec {tag}", MappingKind.ROOT_FILE, 2 * MiB, 0, adv, exec_=True, file_size=2 * MiB)
+        yield Case(f"SysV shm 2 MiB {tag}", MappingKind.SYSV, 2 * MiB, 0, adv, shared=True, file_size=2 * MiB)
+        yield Case(f"/dev/shm file exec {tag}", MappingKind.SHM_FILE, 2 * MiB, 0, adv, shared=True, exec_=True, file_size=2 * MiB)
         if root:
             for huge in ("always", "within_size"):
-                yield Case(f"tmpfs huge={huge} pgoff 1 {tag}", "mount_file", 2 * MiB, 0, adv, shared=True,
+                yield Case(f"tmpfs huge={huge} pgoff 1 {tag}", MappingKind.MOUNT_FILE, 2 * MiB, 0, adv, shared=True,
                            file_size=8 * MiB, huge=huge, pgoff=1)
-                yield Case(f"tmpfs huge={huge} 4 MiB at +4K pgoff 1 {tag}", "mount_file", 4 * MiB, PAGE, adv, shared=True,
+                yield Case(f"tmpfs huge={huge} 4 MiB at +4K pgoff 1 {tag}", MappingKind.MOUNT_FILE, 4 * MiB, PAGE, adv, shared=True,
                            file_size=8 * MiB, huge=huge, pgoff=1)
-                yield Case(f"tmpfs huge={huge} 1.5 MiB {tag}", "mount_file", 3 * MiB // 2, 0, adv, shared=True,
+                yield Case(f"tmpfs huge={huge} 1.5 MiB {tag}", MappingKind.MOUNT_FILE, 3 * MiB // 2, 0, adv, shared=True,
                            file_size=4 * MiB, huge=huge)
             for size, pgoff, sname in ((2 * MiB, 0, "2 MiB"), (2 * MiB - PAGE, 0, "2 MiB-4K"), (4 * MiB, 512, "4 MiB @2M"),
                                        (4 * MiB - PAGE, 512, "4 MiB-4K @2M")):
-                yield Case(f"tmpfs within_size file {sname} {tag}", "mount_file", 2 * MiB, 0, adv, shared=True,
+                yield Case(f"tmpfs within_size file {sname} {tag}", MappingKind.MOUNT_FILE, 2 * MiB, 0, adv, shared=True,
                            file_size=size, huge="within_size", pgoff=pgoff)
             for huge in HUGE_OPTIONS:
                 for size, sname in ((4 * MiB, "4 MiB"), (MiB, "1 MiB")):
-                    yield Case(f"tmpfs huge={huge} 2 MiB of {sname} {tag}", "mount_file", 2 * MiB, 0, adv, shared=True,
+                    yield Case(f"tmpfs huge={huge} 2 MiB of {sname} {tag}", MappingKind.MOUNT_FILE, 2 * MiB, 0, adv, shared=True,
                                file_size=size, huge=huge)
-                yield Case(f"tmpfs huge={huge} unlinked {tag}", "mount_file", 2 * MiB, 0, adv, shared=True,
+                yield Case(f"tmpfs huge={huge} unlinked {tag}", MappingKind.MOUNT_FILE, 2 * MiB, 0, adv, shared=True,
                            file_size=4 * MiB, huge=huge, unlink="before")
 
 
@@ -177,12 +192,12 @@ def _child(mode: str, todo: Sequence[Case], workdir: str) -> dict[str, Any]:
         return {"mode": mode, "skipped": "prctl(PR_SET_THP_DISABLE, 1, PR_THP_DISABLE_EXCEPT_ADVISED): "
                 + os.strerror(ctypes.get_errno())}
     mounts: dict[str, str] = {}
-    if any(k.kind == "mount_file" for k in todo):
+    if any(k.kind is MappingKind.MOUNT_FILE for k in todo):
         try:
             mounts = mount_tmpfs(libc, workdir)
         except OSError as exc:
             out["mount_error"] = str(exc)
-            todo = [k for k in todo if k.kind != "mount_file"]
+            todo = [k for k in todo if k.kind is not MappingKind.MOUNT_FILE]
     span = SLOT * (len(todo) + 1)
     reserve = libc.mmap(0, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
     base = (reserve + 4 * MiB - 1) & ~(4 * MiB - 1)
@@ -226,14 +241,14 @@ def _make(libc: _Libc, case: Case, addr: int, workdir: str, mounts: dict[str, st
     flags = MAP_FIXED | (MAP_SHARED if case.shared else MAP_PRIVATE)
     fd = -1
     path = ""
-    if case.kind in ("anon", "shared_anon"):
+    if case.kind in (MappingKind.ANON, MappingKind.SHARED_ANON):
         flags |= MAP_ANONYMOUS | (MAP_STACK if case.stack else 0) | (MAP_GROWSDOWN if case.growsdown else 0)
-    elif case.kind == "devzero":
+    elif case.kind is MappingKind.DEVZERO:
         fd = os.open("/dev/zero", os.O_RDWR)
-    elif case.kind == "memfd":
+    elif case.kind is MappingKind.MEMFD:
         fd = libc.check(libc.c.memfd_create(b"thpverify", 0), "memfd_create")
         os.ftruncate(fd, case.file_size)
-    elif case.kind == "sysv":
+    elif case.kind is MappingKind.SYSV:
         shmid = libc.check(libc.c.shmget(0, case.length, 0o1000 | 0o600), "shmget")  # IPC_PRIVATE, IPC_CREAT
         try:
             got = libc.c.shmat(shmid, addr, 0o40000)  # SHM_REMAP: over the reservation
@@ -244,12 +259,12 @@ def _make(libc: _Libc, case: Case, addr: int, workdir: str, mounts: dict[str, st
         _advise(libc, case, addr)
         return
     else:
-        folder = {"shm_file": "/dev/shm", "root_file": workdir}.get(case.kind) or mounts[case.huge]
+        folder = {MappingKind.SHM_FILE: "/dev/shm", MappingKind.ROOT_FILE: workdir}.get(case.kind) or mounts[case.huge]
         path = os.path.join(folder, f"thpverify-{os.getpid()}-{addr:x}")
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         linked.append(path)
         os.ftruncate(fd, case.file_size)
-        if case.kind == "root_file" and not case.write_open:
+        if case.kind is MappingKind.ROOT_FILE and not case.write_open:
             os.close(fd)
             fd = os.open(path, os.O_RDONLY)
             prot &= ~PROT_WRITE
@@ -341,7 +356,7 @@ def known_inputs(case: Case, mode: str, start: int, s: Settings, root_fs_dax: bo
         "MMF_DISABLE_THP": mode == "disable", "MMF_DISABLE_THP_EXCEPT_ADVISED": mode == "except_advised",
     }
     # Private anonymous memory gets vm_pgoff = addr >> PAGE_SHIFT (mm/mmap.c 533-538).
-    pgoff = start // PAGE if case.kind == "anon" else case.pgoff
+    pgoff = start // PAGE if case.kind is MappingKind.ANON else case.pgoff
     v = Vma(0, start, start + case.length, "rw-p", pgoff, "00:00", 0, "", (), (), None)
     k["pgoff_aligned"] = pgoff_aligned(v)
     k["block_fits"] = block_fits(v)
@@ -355,32 +370,32 @@ def known_inputs(case: Case, mode: str, start: int, s: Settings, root_fs_dax: bo
                   huge_fault=False)
     shmem = dict(vm_file=True, vma_is_anonymous=False, shmem_file=True, vma_is_shmem=True, vma_is_dax=False,
                  huge_fault=False, S_ISREG=True)
-    if case.kind == "anon":
+    if case.kind is MappingKind.ANON:
         k.update(nofile, vma_is_anonymous=True, anon_vma=case.touch)
-    elif case.kind == "devzero" and not case.shared:
+    elif case.kind is MappingKind.DEVZERO and not case.shared:
         k.update(vm_file=True, vma_is_anonymous=True, shmem_file=False, vma_is_dax=False, vma_is_anon_shmem=False,
                  vma_is_shmem=False, huge_fault=False, S_ISREG=False, anon_vma=False)
-    elif case.kind in ("devzero", "shared_anon"):
+    elif case.kind in (MappingKind.DEVZERO, MappingKind.SHARED_ANON):
         k.update(shmem, vma_is_anon_shmem=True, within_size=within_size(0, case.length))
         if internal:
             k["tmpfs_huge"] = internal
-    elif case.kind == "memfd":
+    elif case.kind is MappingKind.MEMFD:
         k.update(shmem, vma_is_anon_shmem=True, within_size=within_size(case.pgoff, case.file_size))
         if internal:
             k["tmpfs_huge"] = internal
-    elif case.kind == "sysv":  # ipc/shm.c shm_mmap 612-616: shm_vm_ops (683-693) wrap shmem's
+    elif case.kind is MappingKind.SYSV:  # ipc/shm.c shm_mmap 612-616: shm_vm_ops (683-693) wrap shmem's
         k.update(shmem, vma_is_anon_shmem=False, vma_is_shmem=False, within_size=within_size(0, case.file_size))
         if internal:
             k["tmpfs_huge"] = internal
-    elif case.kind in ("shm_file", "mount_file"):
+    elif case.kind in (MappingKind.SHM_FILE, MappingKind.MOUNT_FILE):
         huge = case.huge
-        if case.kind == "shm_file":
+        if case.kind is MappingKind.SHM_FILE:
             mt = [m for m in s.mounts if m.point == "/dev/shm"]
             huge = (mt[-1].option("huge") or "never") if mt else ""
         k.update(shmem, vma_is_anon_shmem=case.unlink == "before", within_size=within_size(case.pgoff, case.file_size))
         if huge:
             k["tmpfs_huge"] = huge
-    elif case.kind == "root_file":
+    elif case.kind is MappingKind.ROOT_FILE:
         k.update(vm_file=True, vma_is_anonymous=False, shmem_file=False, vma_is_anon_shmem=False, vma_is_shmem=False,
                  S_ISREG=True, inode_is_open_for_write=case.write_open)
         if root_fs_dax is not None:
@@ -443,7 +458,7 @@ def outcomes(todo: Sequence[Case], raw: Sequence[dict[str, Any]], settings: Sett
         vmas = {v.start: v for v in parse_smaps(child["smaps"], f"<smaps of the {mode} child>")}
         seen_from = dataclasses.replace(settings, mounts=parse_mounts(child.get("mounts", "")))
         for c in todo:
-            if c.kind == "mount_file" and "mount_error" in child:
+            if c.kind is MappingKind.MOUNT_FILE and "mount_error" in child:
                 out.append(Outcome(c, mode, None, (), skipped=child["mount_error"]))
                 continue
             if c.name in child["errors"]:

@@ -37,7 +37,7 @@ from typing import Any
 
 from . import geometry as g
 from .child import in_child
-from .conform import HUGE_OPTIONS, Case, MiB, _Libc, _make, _root_fs_dax, known_inputs, mount_tmpfs
+from .conform import HUGE_OPTIONS, Case, MappingKind, MiB, _Libc, _make, _root_fs_dax, known_inputs, mount_tmpfs
 from .observe import mount_of
 from .proc import Vma, parse_smaps
 from .settings import Settings
@@ -59,46 +59,46 @@ class FaultCase:
         return self.mapping.name
 
 
-def _case(name: str, kind: str, at: int, write: bool, **kw: Any) -> FaultCase:
-    shared = kind in ("shared_anon", "memfd", "mount_file") and not kw.pop("private", False)
+def _case(name: str, kind: MappingKind, at: int, write: bool, **kw: Any) -> FaultCase:
+    shared = kind in (MappingKind.SHARED_ANON, MappingKind.MEMFD, MappingKind.MOUNT_FILE) and not kw.pop("private", False)
     return FaultCase(Case(name, kind, kw.pop("length", 4 * MiB), shared=shared, **kw), at, write)
 
 
 def fault_cases(root: bool) -> list[FaultCase]:
     """Anonymous memory, shmem and regular files; the tmpfs huge= mounts need root."""
     out = [
-        _case("anon 4 MiB MADV_HUGEPAGE write", "anon", MiB, True, advice=("hg",)),
-        _case("anon 4 MiB no advice write", "anon", MiB, True),
-        _case("anon 4 MiB MADV_NOHUGEPAGE write", "anon", MiB, True, advice=("nh",)),
-        _case("anon 1.5 MiB MADV_HUGEPAGE write", "anon", 0, True, advice=("hg",), length=3 * MiB // 2),
+        _case("anon 4 MiB MADV_HUGEPAGE write", MappingKind.ANON, MiB, True, advice=("hg",)),
+        _case("anon 4 MiB no advice write", MappingKind.ANON, MiB, True),
+        _case("anon 4 MiB MADV_NOHUGEPAGE write", MappingKind.ANON, MiB, True, advice=("nh",)),
+        _case("anon 1.5 MiB MADV_HUGEPAGE write", MappingKind.ANON, 0, True, advice=("hg",), length=3 * MiB // 2),
         # The VMA starts a page past a PMD boundary: the first block does not fit, the second does.
-        _case("anon 4 MiB at +4K MADV_HUGEPAGE write in the first block", "anon", 0, True, advice=("hg",), offset=g.PAGE),
-        _case("anon 4 MiB at +4K MADV_HUGEPAGE write in the second block", "anon", 2 * MiB, True, advice=("hg",),
+        _case("anon 4 MiB at +4K MADV_HUGEPAGE write in the first block", MappingKind.ANON, 0, True, advice=("hg",), offset=g.PAGE),
+        _case("anon 4 MiB at +4K MADV_HUGEPAGE write in the second block", MappingKind.ANON, 2 * MiB, True, advice=("hg",),
               offset=g.PAGE),
-        _case("shared anon 4 MiB MADV_HUGEPAGE write", "shared_anon", 0, True, advice=("hg",)),
-        _case("shared anon 4 MiB no advice write", "shared_anon", 0, True),
-        _case("memfd 4 MiB MADV_HUGEPAGE write", "memfd", 0, True, advice=("hg",), file_size=4 * MiB),
-        _case("memfd 4 MiB read", "memfd", 0, False, file_size=4 * MiB),
-        _case("root fs file MADV_HUGEPAGE read", "root_file", MiB, False, advice=("hg",), file_size=4 * MiB),
-        _case("root fs file no advice read", "root_file", MiB, False, file_size=4 * MiB),
-        _case("root fs file MADV_HUGEPAGE at pgoff 1 read", "root_file", 0, False, advice=("hg",), file_size=4 * MiB + g.PAGE,
+        _case("shared anon 4 MiB MADV_HUGEPAGE write", MappingKind.SHARED_ANON, 0, True, advice=("hg",)),
+        _case("shared anon 4 MiB no advice write", MappingKind.SHARED_ANON, 0, True),
+        _case("memfd 4 MiB MADV_HUGEPAGE write", MappingKind.MEMFD, 0, True, advice=("hg",), file_size=4 * MiB),
+        _case("memfd 4 MiB read", MappingKind.MEMFD, 0, False, file_size=4 * MiB),
+        _case("root fs file MADV_HUGEPAGE read", MappingKind.ROOT_FILE, MiB, False, advice=("hg",), file_size=4 * MiB),
+        _case("root fs file no advice read", MappingKind.ROOT_FILE, MiB, False, file_size=4 * MiB),
+        _case("root fs file MADV_HUGEPAGE at pgoff 1 read", MappingKind.ROOT_FILE, 0, False, advice=("hg",), file_size=4 * MiB + g.PAGE,
               pgoff=1),
-        _case("root fs file MADV_HUGEPAGE beyond a PMD of file read", "root_file", 0, False, advice=("hg",),
+        _case("root fs file MADV_HUGEPAGE beyond a PMD of file read", MappingKind.ROOT_FILE, 0, False, advice=("hg",),
               file_size=MiB, length=2 * MiB),
     ]
     if root:
         for huge in HUGE_OPTIONS:
             for adv in ((), ("hg",)):
                 tag = "+".join(adv) or "no advice"
-                out.append(_case(f"tmpfs huge={huge} {tag} write", "mount_file", MiB, True, advice=adv, huge=huge,
+                out.append(_case(f"tmpfs huge={huge} {tag} write", MappingKind.MOUNT_FILE, MiB, True, advice=adv, huge=huge,
                                  file_size=4 * MiB))
         out += [
-            _case("tmpfs huge=always read", "mount_file", 0, False, huge="always", file_size=4 * MiB),
-            _case("tmpfs huge=always private write", "mount_file", 0, True, huge="always", file_size=4 * MiB, private=True),
-            _case("tmpfs huge=always at pgoff 1 write", "mount_file", 0, True, huge="always", file_size=8 * MiB, pgoff=1),
-            _case("tmpfs huge=within_size 3 MiB file write in the first block", "mount_file", 0, True, huge="within_size",
+            _case("tmpfs huge=always read", MappingKind.MOUNT_FILE, 0, False, huge="always", file_size=4 * MiB),
+            _case("tmpfs huge=always private write", MappingKind.MOUNT_FILE, 0, True, huge="always", file_size=4 * MiB, private=True),
+            _case("tmpfs huge=always at pgoff 1 write", MappingKind.MOUNT_FILE, 0, True, huge="always", file_size=8 * MiB, pgoff=1),
+            _case("tmpfs huge=within_size 3 MiB file write in the first block", MappingKind.MOUNT_FILE, 0, True, huge="within_size",
                   file_size=3 * MiB),
-            _case("tmpfs huge=within_size 3 MiB file write in the second block", "mount_file", 2 * MiB, True,
+            _case("tmpfs huge=within_size 3 MiB file write in the second block", MappingKind.MOUNT_FILE, 2 * MiB, True,
                   huge="within_size", file_size=3 * MiB),
         ]
     return out
@@ -134,12 +134,12 @@ def _child(todo: Sequence[FaultCase], workdir: str) -> dict[str, Any]:
     libc = _Libc()
     out: dict[str, Any] = {"starts": {}, "errors": {}, "fallback": {}}
     mounts: dict[str, str] = {}
-    if any(k.mapping.kind == "mount_file" for k in todo):
+    if any(k.mapping.kind is MappingKind.MOUNT_FILE for k in todo):
         try:
             mounts = mount_tmpfs(libc, workdir)
         except OSError as exc:
             out["mount_error"] = str(exc)
-            todo = [k for k in todo if k.mapping.kind != "mount_file"]
+            todo = [k for k in todo if k.mapping.kind is not MappingKind.MOUNT_FILE]
     reserve = libc.mmap(0, SLOT * (len(todo) + 1), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
     base = (reserve + 4 * MiB - 1) & ~(4 * MiB - 1)
     keep: list[int] = []
@@ -212,11 +212,11 @@ def fault_inputs(k: FaultCase, start: int, settings: Settings, fs_dax: bool | No
     known = known_inputs(c, "none", start, settings, fs_dax)
     addr = start + k.at
     index = c.pgoff + k.at // g.PAGE
-    size = c.length if c.kind == "shared_anon" else c.file_size
+    size = c.length if c.kind is MappingKind.SHARED_ANON else c.file_size
     known.update(caller="page_fault", fault_write=k.write, VM_SHARED=c.shared, pmd_none=True,
                  fault_block_fits=g.fault_fits(start, start + c.length, addr), pagecache_pmd_folio=False,
                  pagecache_range_empty=True, fault_within_size=g.within_size(index, size))
-    if c.kind == "root_file":
+    if c.kind is MappingKind.ROOT_FILE:
         if known.get("vma_is_dax") is False:
             known["filemap_fault"] = True  # ext4_file_vm_ops
         if folios is not None:
@@ -250,7 +250,7 @@ def outcomes(todo: Sequence[FaultCase], raw: dict[str, Any], settings: Settings,
     vmas = {v.start: v for v in parse_smaps(raw["smaps"], "<smaps of the fault child>")}
     out = []
     for k in todo:
-        why = raw["errors"].get(k.name) or (raw.get("mount_error", "") if k.mapping.kind == "mount_file" else "")
+        why = raw["errors"].get(k.name) or (raw.get("mount_error", "") if k.mapping.kind is MappingKind.MOUNT_FILE else "")
         if why or k.name not in raw["starts"]:
             out.append(FaultOutcome(k, None, (), skipped=why or "not run"))
             continue

@@ -47,7 +47,7 @@ from ..analysis.engine import Engine
 from ..results import CexClass, CexClasses, Fixed, Value
 from . import geometry as g
 from .child import in_child
-from .conform import HUGE_OPTIONS, MODES, Case, _Libc, _make, known_inputs
+from .conform import HUGE_OPTIONS, MODES, Case, MappingKind, _Libc, _make, known_inputs
 from .proc import entry_at, parse_smaps
 from .settings import Settings, read_settings
 from .smaps import pick_version
@@ -160,20 +160,21 @@ class Plan:
 def _skeletons(root: bool) -> Iterator[tuple[Case, str]]:
     """Mappings userspace makes, simplest first, with each prctl mode."""
     advices: tuple[tuple[str, ...], ...] = ((), ("hg",), ("nh",))
-    kinds: list[tuple[str, dict[str, Any]]] = [
-        ("anon", {}), ("devzero", {}), ("shared_anon", {"shared": True}), ("memfd", {"shared": True}),
-        ("memfd", {}), ("sysv", {"shared": True}), ("devzero", {"shared": True}),
-        ("shm_file", {"shared": True}), ("shm_file", {"shared": True, "unlink": "before"}),
-        ("root_file", {}), ("root_file", {"shared": True, "write_open": True}),
+    kinds: list[tuple[MappingKind, dict[str, Any]]] = [
+        (MappingKind.ANON, {}), (MappingKind.DEVZERO, {}), (MappingKind.SHARED_ANON, {"shared": True}),
+        (MappingKind.MEMFD, {"shared": True}), (MappingKind.MEMFD, {}), (MappingKind.SYSV, {"shared": True}),
+        (MappingKind.DEVZERO, {"shared": True}),
+        (MappingKind.SHM_FILE, {"shared": True}), (MappingKind.SHM_FILE, {"shared": True, "unlink": "before"}),
+        (MappingKind.ROOT_FILE, {}), (MappingKind.ROOT_FILE, {"shared": True, "write_open": True}),
     ]
     if root:
-        kinds += [("mount_file", {"shared": True, "huge": h}) for h in HUGE_OPTIONS]
-        kinds += [("mount_file", {"shared": True, "huge": h, "unlink": "before"}) for h in HUGE_OPTIONS]
+        kinds += [(MappingKind.MOUNT_FILE, {"shared": True, "huge": h}) for h in HUGE_OPTIONS]
+        kinds += [(MappingKind.MOUNT_FILE, {"shared": True, "huge": h, "unlink": "before"}) for h in HUGE_OPTIONS]
     for mode in MODES:
         for kind, extra in kinds:
             for adv in advices:
                 for touch in (False, True):
-                    if touch and (extra.get("shared") or kind == "sysv"):
+                    if touch and (extra.get("shared") or kind is MappingKind.SYSV):
                         continue  # a write to shared memory gives no anon_vma
                     for exec_ in (False, True):
                         yield Case(f"{kind} {adv}", kind, 2 * MiB, 0, adv, touch=touch, exec_=exec_,
@@ -195,9 +196,10 @@ def _skeleton_atoms(case: Case, mode: str, mach: Machine) -> dict[str, Any]:
         known.update(vma_VM_HUGEPAGE=False, vma_VM_NOHUGEPAGE=False)
     for a in [*GEOMETRY, *SETTING_ATOMS, "caller"]:
         known.pop(a, None)
-    if case.kind not in ("anon", "devzero") or case.shared:
+    if case.kind not in (MappingKind.ANON, MappingKind.DEVZERO) or case.shared:
         known["anon_vma"] = case.touch and not case.shared
-    if case.kind in ("devzero", "shared_anon", "memfd", "sysv") and case.shared or case.kind == "memfd":
+    internal = (MappingKind.DEVZERO, MappingKind.SHARED_ANON, MappingKind.MEMFD, MappingKind.SYSV)
+    if case.kind in internal and case.shared or case.kind is MappingKind.MEMFD:
         known.pop("tmpfs_huge", None)  # follows shmem_enabled: tied in the query
     return known
 
@@ -239,7 +241,7 @@ def _file_variants(p: Placement) -> Iterator[Placement]:
 
 
 def _geometry_of(case: Case, p: Placement) -> dict[str, int]:
-    anonymous = case.kind == "anon"
+    anonymous = case.kind is MappingKind.ANON
     geo = g.Geometry(p.start, p.length, p.pgoff, p.file_size if case.kind not in ("anon",) else None)
     return geo.atoms(anonymous)
 
@@ -329,7 +331,8 @@ def _coordinates(lib: m.Library, values: dict[str, Any]) -> list[tuple[str, int 
 
 def _tied(q: Any, case: Case) -> Any:
     """The internal shmem mount's huge= follows shmem_enabled unless deny/force (mm/shmem.c 5434-5438)."""
-    internal = case.kind in ("shared_anon", "memfd", "sysv") or (case.kind == "devzero" and case.shared)
+    internal = (case.kind in (MappingKind.SHARED_ANON, MappingKind.MEMFD, MappingKind.SYSV)
+                or (case.kind is MappingKind.DEVZERO and case.shared))
     if not internal:
         return None
     return q.follows("tmpfs_huge", "shmem_enabled", HUGE_OPTIONS, ("deny", "force"))
@@ -340,7 +343,7 @@ def _place(q: Any, lib: m.Library, fixed: dict[str, Any], tied: list[Any], case:
     """The first placement of the grid whose geometry the class allows with this skeleton."""
     wanted = [a for a in GEOMETRY if a in read and a in lib.atoms]
     tried: set[tuple[int, ...]] = set()
-    filelike = case.kind != "anon"
+    filelike = case.kind is not MappingKind.ANON
     for p in grid:
         for variant in (_file_variants(p) if filelike else [p]):
             atoms = _geometry_of(case, variant)
@@ -434,7 +437,7 @@ def _unmakeable(q: Any, lib: m.Library, mach: Machine, base: dict[str, Any]) -> 
                       "/dev/zero, shared anonymous, memfd, SysV shm, /dev/shm and tmpfs files, a file on the root "
                       "file system; with MADV_HUGEPAGE/NOHUGEPAGE, touch, exec and each prctl mode)"))
     caller = point.get("caller") if "caller" in lib.atoms else None
-    obs = tuple(_observation(name, value, caller, Case("", "anon", 0)) for name, value, _ in base["sides"])
+    obs = tuple(_observation(name, value, caller, Case("", MappingKind.ANON, 0)) for name, value, _ in base["sides"])
     return Plan(**_fields(base), caller=str(caller) if caller is not None else None,
                 point=tuple(sorted(point.items())), case=None, start=0, fault_at=0, prctl="none",
                 settings=tuple(_needed_settings({a: v for a, v in point.items() if a in base["read"]}, mach.settings)),
@@ -483,7 +486,7 @@ def skip_reason(lib: m.Library, p: Plan, mach: Machine) -> str:
     if bad:
         return "needs settings this machine lacks (nothing is written to /sys): " + ", ".join(
             f"{f.split('transparent_hugepage/')[-1]}={want} (now {have})" for f, want, have in bad)
-    if p.case.kind == "mount_file" and not mach.root:
+    if p.case.kind is MappingKind.MOUNT_FILE and not mach.root:
         return "a tmpfs mount needs root"
     return ""
 
@@ -518,7 +521,7 @@ def judge(lib: m.Library, p: Plan, mach: Machine, doc: dict[str, Any]) -> RunRes
 
     assert p.case is not None
     known = known_inputs(p.case, p.prctl, p.start, mach.settings, mach.root_fs_dax)
-    if p.case.kind not in ("anon", "devzero") or p.case.shared:
+    if p.case.kind not in (MappingKind.ANON, MappingKind.DEVZERO) or p.case.shared:
         known["anon_vma"] = p.case.touch and not p.case.shared
     solver = Solver(lib)
     seen: list[Seen] = []
@@ -615,7 +618,7 @@ def _child(p: Plan, workdir: str) -> dict[str, Any]:
     elif p.prctl == "except_advised":
         libc.check(c.prctl(PR_SET_THP_DISABLE, 1, PR_THP_DISABLE_EXCEPT_ADVISED, 0, 0), "prctl")
     mounts: dict[str, str] = {}
-    if case.kind == "mount_file":
+    if case.kind is MappingKind.MOUNT_FILE:
         libc.check(c.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
         libc.check(c.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
         point = os.path.join(workdir, "mnt-" + case.huge)
@@ -648,8 +651,8 @@ def _child(p: Plan, workdir: str) -> dict[str, Any]:
 def _fault(p: Plan, libc: _Libc) -> dict[str, Any]:
     assert p.case is not None
     fits = bool(g.fault_fits(p.start, p.start + p.case.length, p.fault_at) >> g.PMD_ORDER & 1)
-    field_ = "AnonHugePages" if p.case.kind == "anon" or (p.case.kind == "devzero" and not p.case.shared) else (
-        "FilePmdMapped" if p.case.kind == "root_file" else "ShmemPmdMapped")
+    field_ = "AnonHugePages" if p.case.kind is MappingKind.ANON or (p.case.kind is MappingKind.DEVZERO and not p.case.shared) else (
+        "FilePmdMapped" if p.case.kind is MappingKind.ROOT_FILE else "ShmemPmdMapped")
     counter = "thp_fault_fallback" if field_ == "AnonHugePages" else "thp_file_fallback"
     before = _vmstat()
     ctypes.memset(p.fault_at, 1, 1) if "w" in _perms(p) else ctypes.string_at(p.fault_at, 1)
@@ -663,7 +666,7 @@ def _fault(p: Plan, libc: _Libc) -> dict[str, Any]:
 
 def _perms(p: Plan) -> str:
     assert p.case is not None
-    return "r" if p.case.kind == "root_file" and not p.case.write_open else "rw"
+    return "r" if p.case.kind is MappingKind.ROOT_FILE and not p.case.write_open else "rw"
 
 
 @dataclass(frozen=True)

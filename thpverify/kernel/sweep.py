@@ -21,7 +21,7 @@ from typing import Any
 
 from . import geometry as g
 from .child import in_child
-from .conform import HUGE_OPTIONS, Case, Outcome, _Libc, _make, known_inputs
+from .conform import HUGE_OPTIONS, Case, MappingKind, Outcome, _Libc, _make, known_inputs
 from .proc import entry_at, parse_smaps
 from .settings import Settings
 
@@ -49,11 +49,11 @@ def sweep_cases(mmap_min_addr: int, root: bool) -> Iterator[tuple[Case, int]]:
                 start = base + shift
                 if name == "under 1 GiB" and start + length > GiB + (8 << 20):
                     continue
-                yield Case(f"sweep anon {name}+{shift:#x} len {length:#x}", "anon", length, 0, ("hg",)), start
+                yield Case(f"sweep anon {name}+{shift:#x} len {length:#x}", MappingKind.ANON, length, 0, ("hg",)), start
                 if root:
                     for pgoff in (0, 1, 511, 512):
                         yield Case(f"sweep tmpfs huge=always {name}+{shift:#x} len {length:#x} pgoff {pgoff}",
-                                   "mount_file", length, 0, (), shared=True, file_size=length + pgoff * g.PAGE,
+                                   MappingKind.MOUNT_FILE, length, 0, (), shared=True, file_size=length + pgoff * g.PAGE,
                                    huge="always", pgoff=pgoff), start
 
 
@@ -65,7 +65,7 @@ def _child(todo: Sequence[tuple[Case, int]], workdir: str) -> dict[str, Any]:
     c.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
     mounts: dict[str, str] = {}
     out: dict[str, Any] = {"entries": {}, "errors": {}}
-    if any(case.kind == "mount_file" for case, _ in todo):
+    if any(case.kind is MappingKind.MOUNT_FILE for case, _ in todo):
         try:
             libc.check(c.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
             libc.check(c.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
@@ -74,7 +74,7 @@ def _child(todo: Sequence[tuple[Case, int]], workdir: str) -> dict[str, Any]:
             mounts["always"] = point
         except OSError as exc:
             out["mount_error"] = str(exc)
-            todo = [(k, s) for k, s in todo if k.kind != "mount_file"]
+            todo = [(k, s) for k, s in todo if k.kind is not MappingKind.MOUNT_FILE]
     for case, start in todo:
         try:
             libc.mmap(start, case.length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE)
@@ -119,7 +119,7 @@ def outcomes(todo: Sequence[tuple[Case, int]], doc: dict[str, Any], settings: Se
         if "skipped" in doc:
             out.append(Outcome(case, "sweep", None, (), skipped=doc["skipped"]))
             continue
-        if case.kind == "mount_file" and "mount_error" in doc:
+        if case.kind is MappingKind.MOUNT_FILE and "mount_error" in doc:
             out.append(Outcome(case, "sweep", None, (), skipped=doc["mount_error"]))
             continue
         if case.name in doc["errors"]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..kernel.conform import MappingKind
+
 SYSFS = "/sys/kernel/mm/transparent_hugepage/"
 
 HELPERS = r"""
@@ -162,45 +164,45 @@ def _c(text: str) -> str:
 
 def _make(p: Any) -> list[str]:
     c = p.case
-    prot = "PROT_READ" + ("" if c.kind == "root_file" and not c.write_open else " | PROT_WRITE") \
+    prot = "PROT_READ" + ("" if c.kind is MappingKind.ROOT_FILE and not c.write_open else " | PROT_WRITE") \
         + (" | PROT_EXEC" if c.exec_ else "")
     share = "MAP_SHARED" if c.shared else "MAP_PRIVATE"
     out: list[str] = []
-    if c.kind == "anon":
+    if c.kind is MappingKind.ANON:
         flags = f"{share} | MAP_ANONYMOUS | MAP_FIXED"
         return [f"\tmap = mmap((void *)addr, len, {prot}, {flags}, -1, 0);", "\tif (map != (char *)addr)\n\t\tdie(\"mmap\");"]
-    if c.kind == "shared_anon":
+    if c.kind is MappingKind.SHARED_ANON:
         return [f"\tmap = mmap((void *)addr, len, {prot}, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);",
                 "\tif (map != (char *)addr)\n\t\tdie(\"mmap\");"]
-    if c.kind == "sysv":
+    if c.kind is MappingKind.SYSV:
         return ["\tfd = shmget(IPC_PRIVATE, len, IPC_CREAT | 0600);", "\tif (fd < 0)\n\t\tdie(\"shmget\");",
                 "\tmap = shmat(fd, (void *)addr, SHM_REMAP);", "\tshmctl(fd, IPC_RMID, NULL);",
                 "\tif (map != (char *)addr)\n\t\tdie(\"shmat\");"]
-    if c.kind == "devzero":
+    if c.kind is MappingKind.DEVZERO:
         out.append("\tfd = open(\"/dev/zero\", O_RDWR);")
-    elif c.kind == "memfd":
+    elif c.kind is MappingKind.MEMFD:
         out += ["\tfd = memfd_create(\"thpverify\", 0);", "\tif (fd < 0 || ftruncate(fd, size))\n\t\tdie(\"memfd\");"]
     else:
-        if c.kind == "mount_file":
+        if c.kind is MappingKind.MOUNT_FILE:
             out += ["\tchar dir[] = \"/tmp/thpverify-XXXXXX\";",
                     "\tif (!mkdtemp(dir))\n\t\tdie(\"mkdtemp\");",
                     "\tif (unshare(CLONE_NEWNS) || mount(\"none\", \"/\", NULL, MS_REC | MS_PRIVATE, NULL))",
                     "\t\tdie(\"private mount namespace\");",
                     f"\tif (mount(\"none\", dir, \"tmpfs\", 0, \"huge={c.huge},size=64m\"))\n\t\tdie(\"mount tmpfs\");",
                     "\tchar path[64];", "\tsnprintf(path, sizeof(path), \"%s/file\", dir);"]
-        elif c.kind == "shm_file":
+        elif c.kind is MappingKind.SHM_FILE:
             out += ["\tchar path[64];", "\tsnprintf(path, sizeof(path), \"/dev/shm/thpverify-%d\", getpid());"]
         else:
             out += ["\tchar path[64];", "\tsnprintf(path, sizeof(path), \"thpverify-%d\", getpid());"]
         out += ["\tfd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);", "\tif (fd < 0 || ftruncate(fd, size))\n\t\tdie(\"file\");"]
-        if c.kind == "root_file" and not c.write_open:
+        if c.kind is MappingKind.ROOT_FILE and not c.write_open:
             out += ["\tclose(fd);", "\tfd = open(path, O_RDONLY);", "\tif (fd < 0)\n\t\tdie(\"reopen\");"]
         if c.unlink == "before":
             out.append("\tunlink(path);")
     out += [f"\tmap = mmap((void *)addr, len, {prot}, {share} | MAP_FIXED, fd, offset);",
             "\tif (map != (char *)addr)\n\t\tdie(\"mmap\");"]
-    if c.kind not in ("devzero", "memfd") and c.unlink != "before":
-        out.append("\tunlink(path);" if c.kind != "mount_file" else "\tunlink(path); /* the mount dies with the namespace */")
+    if c.kind not in (MappingKind.DEVZERO, MappingKind.MEMFD) and c.unlink != "before":
+        out.append("\tunlink(path);" if c.kind is not MappingKind.MOUNT_FILE else "\tunlink(path); /* the mount dies with the namespace */")
     return out
 
 
@@ -214,10 +216,10 @@ def _observe(p: Any) -> list[str]:
     for o in p.observations:
         want = 1 if o.expected is True else 0
         if o.how == "fault":
-            field = "AnonHugePages" if c.kind == "anon" or (c.kind == "devzero" and not c.shared) else (
-                "FilePmdMapped" if c.kind == "root_file" else "ShmemPmdMapped")
+            field = "AnonHugePages" if c.kind is MappingKind.ANON or (c.kind is MappingKind.DEVZERO and not c.shared) else (
+                "FilePmdMapped" if c.kind is MappingKind.ROOT_FILE else "ShmemPmdMapped")
             counter = "thp_fault_fallback" if field == "AnonHugePages" else "thp_file_fallback"
-            touch = "map[at - addr] = 1;" if not (c.kind == "root_file" and not c.write_open) \
+            touch = "map[at - addr] = 1;" if not (c.kind is MappingKind.ROOT_FILE and not c.write_open) \
                 else "(void)*(volatile char *)(map + (at - addr));"
             out += [f"\t{{\n\t\tunsigned long at = {p.fault_at:#x}UL;",
                     f"\t\tlong fallback = vmstat(\"{counter}\");",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..kernel.conform import MappingKind
 from ..results import CexClass, CexClasses, Literal, Side, VerdictKind, show, to_value
 from .json import envelope, plain
 from .text import _wrap
@@ -118,20 +119,20 @@ KIND_TEXT = {
 def mapping_text(p: Any) -> list[str]:
     c = p.case
     kind = KIND_TEXT.get(c.kind, c.kind)
-    if c.kind == "devzero":
+    if c.kind is MappingKind.DEVZERO:
         kind = ("shared" if c.shared else "private") + " " + kind
-    if c.kind == "mount_file":
+    if c.kind is MappingKind.MOUNT_FILE:
         kind += f" with huge={c.huge} (a private mount namespace)"
-    if c.kind == "memfd" and not c.shared:
+    if c.kind is MappingKind.MEMFD and not c.shared:
         kind += ", MAP_PRIVATE"
     if c.unlink:
         kind += f", unlinked {c.unlink} mmap"
-    if c.kind == "root_file":
+    if c.kind is MappingKind.ROOT_FILE:
         kind += ", opened read-write and kept open" if c.write_open else ", opened read-only"
     out = [f"mapping: {kind}"]
-    prot = "PROT_READ" + ("" if c.kind == "root_file" and not c.write_open else "|PROT_WRITE") + ("|PROT_EXEC" if c.exec_ else "")
+    prot = "PROT_READ" + ("" if c.kind is MappingKind.ROOT_FILE and not c.write_open else "|PROT_WRITE") + ("|PROT_EXEC" if c.exec_ else "")
     out.append(f"  address {p.start:#x}, length {c.length:#x} ({_size(c.length)}), {prot}")
-    if c.kind not in ("anon", "shared_anon") and c.kind != "devzero":
+    if c.kind not in (MappingKind.ANON, MappingKind.SHARED_ANON) and c.kind is not MappingKind.DEVZERO:
         out.append(f"  file offset {c.pgoff * 4096:#x} (pgoff {c.pgoff}), file size {c.file_size:#x} ({_size(c.file_size)})")
     adv = " then ".join({"hg": "MADV_HUGEPAGE", "nh": "MADV_NOHUGEPAGE", "hg-pending": "MADV_HUGEPAGE (the class is the "
                          "call itself: khugepaged_enter_vma sees the flags about to be installed)"}[a]
