@@ -22,7 +22,7 @@ from ..semantics import walk
 from . import finite
 from .compiler import Compiler
 from .diagrams import Diagrams, TooLargeError
-from .verdicts import InternalError, decide, from_coords, satisfies
+from .verdicts import InternalError, decide, from_coords, replay_proof, satisfies
 
 TIMEOUT_MS = 20_000
 RLIMIT = 50_000_000
@@ -429,14 +429,7 @@ class Solver:
         else:
             inputs = self._draw(s, lits, [], atoms, SPOT_CHECKS)
             how = "on solver-drawn inputs"
-        checked = 0
-        for assignment in inputs:
-            if not satisfies(self.lib, inst, assignment):
-                continue
-            checked += 1
-            if ev.value_of(self.lib, inst.claim, assignment) is not True:
-                raise InternalError(f"the solver proved {inst.property_name} but the interpreter finds it false on {assignment}")
-        return (f"interpreter agrees {how} ({checked} inputs)",)
+        return replay_proof(self.lib, inst, inputs, how, "the solver")
 
     # ------------------------------------------------------ counterexamples
 

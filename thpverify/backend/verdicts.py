@@ -102,14 +102,7 @@ def _spot_check(solver: Solver, d: Diagrams, inst: m.Instance, held: BDD, atoms:
     else:
         inputs = _complete(solver, finite.assignments(d, held, atoms, SPOT_CHECKS))
         how = "on inputs drawn from the decision diagram"
-    checked = 0
-    for assignment in inputs:
-        if not satisfies(solver.lib, inst, assignment):
-            continue
-        checked += 1
-        if ev.value_of(solver.lib, inst.claim, assignment) is not True:
-            raise InternalError(f"the engines proved {inst.property_name} but the interpreter finds it false on {assignment}")
-    return (f"interpreter agrees {how} ({checked} inputs)",)
+    return replay_proof(solver.lib, inst, inputs, how, "the engines")
 
 
 def _complete(solver: Solver, points: list[dict[str, bool | str | int]]) -> list[dict[str, bool | str | int]]:
@@ -126,6 +119,19 @@ def from_coords(coords: list[Coord], bits: Sequence[bool]) -> dict[str, bool | s
         else:
             out[name] = int(out.get(name, 0)) | (int(bit) << element)
     return out
+
+
+def replay_proof(lib: m.Library, inst: m.Instance, inputs: Sequence[ev.Assignment], how: str, who: str) -> tuple[str, ...]:
+    """The interpreter's look at a proof: the claim is true on every input
+    that meets the premises and assumptions; otherwise `who` proved a falsehood."""
+    checked = 0
+    for assignment in inputs:
+        if not satisfies(lib, inst, assignment):
+            continue
+        checked += 1
+        if ev.value_of(lib, inst.claim, assignment) is not True:
+            raise InternalError(f"{who} proved {inst.property_name} but the interpreter finds it false on {dict(assignment)}")
+    return (f"interpreter agrees {how} ({checked} inputs)",)
 
 
 def satisfies(lib: m.Library, inst: m.Instance, assignment: ev.Assignment) -> bool:

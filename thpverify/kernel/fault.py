@@ -39,7 +39,7 @@ from . import geometry as g
 from .child import in_child
 from .conform import HUGE_OPTIONS, Case, MappingKind, MiB, _Libc, _make, _root_fs_dax, known_inputs, mount_tmpfs
 from .observe import mount_of
-from .proc import Vma, parse_smaps
+from .proc import Vma, parse_smaps, thp_vmstat
 from .settings import Settings
 
 PMD_FIELDS = ("AnonHugePages", "ShmemPmdMapped", "FilePmdMapped")
@@ -107,24 +107,14 @@ def fault_cases(root: bool) -> list[FaultCase]:
 # ------------------------------------------------------------------ the child
 
 
-def vmstat() -> dict[str, int]:
-    """The thp_* counters of /proc/vmstat."""
-    out = {}
-    for line in Path("/proc/vmstat").read_text().splitlines():
-        name, _, value = line.partition(" ")
-        if name.startswith("thp_"):
-            out[name] = int(value)
-    return out
-
-
 def touch(addr: int, write: bool, counters: Sequence[str]) -> int:
     """One read or write at addr; how much the given counters rose meanwhile."""
-    before = vmstat()
+    before = thp_vmstat()
     if write:
         ctypes.memset(addr, 1, 1)
     else:
         ctypes.string_at(addr, 1)
-    after = vmstat()
+    after = thp_vmstat()
     return sum(after.get(k, 0) - before.get(k, 0) for k in counters)
 
 

@@ -164,3 +164,13 @@ def entry_at(smaps: str, start: int) -> str:
         if keep:
             lines.append(line)
     return "".join(lines)
+
+
+def thp_vmstat() -> dict[str, int]:
+    """The thp_* counters of /proc/vmstat (read only)."""
+    out = {}
+    for line in Path("/proc/vmstat").read_text().splitlines():
+        name, _, value = line.partition(" ")
+        if name.startswith("thp_"):
+            out[name] = int(value)
+    return out

@@ -48,7 +48,7 @@ from ..results import CexClass, CexClasses, Fixed, Value
 from . import geometry as g
 from .child import in_child
 from .conform import HUGE_OPTIONS, MODES, Case, MappingKind, _Libc, _make, known_inputs
-from .proc import entry_at, parse_smaps
+from .proc import entry_at, parse_smaps, thp_vmstat
 from .settings import Settings, read_settings
 from .smaps import pick_version
 
@@ -581,15 +581,6 @@ def _kernel_answer(o: Observation, vma: Any, doc: dict[str, Any]) -> tuple[bool 
     return None, ""
 
 
-def _vmstat() -> dict[str, int]:
-    out = {}
-    for line in Path("/proc/vmstat").read_text().splitlines():
-        name, _, value = line.partition(" ")
-        if name.startswith("thp_"):
-            out[name] = int(value)
-    return out
-
-
 def _in_child(p: Plan, workdir: str) -> dict[str, Any]:
     return in_child(lambda: _child(p, workdir), lambda why: {"error": why}, {"error": "the child sent nothing"})
 
@@ -654,9 +645,9 @@ def _fault(p: Plan, libc: _Libc) -> dict[str, Any]:
     field_ = "AnonHugePages" if p.case.kind is MappingKind.ANON or (p.case.kind is MappingKind.DEVZERO and not p.case.shared) else (
         "FilePmdMapped" if p.case.kind is MappingKind.ROOT_FILE else "ShmemPmdMapped")
     counter = "thp_fault_fallback" if field_ == "AnonHugePages" else "thp_file_fallback"
-    before = _vmstat()
+    before = thp_vmstat()
     ctypes.memset(p.fault_at, 1, 1) if "w" in _perms(p) else ctypes.string_at(p.fault_at, 1)
-    after = _vmstat()
+    after = thp_vmstat()
     vma = {v.start: v for v in parse_smaps(Path("/proc/self/smaps").read_text(), "<smaps>")}.get(p.start)
     pmd = vma.kb(field_) if vma is not None else None
     tried = after.get(counter, 0) - before.get(counter, 0) + after.get(counter + "_charge", 0) - before.get(counter + "_charge", 0)
