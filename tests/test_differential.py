@@ -141,7 +141,7 @@ def test_find_agrees_with_brute_force(text: str) -> None:
     lib = _lib(text)
     inst = lib.properties["p"].instances[0]
     span = inst.claim.span
-    exprs = [*inst.premises, *(a.expr for a in inst.assumptions), m.Op("not", (inst.claim,), m.BOOL, span)]
+    exprs = [*inst.premises, *(a.expr for a in inst.assumptions), m.Op(m.Operator.NOT, (inst.claim,), m.BOOL, span)]
     found = Solver(lib).find(exprs)
     exists = any(holds(lib, exprs, a) for a in inputs())
     assert (found is not None) == exists

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from .errors import Diagnostic
+from .errors import Diagnostic, InternalError
 from .location import Span
 from .results import KernelCite
 
@@ -108,15 +108,124 @@ class Call:
     span: Span
 
 
+class Operator(StrEnum):
+    """The operators of the model; OPERATORS says what each takes and gives."""
+
+    NOT = "not"
+    AND = "and"
+    OR = "or"
+    IMPLIES = "implies"
+    IFF = "iff"
+    EQ = "eq"
+    NE = "ne"
+    LT = "lt"
+    LE = "le"
+    GT = "gt"
+    GE = "ge"
+    IN = "in"
+    UNION = "union"
+    INTER = "inter"
+    DIFF = "diff"
+    EMPTY = "empty"
+    HIGHEST = "highest"
+    SINGLETON = "singleton"
+    COND = "cond"
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What an operator takes and gives, and how the language writes it.
+
+    `operands` gives each operand's kind of type; None is "any type, the
+    same for every operand marked None" (both sides of ==, both arms of
+    ?:). `result` is the result's kind, None for the type of those operands.
+    A set operand and result share one universe; an element operand is an
+    element of it. `strict`: the value depends on every operand (no short
+    cut), so a return built from one predicate call with strict operators
+    is decided where that predicate is (evaluate.delegate). `spelling` is
+    the language's spelling (a builtin is written as a call).
+    """
+
+    operands: tuple[TypeKind | None, ...]
+    result: TypeKind | None
+    spelling: str
+    strict: bool
+    builtin: bool = False
+
+    @property
+    def arity(self) -> int:
+        return len(self.operands)
+
+
+_B, _E, _S = TypeKind.BOOL, TypeKind.ELEM, TypeKind.SET
+
+# The one operator table. The type checker reads the spellings, every Op is
+# built to this arity, and each engine (semantics/evaluate, backend/compiler,
+# backend/diagrams) registers one implementation per operator, checked by
+# `implemented` when the engine is imported and by tests/test_engines.py,
+# which runs every operator of this table through every engine.
+OPERATORS: dict[Operator, Signature] = {
+    Operator.NOT: Signature((_B,), _B, "!", strict=True),
+    Operator.AND: Signature((_B, _B), _B, "&&", strict=False),
+    Operator.OR: Signature((_B, _B), _B, "||", strict=False),
+    Operator.IMPLIES: Signature((_B, _B), _B, "->", strict=False),
+    Operator.IFF: Signature((_B, _B), _B, "<->", strict=False),
+    Operator.EQ: Signature((None, None), _B, "==", strict=True),
+    Operator.NE: Signature((None, None), _B, "!=", strict=True),
+    Operator.LT: Signature((_E, _E), _B, "<", strict=True),
+    Operator.LE: Signature((_E, _E), _B, "<=", strict=True),
+    Operator.GT: Signature((_E, _E), _B, ">", strict=True),
+    Operator.GE: Signature((_E, _E), _B, ">=", strict=True),
+    Operator.IN: Signature((_E, _S), _B, "in", strict=True),
+    Operator.UNION: Signature((_S, _S), _S, "|", strict=True),
+    Operator.INTER: Signature((_S, _S), _S, "&", strict=True),
+    Operator.DIFF: Signature((_S, _S), _S, "-", strict=True),
+    Operator.EMPTY: Signature((_S,), _B, "empty", strict=True, builtin=True),
+    Operator.HIGHEST: Signature((_S,), _E, "highest", strict=True, builtin=True),
+    Operator.SINGLETON: Signature((_E,), _S, "{x}", strict=True),
+    Operator.COND: Signature((_B, None, None), None, "?:", strict=False),
+}
+
+SPELLED: dict[str, Operator] = {sig.spelling: op for op, sig in OPERATORS.items()}
+BUILTINS: tuple[str, ...] = tuple(sig.spelling for sig in OPERATORS.values() if sig.builtin)
+
+
+def implemented(table: Iterable[object], engine: str) -> None:
+    """An engine's implementations cover the operator table exactly (checked
+    when the engine's module is imported: a gap is a fault of the tool)."""
+    have = set(table)
+    missing = [str(op) for op in Operator if op not in have]
+    extra = sorted(str(x) for x in have - set(Operator))
+    if missing or extra:
+        raise InternalError(f"{engine}: operators missing {missing}, unknown {extra}")
+
+
+def well_typed(e: Op) -> bool:
+    """The operator node agrees with its signature (the type checker builds
+    such nodes only; after a type error it may build others, but then no
+    model is made)."""
+    sig = OPERATORS[e.op]
+    same = {a.type for a, kind in zip(e.args, sig.operands, strict=True) if kind is None}
+    universes = {a.type.name for a, kind in zip(e.args, sig.operands, strict=True) if kind in (_E, _S)}
+    if sig.result in (_E, _S):
+        universes.add(e.type.name)
+    kinds_ok = all(kind is None or a.type.kind is kind for a, kind in zip(e.args, sig.operands, strict=True))
+    result_ok = e.type in same if sig.result is None else e.type.kind is sig.result
+    return kinds_ok and len(same) <= 1 and len(universes) <= 1 and result_ok
+
+
 @dataclass(frozen=True)
 class Op:
-    """op: not and or implies iff eq ne lt le gt ge in union inter diff
-    empty highest cond singleton"""
+    """An operator applied to its operands (OPERATORS gives the arity and types)."""
 
-    op: str
+    op: Operator
     args: tuple[Expr, ...]
     type: Type
     span: Span
+
+    def __post_init__(self) -> None:
+        if len(self.args) != OPERATORS[self.op].arity:
+            raise InternalError(f"{self.op} takes {OPERATORS[self.op].arity} operand(s), not {len(self.args)}")
 
 
 Expr = Lit | AtomRef | Local | Call | Op

@@ -112,7 +112,7 @@ class Engine:
         if caller not in self._callers:
             atom = self.lib.atoms["caller"]
             ref = m.AtomRef("caller", atom.type, atom.span)
-            self._callers[caller] = m.Op("eq", (ref, m.Lit(caller, atom.type, atom.span)), m.BOOL, atom.span)
+            self._callers[caller] = m.Op(m.Operator.EQ, (ref, m.Lit(caller, atom.type, atom.span)), m.BOOL, atom.span)
         return self._callers[caller]
 
     def space(self, versions: Sequence[str], reads: Iterable[m.Expr], caller: str | None,

@@ -120,10 +120,10 @@ def _tells_apart(lib: m.Library, solver: Solver, cube: Sequence[Literal], caller
     facts: list[m.Expr] = [literal_expr(lib, lit, span) for lit in cube]
     if caller is not None and "caller" in lib.atoms:
         atom = lib.atoms["caller"]
-        facts.append(m.Op("eq", (m.AtomRef("caller", atom.type, span), m.Lit(caller, atom.type, span)), m.BOOL, span))
+        facts.append(m.Op(m.Operator.EQ, (m.AtomRef("caller", atom.type, span), m.Lit(caller, atom.type, span)), m.BOOL, span))
     facts += [*before.premises, *after.premises]
     facts += list({a.name: a.expr for a in (*before.assumptions, *after.assumptions)}.values())
-    facts.append(m.Op("not", (m.Op("iff", (before.claim, after.claim), m.BOOL, span),), m.BOOL, span))
+    facts.append(m.Op(m.Operator.NOT, (m.Op(m.Operator.IFF, (before.claim, after.claim), m.BOOL, span),), m.BOOL, span))
     return solver.find(facts) is not None
 
 
@@ -132,17 +132,17 @@ def literal_expr(lib: m.Library, lit: Literal, span: Span) -> m.Expr:
     if lit.derived:
         fn = lib.global_functions[lit.name]
         term: m.Expr = m.Call("", lit.name, (), fn.returns, span)
-        return term if lit.values[0] is True else m.Op("not", (term,), m.BOOL, span)
+        return term if lit.values[0] is True else m.Op(m.Operator.NOT, (term,), m.BOOL, span)
     atom = lib.atoms[lit.name]
     ref = m.AtomRef(atom.name, atom.type, span)
     if lit.element is not None:
         elem = m.Lit(lit.element, m.Type(m.TypeKind.ELEM, atom.type.name), span)
-        member: m.Expr = m.Op("in", (elem, ref), m.BOOL, span)
-        return member if lit.values[0] is True else m.Op("not", (member,), m.BOOL, span)
+        member: m.Expr = m.Op(m.Operator.IN, (elem, ref), m.BOOL, span)
+        return member if lit.values[0] is True else m.Op(m.Operator.NOT, (member,), m.BOOL, span)
     if atom.type.kind is m.TypeKind.BOOL:
-        return ref if lit.values[0] is True else m.Op("not", (ref,), m.BOOL, span)
-    options: list[m.Expr] = [m.Op("eq", (ref, m.Lit(v, atom.type, span)), m.BOOL, span) for v in lit.values]
+        return ref if lit.values[0] is True else m.Op(m.Operator.NOT, (ref,), m.BOOL, span)
+    options: list[m.Expr] = [m.Op(m.Operator.EQ, (ref, m.Lit(v, atom.type, span)), m.BOOL, span) for v in lit.values]
     out = options[0]
     for o in options[1:]:
-        out = m.Op("or", (out, o), m.BOOL, span)
+        out = m.Op(m.Operator.OR, (out, o), m.BOOL, span)
     return out

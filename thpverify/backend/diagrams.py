@@ -297,7 +297,7 @@ class Diagrams:
                 return self.function(e.version, e.name)[0]
             args = {name: self.expr(a, env) for (name, _), a in zip(fn.params, e.args, strict=True)}
             return self.body(fn, args)[0]
-        if e.op == "cond":
+        if e.op is m.Operator.COND:
             test = self.expr(e.args[0], env)
             return self.ite(test, self.expr(e.args[1], env), self.expr(e.args[2], env))
         return OPS[e.op](self, e, [self.expr(a, env) for a in e.args])
@@ -444,24 +444,25 @@ def _bitwise(f: Callable[[BDD, BDD], BDD]) -> _Op:
     return run
 
 
-OPS: dict[str, _Op] = {
-    "not": lambda d, e, a: ~a[0],
-    "and": lambda d, e, a: a[0] & a[1],
-    "or": lambda d, e, a: a[0] | a[1],
-    "implies": lambda d, e, a: ~a[0] | a[1],
-    "iff": lambda d, e, a: d.iff(a[0], a[1]),
-    "eq": lambda d, e, a: d.equal(a[0], a[1]),
-    "ne": lambda d, e, a: ~d.equal(a[0], a[1]),
-    "lt": _compare(lambda x, y: x < y),
-    "le": _compare(lambda x, y: x <= y),
-    "gt": _compare(lambda x, y: x > y),
-    "ge": _compare(lambda x, y: x >= y),
-    "in": _in,
-    "union": _bitwise(lambda x, y: x | y),
-    "inter": _bitwise(lambda x, y: x & y),
-    "diff": _bitwise(lambda x, y: x & ~y),
-    "empty": lambda d, e, a: d.bdd_and(~x for x in a[0].bits),
-    "highest": _highest,
-    "singleton": _singleton,
-    "cond": lambda d, e, a: d.ite(a[0], a[1], a[2]),
+OPS: dict[m.Operator, _Op] = {
+    m.Operator.NOT: lambda d, e, a: ~a[0],
+    m.Operator.AND: lambda d, e, a: a[0] & a[1],
+    m.Operator.OR: lambda d, e, a: a[0] | a[1],
+    m.Operator.IMPLIES: lambda d, e, a: ~a[0] | a[1],
+    m.Operator.IFF: lambda d, e, a: d.iff(a[0], a[1]),
+    m.Operator.EQ: lambda d, e, a: d.equal(a[0], a[1]),
+    m.Operator.NE: lambda d, e, a: ~d.equal(a[0], a[1]),
+    m.Operator.LT: _compare(lambda x, y: x < y),
+    m.Operator.LE: _compare(lambda x, y: x <= y),
+    m.Operator.GT: _compare(lambda x, y: x > y),
+    m.Operator.GE: _compare(lambda x, y: x >= y),
+    m.Operator.IN: _in,
+    m.Operator.UNION: _bitwise(lambda x, y: x | y),
+    m.Operator.INTER: _bitwise(lambda x, y: x & y),
+    m.Operator.DIFF: _bitwise(lambda x, y: x & ~y),
+    m.Operator.EMPTY: lambda d, e, a: d.bdd_and(~x for x in a[0].bits),
+    m.Operator.HIGHEST: _highest,
+    m.Operator.SINGLETON: _singleton,
+    m.Operator.COND: lambda d, e, a: d.ite(a[0], a[1], a[2]),
 }
+m.implemented(OPS, "the decision diagrams")

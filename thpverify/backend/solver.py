@@ -342,7 +342,7 @@ class Solver:
             who = ", ".join(names[c.get_id()] for c in core) or "the callers and 'given' clauses"
             return Verdict(**base, verdict=VerdictKind.VACUOUS, reason=f"the premises cannot hold together ({who})",
                            core=tuple(names[c.get_id()] for c in core), checks=("conflict re-checked",))
-        if isinstance(inst.claim, m.Op) and inst.claim.op == "implies":
+        if isinstance(inst.claim, m.Op) and inst.claim.op is m.Operator.IMPLIES:
             antecedent = self.guard(inst.claim.args[0], "antecedent")
             r = s.check(*premises, *lits, antecedent)
             if r == z3.unsat:

@@ -53,7 +53,7 @@ def decide(solver: Solver, d: Diagrams, inst: m.Instance) -> Verdict:
         who = ", ".join(core) or "the callers and 'given' clauses"
         return Verdict(**base, verdict=VerdictKind.VACUOUS, reason=f"the premises cannot hold together ({who})",
                        core=tuple(core), checks=("conflict re-checked",))
-    if isinstance(inst.claim, m.Op) and inst.claim.op == "implies":
+    if isinstance(inst.claim, m.Op) and inst.claim.op is m.Operator.IMPLIES:
         antecedent = d.term(inst.claim.args[0])
         if held & antecedent == d.false:
             core = _core(d, premises & antecedent, lits, inst)

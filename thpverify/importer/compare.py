@@ -81,8 +81,8 @@ def proved_equal(lib: m.Library, hand: str, imported: str, output: str, caller: 
     premises: tuple[m.Expr, ...] = ()
     if caller is not None:
         atom = lib.atoms["caller"]
-        premises = (m.Op("eq", (m.AtomRef("caller", atom.type, span), m.Lit(caller, atom.type, span)), m.BOOL, span),)
-    claim = m.Op("eq", calls, m.BOOL, span)
+        premises = (m.Op(m.Operator.EQ, (m.AtomRef("caller", atom.type, span), m.Lit(caller, atom.type, span)), m.BOOL, span),)
+    claim = m.Op(m.Operator.EQ, calls, m.BOOL, span)
     inst = m.Instance(f"{imported} == {hand} ({output})", "", premises, tuple(seen.values()), claim, None, None)
     verdict = Solver(lib).check(inst)
     if verdict.verdict != "proved":

@@ -16,8 +16,6 @@ from . import nodes as n
 from .diagnostics import Diagnostic, SpecError, did_you_mean
 from .resolve import RawFunction, RawVersion, Scopes
 
-BUILTINS = ("empty", "highest")
-
 
 def typecheck(scopes: Scopes) -> m.Library:
     return _Checker(scopes).run()
@@ -342,7 +340,7 @@ class _Checker:
         for name in decl.callers or ():
             if caller is not None and name in caller.values:
                 ref = m.AtomRef("caller", caller.type, decl.span)
-                options.append(m.Op("eq", (ref, m.Lit(name, caller.type, decl.span)), m.BOOL, decl.span))
+                options.append(m.Op(m.Operator.EQ, (ref, m.Lit(name, caller.type, decl.span)), m.BOOL, decl.span))
                 continue
             raw = self._raw(self.version, name)
             if raw is not None and isinstance(raw.decl, n.ContextDecl):
@@ -415,7 +413,7 @@ class _Checker:
         return m.Lit(False, expected or m.BOOL, e.span)
 
     def _call(self, e: n.Call, env: dict[str, m.Type], expected: m.Type | None) -> m.Expr:
-        if e.version is None and e.name in BUILTINS and self._raw(self.version, e.name) is None:
+        if e.version is None and e.name in m.BUILTINS and self._raw(self.version, e.name) is None:
             return self._builtin(e, env)
         scope = self.version if e.version is None else e.version
         if e.version is not None and e.version not in self.s.versions:
@@ -424,7 +422,7 @@ class _Checker:
         raw = self._raw(scope, e.name)
         if raw is None:
             known = list(self.s.functions) + (list(self.s.versions[scope].functions) if scope else [])
-            self.error(e.span, "E054", f"unknown predicate '{e.name}'", did_you_mean(e.name, known + list(BUILTINS)))
+            self.error(e.span, "E054", f"unknown predicate '{e.name}'", did_you_mean(e.name, known + list(m.BUILTINS)))
             return m.Lit(False, expected or m.BOOL, e.span)
         saved = self.version
         fn = self._function(scope, e.name)
@@ -448,12 +446,12 @@ class _Checker:
         if arg.type.kind is not m.TypeKind.SET:
             self.error(e.args[0].span, "E056", f"'{e.name}' needs a set, not {arg.type}")
             return m.Lit(False, m.BOOL, e.span)
-        if e.name == "empty":
-            return m.Op("empty", (arg,), m.BOOL, e.span)
-        return m.Op("highest", (arg,), m.Type(m.TypeKind.ELEM, arg.type.name), e.span)
+        op = m.SPELLED[e.name]
+        result = m.OPERATORS[op].result
+        return m.Op(op, (arg,), m.BOOL if result is m.TypeKind.BOOL else m.Type(m.TypeKind.ELEM, arg.type.name), e.span)
 
     def _not(self, e: n.Not, env: dict[str, m.Type], expected: m.Type | None) -> m.Expr:
-        return m.Op("not", (self.bool_expr(e.operand, env),), m.BOOL, e.span)
+        return m.Op(m.Operator.NOT, (self.bool_expr(e.operand, env),), m.BOOL, e.span)
 
     def _cond(self, e: n.Cond, env: dict[str, m.Type], expected: m.Type | None) -> m.Expr:
         test = self.bool_expr(e.test, env)
@@ -461,7 +459,7 @@ class _Checker:
         orelse = self.expr(e.orelse, env, then.type)
         if then.type != orelse.type:
             self.error(e.span, "E057", f"both arms of '?:' must have one type, not {then.type} and {orelse.type}")
-        return m.Op("cond", (test, then, orelse), then.type, e.span)
+        return m.Op(m.Operator.COND, (test, then, orelse), then.type, e.span)
 
     def _setlit(self, e: n.SetLit, env: dict[str, m.Type], expected: m.Type | None) -> m.Expr:
         if expected is not None and expected.kind is m.TypeKind.ENUM:
@@ -491,10 +489,10 @@ class _Checker:
                     self.error(item.span, "E059", f"{value.value} is not in universe {u} {list(universe.elements)}")
                 mask |= 1 << value.value
             else:
-                dynamic.append(m.Op("singleton", (value,), set_type, item.span))
+                dynamic.append(m.Op(m.Operator.SINGLETON, (value,), set_type, item.span))
         out: m.Expr = m.Lit(mask, set_type, e.span)
         for d in dynamic:
-            out = m.Op("union", (out, d), set_type, e.span)
+            out = m.Op(m.Operator.UNION, (out, d), set_type, e.span)
         return out
 
     def _bound(self, bound: int | str, span: n.Span) -> int:
@@ -523,8 +521,7 @@ class _Checker:
         if op in ("&&", "||", "->", "<->"):
             left = self.bool_expr(e.left, env)
             right = self.bool_expr(e.right, env)
-            name = {"&&": "and", "||": "or", "->": "implies", "<->": "iff"}[op]
-            return m.Op(name, (left, right), m.BOOL, e.span)
+            return m.Op(m.SPELLED[op], (left, right), m.BOOL, e.span)
         if op in ("in", "notin"):
             return self._member(e, env)
         if op in ("|", "&", "-"):
@@ -533,8 +530,7 @@ class _Checker:
             if left.type.kind is not m.TypeKind.SET or right.type != left.type:
                 sym = {"|": "union", "&": "intersection", "-": "difference"}[op]
                 self.error(e.span, "E061", f"set {sym} needs two sets of one universe, not {left.type} and {right.type}")
-            name = {"|": "union", "&": "inter", "-": "diff"}[op]
-            return m.Op(name, (left, right), left.type, e.span)
+            return m.Op(m.SPELLED[op], (left, right), left.type, e.span)
         left_node, right_node, swapped = e.left, e.right, False
         if isinstance(e.left, n.Name) and not self.bound(e.left.name, env):
             left_node, right_node, swapped = e.right, e.left, True
@@ -544,8 +540,8 @@ class _Checker:
             left, right = right, left
         if left.type != right.type:
             self.error(e.span, "E062", f"cannot compare {left.type} with {right.type}")
-        name = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}[op]
-        if name in ("lt", "le", "gt", "ge") and left.type.kind is not m.TypeKind.ELEM:
+        name = m.SPELLED[op]
+        if m.OPERATORS[name].operands[0] is m.TypeKind.ELEM and left.type.kind is not m.TypeKind.ELEM:
             self.error(e.span, "E062", f"'{op}' orders universe elements, not {left.type}")
         return m.Op(name, (left, right), m.BOOL, e.span)
 
@@ -557,15 +553,15 @@ class _Checker:
                 self.error(e.right.span, "E063", f"'in' after {left.type} takes a list of its values in braces")
                 return m.Lit(False, m.BOOL, e.span)
             assert isinstance(right, m.Lit) and isinstance(right.value, str)
-            tests = [m.Op("eq", (left, m.Lit(v, left.type, right.span)), m.BOOL, e.span) for v in right.value.split(",") if v]
+            tests = [m.Op(m.Operator.EQ, (left, m.Lit(v, left.type, right.span)), m.BOOL, e.span) for v in right.value.split(",") if v]
             out = _any(tests, e.span)
         else:
             set_type = m.Type(m.TypeKind.SET, left.type.name) if left.type.kind is m.TypeKind.ELEM else None
             right = self.expr(e.right, env, set_type)
             if left.type.kind is not m.TypeKind.ELEM or right.type != set_type:
                 self.error(e.span, "E063", f"'in' tests an element of a universe against a set of it, not {left.type} in {right.type}")
-            out = m.Op("in", (left, right), m.BOOL, e.span)
-        return m.Op("not", (out,), m.BOOL, e.span) if e.op == "notin" else out
+            out = m.Op(m.Operator.IN, (left, right), m.BOOL, e.span)
+        return m.Op(m.Operator.NOT, (out,), m.BOOL, e.span) if e.op == "notin" else out
 
 
 _EXPR: dict[type, Callable[..., m.Expr]] = {
@@ -585,7 +581,7 @@ def _any(options: Sequence[m.Expr], span: n.Span) -> m.Expr:
         return m.Lit(False, m.BOOL, span)
     out = options[0]
     for o in options[1:]:
-        out = m.Op("or", (out, o), m.BOOL, span)
+        out = m.Op(m.Operator.OR, (out, o), m.BOOL, span)
     return out
 
 
@@ -707,8 +703,7 @@ class _Body:
             if stmt.op != "=":
                 if target.kind is not m.TypeKind.SET:
                     self.c.error(stmt.span, "E039", f"'{stmt.op}' works on sets, not {target}")
-                op = {"&=": "inter", "|=": "union", "-=": "diff"}[stmt.op]
-                value = m.Op(op, (m.Local(stmt.name, target, stmt.span), value), target, stmt.span)
+                value = m.Op(m.SPELLED[stmt.op.removesuffix("=")], (m.Local(stmt.name, target, stmt.span), value), target, stmt.span)
             if value.type != target:
                 self.c.error(stmt.span, "E039", f"'{stmt.name}' holds {target}, not {value.type}")
             return [m.SAssign(stmt.name, value, stmt.span)], False

@@ -181,12 +181,6 @@ class _Run:
         return None
 
 
-# Operators whose value always depends on every operand: a return built
-# from one predicate call with these is decided where that predicate is.
-STRICT_OPS = frozenset({"not", "eq", "ne", "lt", "le", "gt", "ge", "in", "union", "inter", "diff",
-                        "empty", "highest", "singleton"})
-
-
 def delegate(lib: m.Library, e: m.Expr) -> m.Call | None:
     """The predicate call that decides `return e`, if there is exactly one.
 
@@ -201,7 +195,7 @@ def delegate(lib: m.Library, e: m.Expr) -> m.Call | None:
                 found.append(x)
             return True
         if isinstance(x, m.Op):
-            return x.op in STRICT_OPS and all(walk(a) for a in x.args)
+            return m.OPERATORS[x.op].strict and all(walk(a) for a in x.args)
         return True
 
     if walk(e) and len(found) == 1:
@@ -360,14 +354,15 @@ def _cond(it: Interpreter, e: m.Op, env: Mapping[str, Value], trace: list[Step] 
     return join(it.expr(e.args[1], env, trace, depth), it.expr(e.args[2], env, trace, depth))
 
 
-_OPS: dict[str, _Eval] = {
-    "not": _not, "and": _and, "or": _or, "implies": _implies, "iff": _iff,
-    "eq": _eq, "ne": _ne,
-    "lt": _compare(lambda a, b: a < b), "le": _compare(lambda a, b: a <= b),
-    "gt": _compare(lambda a, b: a > b), "ge": _compare(lambda a, b: a >= b),
-    "in": _in, "union": _union, "inter": _inter, "diff": _diff,
-    "empty": _empty, "highest": _highest, "singleton": _singleton, "cond": _cond,
+_OPS: dict[m.Operator, _Eval] = {
+    m.Operator.NOT: _not, m.Operator.AND: _and, m.Operator.OR: _or, m.Operator.IMPLIES: _implies, m.Operator.IFF: _iff,
+    m.Operator.EQ: _eq, m.Operator.NE: _ne,
+    m.Operator.LT: _compare(lambda a, b: a < b), m.Operator.LE: _compare(lambda a, b: a <= b),
+    m.Operator.GT: _compare(lambda a, b: a > b), m.Operator.GE: _compare(lambda a, b: a >= b),
+    m.Operator.IN: _in, m.Operator.UNION: _union, m.Operator.INTER: _inter, m.Operator.DIFF: _diff,
+    m.Operator.EMPTY: _empty, m.Operator.HIGHEST: _highest, m.Operator.SINGLETON: _singleton, m.Operator.COND: _cond,
 }
+m.implemented(_OPS, "the interpreter")
 
 
 # ------------------------------------------------------------ entry points
