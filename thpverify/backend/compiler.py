@@ -15,7 +15,6 @@ import z3
 
 from .. import model as m
 from ..semantics import walk
-from ..semantics.evaluate import delegate
 
 RULE_BITS = 16
 
@@ -147,38 +146,25 @@ class Compiler:
             self.rules.append(rule)
         return self.rule_ids[key]
 
-    def returned(self, stmt: m.SReturn, env: Mapping[str, z3.ExprRef]) -> tuple[z3.ExprRef, z3.ExprRef]:
-        e = stmt.value
-        call = delegate(self.lib, e)
-        if call is None:
-            return self.expr(e, env), z3.BitVecVal(self.rule_index(stmt.rule), RULE_BITS, self.ctx)
-        fn = self.lib.function(call.version, call.name)
-        if not fn.params:
-            value, rule = self.function(call.version, call.name)
-        else:
-            args = {name: self.expr(a, env) for (name, _), a in zip(fn.params, call.args, strict=True)}
-            value, rule = self.body(fn, args)
-        return (value if call is e else self.expr(e, env)), rule
+    def returned(self, stmt: m.SReturn, env: Mapping[str, z3.ExprRef]) -> _Term:
+        return walk.returned(self, stmt, env)
 
     # ----------------------------------------------------------- expressions
+    # (walk.expression dispatches on the node; these are the compiler's cases)
 
     def expr(self, e: m.Expr, env: Mapping[str, z3.ExprRef] | None = None) -> z3.ExprRef:
-        env = env or {}
-        if isinstance(e, m.Lit):
-            return self._lit(e)
-        if isinstance(e, m.AtomRef):
-            return self.atoms[e.name]
-        if isinstance(e, m.Local):
-            return env[e.name]
-        if isinstance(e, m.Call):
-            fn = self.lib.function(e.version, e.name)
-            if not fn.params:
-                return self.function(e.version, e.name)[0]
-            args = {name: self.expr(a, env) for (name, _), a in zip(fn.params, e.args, strict=True)}
-            return self.body(fn, args)[0]
-        return _OPS[e.op](self, e, [self.expr(a, env) for a in e.args])
+        return walk.expression(self, e, env or {})
 
-    def _lit(self, e: m.Lit) -> z3.ExprRef:
+    def atom(self, e: m.AtomRef) -> z3.ExprRef:
+        return self.atoms[e.name]
+
+    def apply(self, e: m.Op, args: list[z3.ExprRef]) -> z3.ExprRef:
+        return _OPS[e.op](self, e, args)
+
+    def rule(self, stmt: m.SReturn) -> z3.ExprRef:
+        return z3.BitVecVal(self.rule_index(stmt.rule), RULE_BITS, self.ctx)
+
+    def lit(self, e: m.Lit) -> z3.ExprRef:
         if e.type.kind is m.TypeKind.BOOL:
             return z3.BoolVal(bool(e.value), self.ctx)
         if e.type.kind is m.TypeKind.ENUM:

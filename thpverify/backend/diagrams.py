@@ -30,7 +30,6 @@ from typing import Any
 from .. import model as m
 from ..errors import InconclusiveError
 from ..semantics import walk
-from ..semantics.evaluate import delegate
 
 try:  # CUDD when the wheel has it; the pure-Python implementation otherwise
     from dd import cudd as _bdd_impl
@@ -263,17 +262,7 @@ class Diagrams:
             raise TooLargeError(f"more than {self.node_limit} diagram nodes")
 
     def returned(self, stmt: m.SReturn, env: Mapping[str, Sym]) -> tuple[Sym, Rules]:
-        e = stmt.value
-        call = delegate(self.lib, e)
-        if call is None:
-            return self.expr(e, env), {self.rule_index(stmt.rule): self.true}
-        fn = self.lib.function(call.version, call.name)
-        if not fn.params:
-            value, rules = self.function(call.version, call.name)
-        else:
-            args = {name: self.expr(a, env) for (name, _), a in zip(fn.params, call.args, strict=True)}
-            value, rules = self.body(fn, args)
-        return (value if call is e else self.expr(e, env)), rules
+        return walk.returned(self, stmt, env)
 
     # ----------------------------------------------------------- expressions
 
@@ -285,22 +274,18 @@ class Diagrams:
         return self._exprs[key][1]
 
     def expr(self, e: m.Expr, env: Mapping[str, Sym]) -> Sym:
-        if isinstance(e, m.Lit):
-            return self.constant(e.type, e.value)
-        if isinstance(e, m.AtomRef):
-            return self.atom(e)
-        if isinstance(e, m.Local):
-            return env[e.name]
-        if isinstance(e, m.Call):
-            fn = self.lib.function(e.version, e.name)
-            if not fn.params:
-                return self.function(e.version, e.name)[0]
-            args = {name: self.expr(a, env) for (name, _), a in zip(fn.params, e.args, strict=True)}
-            return self.body(fn, args)[0]
-        if e.op is m.Operator.COND:
-            test = self.expr(e.args[0], env)
-            return self.ite(test, self.expr(e.args[1], env), self.expr(e.args[2], env))
-        return OPS[e.op](self, e, [self.expr(a, env) for a in e.args])
+        return walk.expression(self, e, env)
+
+    # walk.expression dispatches on the node; these are the diagrams' cases
+
+    def lit(self, e: m.Lit) -> Sym:
+        return self.constant(e.type, e.value)
+
+    def apply(self, e: m.Op, args: list[Sym]) -> Sym:
+        return OPS[e.op](self, e, args)
+
+    def rule(self, stmt: m.SReturn) -> Rules:
+        return {self.rule_index(stmt.rule): self.true}
 
     def constant(self, typ: m.Type, value: bool | int | str) -> Sym:
         if typ.kind is m.TypeKind.BOOL:

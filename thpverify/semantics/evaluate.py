@@ -112,7 +112,7 @@ class Interpreter:
                   depth: int) -> tuple[Value, m.Rule | None]:
         """A return that hands the decision to another predicate takes that predicate's rule."""
         e = stmt.value
-        call = delegate(self.lib, e)
+        call = walk.delegate(self.lib, e)
         if call is None:
             return self.expr(e, env, trace, depth), stmt.rule
         fn = self.lib.function(call.version, call.name)
@@ -179,28 +179,6 @@ class _Run:
 
     def key(self, frames: walk.Frames, env: Mapping[str, Value]) -> None:
         return None
-
-
-def delegate(lib: m.Library, e: m.Expr) -> m.Call | None:
-    """The predicate call that decides `return e`, if there is exactly one.
-
-    `return p(...)`, `return !empty(p(...))` and the like hand the decision
-    to p: the rule that decides p is reported as the deciding rule.
-    """
-    found: list[m.Call] = []
-
-    def walk(x: m.Expr) -> bool:
-        if isinstance(x, m.Call):
-            if lib.function(x.version, x.name).kind == "predicate":
-                found.append(x)
-            return True
-        if isinstance(x, m.Op):
-            return m.OPERATORS[x.op].strict and all(walk(a) for a in x.args)
-        return True
-
-    if walk(e) and len(found) == 1:
-        return found[0]
-    return None
 
 
 def join(a: Value, b: Value) -> Value:

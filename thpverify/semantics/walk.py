@@ -18,6 +18,14 @@ reachability conditions for lint. There are two strategies:
   of the branch that fell through. A return ends its path. The decision
   diagrams and lint run this way.
 
+Expressions are walked once too, for the passes that build a value for
+every node (the Z3 compiler and the decision diagrams): `expression`
+dispatches on the node, `returned` says what a return gives and which
+rule decided it (a return that hands the decision to one predicate
+takes that predicate's rule, `delegate`); a pass supplies `Terms`. The
+interpreter threads a trace and a call depth through its expressions and
+evaluates `&&`, `||` and `?:` lazily, so it dispatches on its own.
+
 `statements` lists every statement of a body, nested ones included, for
 passes that only read the tree.
 """
@@ -33,6 +41,8 @@ from ..errors import InternalError
 
 V = TypeVar("V")  # a value of the pass (a local's value)
 T = TypeVar("T")  # a test of the pass
+D = TypeVar("D")  # what a pass records about the rule that decided a value
+D_co = TypeVar("D_co", covariant=True)
 R = TypeVar("R")  # the result of a run: what a return gives
 P = TypeVar("P")  # a path condition
 
@@ -56,6 +66,90 @@ def statements(body: Sequence[m.Stmt]) -> Iterator[m.Stmt]:
         if isinstance(stmt, m.SIf):
             stack.append(iter(stmt.orelse))
             stack.append(iter(stmt.then))
+
+
+# ----------------------------------------------------------- expressions
+
+
+class Terms(Protocol[V, D_co]):
+    """What a pass that builds a value for every expression supplies."""
+
+    lib: m.Library
+
+    def lit(self, e: m.Lit) -> V: ...
+
+    def atom(self, e: m.AtomRef) -> V: ...
+
+    def function(self, version: str, name: str) -> tuple[V, D_co]:
+        """A parameterless function's value and deciding rule(s), built once."""
+        ...
+
+    def body(self, fn: m.Function, args: dict[str, V]) -> tuple[V, D_co]:
+        """A function with parameters, run on these arguments."""
+        ...
+
+    def apply(self, e: m.Op, args: list[V]) -> V:
+        """An operator on its operands' values (model.OPERATORS: one implementation per operator)."""
+        ...
+
+    def rule(self, stmt: m.SReturn) -> D_co:
+        """What records that this return decided the value."""
+        ...
+
+
+def expression(alg: Terms[V, D], e: m.Expr, env: Mapping[str, V]) -> V:
+    """The pass's value of an expression under locals `env`."""
+    if isinstance(e, m.Lit):
+        return alg.lit(e)
+    if isinstance(e, m.AtomRef):
+        return alg.atom(e)
+    if isinstance(e, m.Local):
+        return env[e.name]
+    if isinstance(e, m.Call):
+        return called(alg, e, env)[0]
+    return alg.apply(e, [expression(alg, a, env) for a in e.args])
+
+
+def called(alg: Terms[V, D], call: m.Call, env: Mapping[str, V]) -> tuple[V, D]:
+    """A call's value and the rule(s) that decided it."""
+    fn = alg.lib.function(call.version, call.name)
+    if not fn.params:
+        return alg.function(call.version, call.name)
+    args = {name: expression(alg, a, env) for (name, _), a in zip(fn.params, call.args, strict=True)}
+    return alg.body(fn, args)
+
+
+def returned(alg: Terms[V, D], stmt: m.SReturn, env: Mapping[str, V]) -> tuple[V, D]:
+    """What a return gives, and the rule(s) that decided it: its own, or,
+    when it hands the decision to one predicate, that predicate's."""
+    e = stmt.value
+    call = delegate(alg.lib, e)
+    if call is None:
+        return expression(alg, e, env), alg.rule(stmt)
+    value, decided = called(alg, call, env)
+    return (value if call is e else expression(alg, e, env)), decided
+
+
+def delegate(lib: m.Library, e: m.Expr) -> m.Call | None:
+    """The predicate call that decides `return e`, if there is exactly one.
+
+    `return p(...)`, `return !empty(p(...))` and the like hand the decision
+    to p: the rule that decides p is reported as the deciding rule.
+    """
+    found: list[m.Call] = []
+
+    def walk(x: m.Expr) -> bool:
+        if isinstance(x, m.Call):
+            if lib.function(x.version, x.name).kind == "predicate":
+                found.append(x)
+            return True
+        if isinstance(x, m.Op):
+            return m.OPERATORS[x.op].strict and all(walk(a) for a in x.args)
+        return True
+
+    if walk(e) and len(found) == 1:
+        return found[0]
+    return None
 
 
 # ------------------------------------------------------------------ fork
