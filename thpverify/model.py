@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from .errors import Diagnostic, InternalError
 from .location import Span
-from .results import KernelCite
+from .results import Expectation, KernelCite
 
 
 class TypeKind(StrEnum):
@@ -269,11 +269,21 @@ class SAssign:
 Stmt = SIf | SReturn | SAssign
 
 
+class FunctionKind(StrEnum):
+    """A predicate (a decision with rules), a definition (a named
+    expression), or a context (a condition of the vocabulary a property
+    may name)."""
+
+    PREDICATE = "predicate"
+    DEF = "def"
+    CONTEXT = "context"
+
+
 @dataclass(frozen=True)
 class Function:
     name: str
     version: str  # "" for a global definition used outside any version
-    kind: str  # predicate, def, context
+    kind: FunctionKind
     params: tuple[tuple[str, Type], ...]
     returns: Type
     body: tuple[Stmt, ...]
@@ -311,7 +321,7 @@ class Version:
     @property
     def outputs(self) -> tuple[str, ...]:
         """Predicates with no parameters, in a stable order: eligible first."""
-        names = [f.name for f in self.functions.values() if f.kind == "predicate" and not f.params]
+        names = [f.name for f in self.functions.values() if f.kind is FunctionKind.PREDICATE and not f.params]
         return tuple(sorted(names, key=lambda x: (x != "eligible", x != "thp_eligible", x)))
 
 
@@ -324,7 +334,7 @@ class Instance:
     premises: tuple[Expr, ...]  # callers and givens: always assumed
     assumptions: tuple[Assumption, ...]  # named: candidates for the core
     claim: Expr
-    expected: str | None
+    expected: Expectation | None
     expect_span: Span | None
 
 
@@ -428,7 +438,7 @@ def predicate_calls(lib: Library, claim: Expr) -> list[tuple[str, str]]:
     def walk(e: Expr) -> None:
         if isinstance(e, Call):
             fn = lib.function(e.version, e.name)
-            if fn.kind == "predicate" and not fn.params and (e.version, e.name) not in calls:
+            if fn.kind is FunctionKind.PREDICATE and not fn.params and (e.version, e.name) not in calls:
                 calls.append((e.version, e.name))
             for a in e.args:
                 walk(a)

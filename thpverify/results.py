@@ -25,7 +25,16 @@ class VerdictKind(StrEnum):
     ERROR = "error"
 
 
-EXPECTED_VERDICT = {"holds": VerdictKind.PROVED, "fails": VerdictKind.REFUTED, "vacuous": VerdictKind.VACUOUS}
+class Expectation(StrEnum):
+    """What a spec expects of a property on a version (`expect holds;`)."""
+
+    HOLDS = "holds"
+    FAILS = "fails"
+    VACUOUS = "vacuous"
+
+
+EXPECTED_VERDICT = {Expectation.HOLDS: VerdictKind.PROVED, Expectation.FAILS: VerdictKind.REFUTED,
+                    Expectation.VACUOUS: VerdictKind.VACUOUS}
 
 
 @dataclass(frozen=True)
@@ -121,7 +130,7 @@ class Verdict:
     property_name: str
     version: str
     verdict: VerdictKind
-    expected: str | None  # holds, fails, vacuous, or None when the spec gives none
+    expected: Expectation | None  # None when the spec gives none
     reason: str = ""
     core: tuple[str, ...] = ()  # named assumptions a proof needed, or that conflict
     counterexample: Counterexample | None = None
@@ -295,13 +304,35 @@ class Requirement:
     replay: str = ""
 
 
+class Change(StrEnum):
+    """How a property's verdict moves from the base to a candidate: it
+    newly fails (it held, or was not decided, and is refuted), newly
+    holds, stays the same, or moves between vacuous, unknown and error."""
+
+    NEWLY_FAILING = "newly failing"
+    NEWLY_HOLDING = "newly holding"
+    UNCHANGED = "unchanged"
+    OTHER = "other"
+
+    @staticmethod
+    def between(before: VerdictKind, after: VerdictKind) -> Change:
+        holds = {VerdictKind.PROVED: True, VerdictKind.REFUTED: False}
+        was, now = holds.get(before), holds.get(after)
+        if was is not False and now is False:
+            return Change.NEWLY_FAILING
+        if was is not True and now is True:
+            return Change.NEWLY_HOLDING
+        return Change.UNCHANGED if before == after else Change.OTHER
+
+
 @dataclass(frozen=True)
 class PropertyChange:
-    """A property's verdict on the base and on the candidate: `change` is
-    "newly failing", "newly holding", "unchanged", or "BEFORE -> AFTER" for
-    a change between vacuous, unknown and error. A property that names
-    versions is checked with the candidate in the base's place (`across`).
-    `intended`: the candidate declares it means to change this property."""
+    """A property's verdict on the base and on the candidate. `kind` is how
+    it moved; `change` says it in words: "newly failing", "newly holding",
+    "unchanged", or "BEFORE -> AFTER" for a change between vacuous, unknown
+    and error. A property that names versions is checked with the
+    candidate in the base's place (`across`). `intended`: the candidate
+    declares it means to change this property."""
 
     property_name: str
     base: VerdictKind
@@ -309,6 +340,10 @@ class PropertyChange:
     change: str
     across: bool = False
     intended: bool = False
+
+    @property
+    def kind(self) -> Change:
+        return Change.between(self.base, self.candidate)
 
 
 @dataclass(frozen=True)
@@ -350,7 +385,7 @@ class PatchReport:
     @property
     def newly_failing(self) -> tuple[PropertyChange, ...]:
         """Newly failing properties the patch did not declare."""
-        return tuple(c for c in self.properties if c.change == "newly failing" and not c.intended)
+        return tuple(c for c in self.properties if c.kind is Change.NEWLY_FAILING and not c.intended)
 
     def exit_code(self, strict: bool = False) -> int:
         """10 when a property newly fails (and the patch did not declare it),

@@ -197,7 +197,7 @@ class _Linter:
         assert p.test is not None
         full, args = self._witness(s, params, dict(fn.params), p.test)
         value, rule, trace = self._run(fn, full, args)
-        taken = [st for st in trace if st.rule is p.stmt.rule and st.kind == "test"]
+        taken = [st for st in trace if st.rule is p.stmt.rule and st.kind is ev.StepKind.TEST]
         if rule is p.stmt.rule or any(st.value is True for st in taken):
             raise InternalError(f"lint: {name} fires on its witness")
         decided = rule.id if rule else "?"
@@ -211,7 +211,7 @@ class _Linter:
                      params: dict[str, z3.ExprRef], s: z3.Solver) -> LintFinding:
         full, args = self._witness(s, params, dict(fn.params), p.reach)
         value, rule, trace = self._run(fn, full, args)
-        tested = [st for st in trace if st.rule is p.stmt.rule and st.kind == "test"]
+        tested = [st for st in trace if st.rule is p.stmt.rule and st.kind is ev.StepKind.TEST]
         if any(st.value is True for st in tested):
             raise InternalError(f"lint: {name} is true on its witness")
         return LintFinding(LintKind.ALWAYS_FALSE, version, name, p.stmt.rule.span,
@@ -223,7 +223,7 @@ class _Linter:
                     params: dict[str, z3.ExprRef], s: z3.Solver) -> LintFinding:
         full, args = self._witness(s, params, dict(fn.params), p.reach)
         value, rule, trace = self._run(fn, full, args)
-        tested = [st for st in trace if st.rule is p.stmt.rule and st.kind == "test"]
+        tested = [st for st in trace if st.rule is p.stmt.rule and st.kind is ev.StepKind.TEST]
         if not tested or tested[0].value is not True:
             raise InternalError(f"lint: {name} is not true on its witness")
         return LintFinding(LintKind.ALWAYS_TRUE, version, name, p.stmt.rule.span,
@@ -241,7 +241,7 @@ class _Linter:
         full, args = self._witness(s, params, dict(fn.params), p.reach, p.test)
         v1, _, trace = self._run(fn, full, args)
         v2, _, _ = self._run(without, full, args)
-        taken = any(st.rule is p.stmt.rule and st.kind == "test" and st.value is True for st in trace)
+        taken = any(st.rule is p.stmt.rule and st.kind is ev.StepKind.TEST and st.value is True for st in trace)
         if v1 != v2 or not taken:
             raise InternalError(f"lint: removing {name} does not replay")
         return LintFinding(LintKind.REDUNDANT_RULE, version, name, p.stmt.rule.span,
@@ -333,7 +333,7 @@ def _uncited(lib: m.Library, versions: Sequence[str]) -> list[LintFinding]:
     out: dict[str, LintFinding] = {}
     for v in versions:
         for fn in lib.versions[v].functions.values():
-            if fn.kind != "predicate" or not fn.origin:
+            if fn.kind is not m.FunctionKind.PREDICATE or not fn.origin:
                 continue
             for rule in fn.rules:
                 if rule.cite is None and rule.id == f"L{rule.span.line}" and str(rule.span) not in out:
@@ -391,11 +391,11 @@ def lint(lib: m.Library, versions: Sequence[str] | None = None, allow: Sequence[
     owners: dict[int, list[str]] = {}
     for v in names:
         for fn in lib.versions[v].functions.values():
-            if fn.kind == "predicate":
+            if fn.kind is m.FunctionKind.PREDICATE:
                 owners.setdefault(id(fn), []).append(v)
     for v in names:
         for fn in lib.versions[v].functions.values():
-            if fn.kind == "predicate":
+            if fn.kind is m.FunctionKind.PREDICATE:
                 linter.function(v, fn, [x for x in owners[id(fn)] if x != v])
     found = list(linter.findings.values())
     found += _unread(lib, list(lib.versions))

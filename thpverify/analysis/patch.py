@@ -27,11 +27,9 @@ from collections.abc import Sequence
 from .. import model as m
 from ..backend.solver import Solver
 from ..location import Span
-from ..results import DiffTable, Literal, PatchReport, PropertyChange, RowCoverage, VerdictKind
+from ..results import Change, DiffTable, Literal, PatchReport, PropertyChange, RowCoverage, VerdictKind
 from .diff import diff
 from .engine import Engine
-
-HOLDS = {VerdictKind.PROVED: True, VerdictKind.REFUTED: False}
 
 
 def patch(lib: m.Library, base: str, candidate: str, output: str = "eligible") -> PatchReport:
@@ -47,7 +45,7 @@ def patch(lib: m.Library, base: str, candidate: str, output: str = "eligible") -
     diffs: list[DiffTable] = []
     coverage: list[RowCoverage] = []
     changed = [(c.property_name, before, after) for c, (_, before, after) in zip(changes, pairs, strict=True)
-               if c.change in ("newly failing", "newly holding")]
+               if c.kind in (Change.NEWLY_FAILING, Change.NEWLY_HOLDING)]
     caller = lib.atoms.get("caller")
     for c in caller.values if caller is not None else (None,):
         t = diff(lib, base, candidate, c, output, engine=engine)
@@ -64,12 +62,8 @@ def patch(lib: m.Library, base: str, candidate: str, output: str = "eligible") -
 
 
 def _change(before: VerdictKind, after: VerdictKind) -> str:
-    was, now = HOLDS.get(before), HOLDS.get(after)
-    if was is not False and now is False:
-        return "newly failing"
-    if was is not True and now is True:
-        return "newly holding"
-    return "unchanged" if before == after else f"{before} -> {after}"
+    kind = Change.between(before, after)
+    return f"{before} -> {after}" if kind is Change.OTHER else str(kind)
 
 
 def _pairs(lib: m.Library, prop: m.Property, base: str, candidate: str) -> list[tuple[m.Instance, m.Instance]]:

@@ -85,7 +85,7 @@ def smt2(lib: m.Library, version: str) -> str:
     out = _smt2_preamble(c, f"thpverify export of version {version}" + (f" (release {release})" if release else ""))
     out.extend(_smt2_assumptions(c, v.assumptions))
     for fn in v.functions.values():
-        if fn.kind != "predicate":
+        if fn.kind is not m.FunctionKind.PREDICATE:
             continue
         params = {name: z3.Const(symbol(f"param.{name}"), sort_of(c, t)) for name, t in fn.params}
         value, _ = c.body(fn, params)

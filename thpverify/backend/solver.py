@@ -774,7 +774,7 @@ def format_step(step: ev.Step) -> str:
     if rule.cite:
         lines = f"{rule.cite.first}" if rule.cite.first == rule.cite.last else f"{rule.cite.first}-{rule.cite.last}"
         where += f"  {rule.cite.file}:{lines}"
-    if step.kind == "test":
+    if step.kind is ev.StepKind.TEST:
         outcome = {True: "taken", False: "not taken"}.get(step.value, "depends")  # type: ignore[arg-type]
     else:
         outcome = f"returns {show_value(step.value)}"

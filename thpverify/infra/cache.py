@@ -41,7 +41,7 @@ from typing import Any
 
 from ..errors import ThpverifyError
 from ..location import Span
-from ..results import EXPECTED_VERDICT, Counterexample, Decision, Fixed, KernelCite, Value, Verdict, VerdictKind
+from ..results import Counterexample, Decision, Expectation, Fixed, KernelCite, Value, Verdict, VerdictKind
 
 FORMAT = 3
 MAX_ENTRY = 64 << 20  # bytes; a larger entry is a miss
@@ -357,9 +357,10 @@ def verdicts_from_json(doc: object) -> tuple[Verdict, ...] | None:
         for d in doc:
             if not isinstance(d, dict) or set(d) != fields or d["verdict"] not in list(VerdictKind):
                 raise _BadEntryError
-            if d["expected"] is not None and d["expected"] not in EXPECTED_VERDICT:
+            if d["expected"] is not None and d["expected"] not in list(Expectation):
                 raise _BadEntryError
-            out.append(Verdict(_s(d["property"]), _s(d["version"]), VerdictKind(d["verdict"]), _opt_s(d["expected"]), _s(d["reason"]),
+            expected = Expectation(d["expected"]) if d["expected"] is not None else None
+            out.append(Verdict(_s(d["property"]), _s(d["version"]), VerdictKind(d["verdict"]), expected, _s(d["reason"]),
                                _strs(d["core"]), _counterexample(d["counterexample"]), _strs(d["checks"])))
     except _BadEntryError:
         return None

@@ -7,6 +7,7 @@ module of its own and dispatches on these classes through an explicit table.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from ..location import NOWHERE, Span
 
@@ -268,9 +269,18 @@ class DropDecl:
     span: Span
 
 
+class EditKind(StrEnum):
+    """How a patch edits a rule it names by label."""
+
+    REPLACE = "replace"
+    INSERT_BEFORE = "insert_before"
+    INSERT_AFTER = "insert_after"
+    DELETE = "delete"
+
+
 @dataclass(frozen=True)
 class PatchOp:
-    kind: str  # replace, insert_before, insert_after, delete
+    kind: EditKind
     target: str
     body: tuple[Stmt, ...]
     span: Span
@@ -283,9 +293,16 @@ class PatchDecl:
     span: Span
 
 
+class IntentKind(StrEnum):
+    """What a patch declares it means to change: a caller's answers, or a property's verdict."""
+
+    CALLER = "caller"
+    PROPERTY = "property"
+
+
 @dataclass(frozen=True)
 class IntendsDecl:
-    kind: str  # caller, property
+    kind: IntentKind
     names: tuple[str, ...]
     span: Span
 

@@ -406,26 +406,26 @@ class _Build(Transformer_NonRecursive[Token, Any]):
         return n.DropDecl(c[0], self._span(meta))
 
     def intends_decl(self, meta: Any, c: list[Any]) -> n.IntendsDecl:
-        return n.IntendsDecl(str(c[0]), c[1], self._span(meta))
+        return n.IntendsDecl(n.IntentKind(str(c[0])), c[1], self._span(meta))
 
     def patch_decl(self, meta: Any, c: list[Any]) -> n.PatchDecl:
         return n.PatchDecl(str(c[0]), tuple(c[1:]), self._span(meta))
 
-    def _patch(self, kind: str, meta: Any, c: list[Any]) -> n.PatchOp:
+    def _patch(self, kind: n.EditKind, meta: Any, c: list[Any]) -> n.PatchOp:
         body = c[1].body if len(c) > 1 else ()
         return n.PatchOp(kind, str(c[0]), body, self._span(meta))
 
     def patch_replace(self, meta: Any, c: list[Any]) -> n.PatchOp:
-        return self._patch("replace", meta, c)
+        return self._patch(n.EditKind.REPLACE, meta, c)
 
     def patch_insert_before(self, meta: Any, c: list[Any]) -> n.PatchOp:
-        return self._patch("insert_before", meta, c)
+        return self._patch(n.EditKind.INSERT_BEFORE, meta, c)
 
     def patch_insert_after(self, meta: Any, c: list[Any]) -> n.PatchOp:
-        return self._patch("insert_after", meta, c)
+        return self._patch(n.EditKind.INSERT_AFTER, meta, c)
 
     def patch_delete(self, meta: Any, c: list[Any]) -> n.PatchOp:
-        return self._patch("delete", meta, c)
+        return self._patch(n.EditKind.DELETE, meta, c)
 
     # ------------------------------------------------------------ properties
 

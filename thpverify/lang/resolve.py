@@ -450,13 +450,13 @@ def _edit(block: n.Block, op: n.PatchOp) -> tuple[n.Block, bool]:
     for stmt in block.body:
         if not found and stmt.tag is not None and stmt.tag.label == op.target:
             found = True
-            if op.kind == "insert_before":
+            if op.kind is n.EditKind.INSERT_BEFORE:
                 out.extend(op.body)
                 out.append(stmt)
-            elif op.kind == "insert_after":
+            elif op.kind is n.EditKind.INSERT_AFTER:
                 out.append(stmt)
                 out.extend(op.body)
-            elif op.kind == "replace":
+            elif op.kind is n.EditKind.REPLACE:
                 out.extend(op.body)
             continue
         if not found:

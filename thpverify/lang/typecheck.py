@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .. import model as m
-from ..results import KernelCite
+from ..results import Expectation, KernelCite
 from . import nodes as n
 from .diagnostics import Diagnostic, SpecError, did_you_mean
 from .resolve import RawFunction, RawVersion, Scopes
@@ -72,11 +72,11 @@ class _Checker:
         callers = caller.values if caller is not None else ()
         for raw in self.s.versions.values():
             for item in raw.intends:
-                known = callers if item.kind == "caller" else tuple(properties)
+                known = callers if item.kind is n.IntentKind.CALLER else tuple(properties)
                 for name in item.names:
                     if name not in known:
                         hint = did_you_mean(name, known)
-                        if not hint and item.kind == "caller":
+                        if not hint and item.kind is n.IntentKind.CALLER:
                             hint = f"callers: {', '.join(known)}"
                         self.error(item.span, "E043", f"'intends {item.kind}': unknown {item.kind} '{name}'", hint)
 
@@ -178,8 +178,8 @@ class _Checker:
             for d, scope in self.s.assumptions + raw.assumptions
             if scope != "drop" and d.name not in dropped
         ]
-        callers = tuple(x for i in raw.intends if i.kind == "caller" for x in i.names)
-        props = tuple(x for i in raw.intends if i.kind == "property" for x in i.names)
+        callers = tuple(x for i in raw.intends if i.kind is n.IntentKind.CALLER for x in i.names)
+        props = tuple(x for i in raw.intends if i.kind is n.IntentKind.PROPERTY for x in i.names)
         return m.Version(
             name, raw.decl.base, tuple(sorted(raw.meta.items())), functions, tuple(assumptions), raw.decl.span,
             intends_callers=callers, intends_properties=props,
@@ -207,7 +207,7 @@ class _Checker:
         if key in self.in_progress:
             cycle = " -> ".join(f for _, f in self.in_progress[self.in_progress.index(key):])
             self.error(decl.span, "E030", f"'{name}' calls itself through {cycle} -> {name}")
-            return m.Function(name, version, "def", (), m.BOOL, (), (), "", decl.span)
+            return m.Function(name, version, m.FunctionKind.DEF, (), m.BOOL, (), (), "", decl.span)
         self.in_progress.append(key)
         saved, self.version = self.version, version
         try:
@@ -221,9 +221,9 @@ class _Checker:
     def _lower_function(self, version: str, raw: RawFunction) -> m.Function:
         decl = raw.decl
         if isinstance(decl, (n.DefDecl, n.ContextDecl)):
-            kind = "def" if isinstance(decl, n.DefDecl) else "context"
+            kind = m.FunctionKind.DEF if isinstance(decl, n.DefDecl) else m.FunctionKind.CONTEXT
             value = self.expr(decl.value, {}, None)
-            if kind == "context" and value.type != m.BOOL:
+            if kind is m.FunctionKind.CONTEXT and value.type != m.BOOL:
                 self.error(decl.span, "E031", f"context '{decl.name}' must be a condition (bool), not {value.type}")
             rule = m.Rule(decl.name, decl.name, decl.span, None)
             return m.Function(decl.name, version, kind, (), value.type, (m.SReturn(value, rule),), (rule,), "", decl.span)
@@ -244,7 +244,7 @@ class _Checker:
             o = decl.origin
             cite = self.cite(home, o.file, o.lines.first, o.lines.last, o.function) if o.lines else None
             origin = f"{o.function} in {cite}" if cite else f"{o.function} in {o.file}"
-        return m.Function(decl.name, version, "predicate", params, returns, body, tuple(lowering.rules), origin, decl.span)
+        return m.Function(decl.name, version, m.FunctionKind.PREDICATE, params, returns, body, tuple(lowering.rules), origin, decl.span)
 
     def cite(self, home: str, file: str, first: int, last: int, function: str = "") -> KernelCite:
         release = self.s.versions[home].meta.get("release", home) if home else ""
@@ -331,7 +331,7 @@ class _Checker:
         self.version = ""
         return m.Instance(
             decl.name, version, tuple(premises), tuple(kept), claim,
-            expect.verdict if expect else None, expect.span if expect else None,
+            Expectation(expect.verdict) if expect else None, expect.span if expect else None,
         )
 
     def _callers(self, decl: n.PropertyDecl) -> m.Expr:

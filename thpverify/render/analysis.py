@@ -7,6 +7,7 @@ from typing import Any
 
 from ..location import Span
 from ..results import (
+    Change,
     DiffRow,
     DiffTable,
     LintReport,
@@ -242,8 +243,8 @@ def patch_text(p: PatchReport, strict: bool = False) -> str:
     if p.intends_callers or p.intends_properties:
         declared = [f"caller {c}" for c in p.intends_callers] + [f"property {x}" for x in p.intends_properties]
         out.extend(_wrap("intends: " + ", ".join(declared), ""))
-    for change in ("newly failing", "newly holding"):
-        hits = [c for c in p.properties if c.change == change]
+    for change in (Change.NEWLY_FAILING, Change.NEWLY_HOLDING):
+        hits = [c for c in p.properties if c.kind is change]
         out.append("")
         out.append(f"{change} ({len(hits)}):")
         for c in hits:
@@ -252,12 +253,12 @@ def patch_text(p: PatchReport, strict: bool = False) -> str:
             out.append(f"    {p.base}: {c.base}, {p.candidate}: {c.candidate}{across}")
         if not hits:
             out.append("  none")
-    other = [c for c in p.properties if c.change not in ("newly failing", "newly holding", "unchanged")]
+    other = [c for c in p.properties if c.kind is Change.OTHER]
     if other:
         out.append("")
         out.append(f"other changes ({len(other)}):")
         out.extend(f"  {c.property_name}: {c.change}" for c in other)
-    same = [c for c in p.properties if c.change == "unchanged"]
+    same = [c for c in p.properties if c.kind is Change.UNCHANGED]
     out.append("")
     out.append(f"unchanged ({len(same)}):")
     out.extend(_wrap(", ".join(c.property_name for c in same) or "none", "  "))

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 
 from .. import model as m
 from ..results import CheckReport, Verdict, VerdictKind
-from .sarif import details, headline, property_place, status
+from .sarif import Status, details, headline, property_place, status
 
 
 def case_name(v: Verdict) -> str:
@@ -32,10 +32,10 @@ def _case(lib: m.Library, v: Verdict, file: str) -> ET.Element:
         attrs["line"] = str(place.line)
     case = ET.Element("testcase", attrs)
     kind = status(v)
-    if kind == "fail" and v.verdict is not VerdictKind.ERROR:
+    if kind is Status.FAIL and v.verdict is not VerdictKind.ERROR:
         failure = ET.SubElement(case, "failure", {"message": headline(v), "type": "unexpected-verdict"})
         failure.text = details(v)
-    elif kind != "pass":
+    elif kind is not Status.PASS:
         error = ET.SubElement(case, "error", {"message": headline(v), "type": v.verdict})
         error.text = details(v)
     else:

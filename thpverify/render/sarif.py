@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import textwrap
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from .. import __version__
@@ -62,13 +63,20 @@ def kernel_place(d: Decision) -> Place | None:
     return None if cite is None else Place(cite.file, cite.first, 0, cite.last)
 
 
-def status(v: Verdict) -> str:
-    """pass, fail or inconclusive: how CI should count this verdict."""
+class Status(StrEnum):
+    """How CI should count a verdict."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+
+
+def status(v: Verdict) -> Status:
     if v.as_expected:
-        return "pass"
+        return Status.PASS
     if v.verdict is VerdictKind.UNKNOWN:
-        return "inconclusive"
-    return "fail"
+        return Status.INCONCLUSIVE
+    return Status.FAIL
 
 
 def headline(v: Verdict) -> str:
@@ -98,7 +106,7 @@ def _physical(place: Place, base: str) -> dict[str, Any]:
 
 def _result(lib: m.Library, v: Verdict, index: int) -> dict[str, Any]:
     kind = status(v)
-    level = {"pass": "none", "fail": "error", "inconclusive": "warning"}[kind]
+    level = {Status.PASS: "none", Status.FAIL: "error", Status.INCONCLUSIVE: "warning"}[kind]
     message = headline(v)
     if v.reason:
         message += f". {v.reason}"
@@ -137,7 +145,7 @@ def _result(lib: m.Library, v: Verdict, index: int) -> dict[str, Any]:
     out: dict[str, Any] = {
         "ruleId": v.property_name,
         "ruleIndex": index,
-        "kind": "pass" if kind == "pass" else "fail",
+        "kind": "pass" if kind is Status.PASS else "fail",
         "level": level,
         "message": {"text": message},
         "locations": locations,

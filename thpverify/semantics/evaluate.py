@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from .. import model as m
 from . import walk
@@ -38,12 +39,19 @@ Value = bool | str | int | PSet | None
 Assignment = Mapping[str, bool | str | int | PSet]
 
 
+class StepKind(StrEnum):
+    """A trace step: a rule's test was evaluated, or a rule returned."""
+
+    TEST = "test"
+    RETURN = "return"
+
+
 @dataclass(frozen=True)
 class Step:
     depth: int
     function: str
     rule: m.Rule
-    kind: str  # test | return
+    kind: StepKind
     value: Value
 
 
@@ -134,7 +142,7 @@ class Interpreter:
         if isinstance(e, m.Call):
             fn = self.lib.function(e.version, e.name)
             args = tuple(self.expr(a, env, trace, depth) for a in e.args)
-            value, _ = self.call(fn, args, trace if fn.kind == "predicate" else None, depth + 1)
+            value, _ = self.call(fn, args, trace if fn.kind is m.FunctionKind.PREDICATE else None, depth + 1)
             return value
         return _OPS[e.op](self, e, env, trace, depth)
 
@@ -156,13 +164,13 @@ class _Run:
     def test(self, stmt: m.SIf, env: Mapping[str, Value]) -> tuple[bool | None, Value]:
         value = self.it.expr(stmt.test, env, self.trace, self.depth)
         if self.trace is not None:
-            self.trace.append(Step(self.depth, self.fn.name, stmt.rule, "test", value))
+            self.trace.append(Step(self.depth, self.fn.name, stmt.rule, StepKind.TEST, value))
         return (value if isinstance(value, bool) else None), value
 
     def returned(self, stmt: m.SReturn, env: Mapping[str, Value]) -> tuple[Value, m.Rule | None]:
         value, rule = self.it.returned(stmt, env, self.trace, self.depth)
         if self.trace is not None:
-            self.trace.append(Step(self.depth, self.fn.name, stmt.rule, "return", value))
+            self.trace.append(Step(self.depth, self.fn.name, stmt.rule, StepKind.RETURN, value))
         return value, rule
 
     def split(self, stmt: m.SIf) -> None:

@@ -140,7 +140,7 @@ def delegate(lib: m.Library, e: m.Expr) -> m.Call | None:
 
     def walk(x: m.Expr) -> bool:
         if isinstance(x, m.Call):
-            if lib.function(x.version, x.name).kind == "predicate":
+            if lib.function(x.version, x.name).kind is m.FunctionKind.PREDICATE:
                 found.append(x)
             return True
         if isinstance(x, m.Op):
