@@ -22,6 +22,7 @@ Facts of the kernel the probe relies on (Linux 6.18.2, gfunkmonk/linux-6.18.2
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import functools
@@ -30,17 +31,19 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .child import in_child
 from .geometry import PAGE, within_size
 from .observe import block_fits, observe, pgoff_aligned
 from .proc import Vma, parse_mounts, parse_smaps
 from .settings import Process, Settings
+
+C = TypeVar("C")  # a probe's case
 
 MiB = 1 << 20
 SLOT = 8 * MiB
@@ -191,34 +194,59 @@ def _child(mode: str, todo: Sequence[Case], workdir: str) -> dict[str, Any]:
     elif mode == "except_advised" and c.prctl(PR_SET_THP_DISABLE, 1, PR_THP_DISABLE_EXCEPT_ADVISED, 0, 0) != 0:
         return {"mode": mode, "skipped": "prctl(PR_SET_THP_DISABLE, 1, PR_THP_DISABLE_EXCEPT_ADVISED): "
                 + os.strerror(ctypes.get_errno())}
-    mounts: dict[str, str] = {}
-    if any(k.kind is MappingKind.MOUNT_FILE for k in todo):
-        try:
-            mounts = mount_tmpfs(libc, workdir)
-        except OSError as exc:
-            out["mount_error"] = str(exc)
-            todo = [k for k in todo if k.kind is not MappingKind.MOUNT_FILE]
-    span = SLOT * (len(todo) + 1)
-    reserve = libc.mmap(0, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
-    base = (reserve + 4 * MiB - 1) & ~(4 * MiB - 1)
-    keep: list[int] = []
-    linked: list[str] = []
-    try:
+    mounts, todo = child_mounts(libc, workdir, todo, lambda k: k.kind, out)
+    with slots(libc, len(todo)) as where:
         for i, case in enumerate(todo):
-            addr = base + i * SLOT + case.offset
+            addr = where.base + i * SLOT + case.offset
             try:
-                _make(libc, case, addr, workdir, mounts, keep, linked)
+                _make(libc, case, addr, workdir, mounts, where.keep, where.linked)
                 out["starts"][case.name] = addr
             except OSError as exc:
                 out["errors"][case.name] = str(exc)
         out["smaps"] = Path("/proc/self/smaps").read_text()
         out["mounts"] = Path("/proc/self/mounts").read_text()
-    finally:
-        for path in linked:
-            os.unlink(path)
-        for fd in keep:
-            os.close(fd)
     return out
+
+
+
+def child_mounts(libc: _Libc, workdir: str, todo: Sequence[C], kind: Callable[[C], MappingKind],
+                 out: dict[str, Any]) -> tuple[dict[str, str], list[C]]:
+    """In a child, the tmpfs mounts the cases need (huge= option -> mount
+    point), and the cases left: if mounting fails, the cases on a mount are
+    dropped and `out["mount_error"]` says why."""
+    if not any(kind(k) is MappingKind.MOUNT_FILE for k in todo):
+        return {}, list(todo)
+    try:
+        return mount_tmpfs(libc, workdir), list(todo)
+    except OSError as exc:
+        out["mount_error"] = str(exc)
+        return {}, [k for k in todo if kind(k) is not MappingKind.MOUNT_FILE]
+
+
+@dataclass
+class Slots:
+    """Where a child maps its cases: one SLOT each from `base` (4 MiB
+    aligned, inside a reservation), the fds it keeps open while the
+    mappings are observed, and the files it created for them."""
+
+    base: int
+    keep: list[int]
+    linked: list[str]
+
+
+@contextlib.contextmanager
+def slots(libc: _Libc, count: int) -> Iterator[Slots]:
+    """A reservation for `count` cases; on leaving, the files are unlinked
+    and the fds closed (the mappings go with the child)."""
+    reserve = libc.mmap(0, SLOT * (count + 1), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
+    where = Slots((reserve + 4 * MiB - 1) & ~(4 * MiB - 1), [], [])
+    try:
+        yield where
+    finally:
+        for path in where.linked:
+            os.unlink(path)
+        for fd in where.keep:
+            os.close(fd)
 
 
 def mount_tmpfs(libc: _Libc, workdir: str) -> dict[str, str]:

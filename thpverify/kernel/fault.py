@@ -37,7 +37,7 @@ from typing import Any
 
 from . import geometry as g
 from .child import in_child
-from .conform import HUGE_OPTIONS, Case, MappingKind, MiB, _Libc, _make, _root_fs_dax, known_inputs, mount_tmpfs
+from .conform import HUGE_OPTIONS, Case, MappingKind, MiB, _Libc, _make, _root_fs_dax, known_inputs
 from .observe import mount_of
 from .proc import Vma, parse_smaps, thp_vmstat
 from .settings import Settings
@@ -119,36 +119,21 @@ def touch(addr: int, write: bool, counters: Sequence[str]) -> int:
 
 
 def _child(todo: Sequence[FaultCase], workdir: str) -> dict[str, Any]:
-    from .conform import MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_NONE, SLOT
+    from .conform import SLOT, child_mounts, slots
 
     libc = _Libc()
     out: dict[str, Any] = {"starts": {}, "errors": {}, "fallback": {}}
-    mounts: dict[str, str] = {}
-    if any(k.mapping.kind is MappingKind.MOUNT_FILE for k in todo):
-        try:
-            mounts = mount_tmpfs(libc, workdir)
-        except OSError as exc:
-            out["mount_error"] = str(exc)
-            todo = [k for k in todo if k.mapping.kind is not MappingKind.MOUNT_FILE]
-    reserve = libc.mmap(0, SLOT * (len(todo) + 1), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
-    base = (reserve + 4 * MiB - 1) & ~(4 * MiB - 1)
-    keep: list[int] = []
-    linked: list[str] = []
-    try:
+    mounts, todo = child_mounts(libc, workdir, todo, lambda k: k.mapping.kind, out)
+    with slots(libc, len(todo)) as where:
         for i, k in enumerate(todo):
-            addr = base + i * SLOT + k.mapping.offset
+            addr = where.base + i * SLOT + k.mapping.offset
             try:
-                _make(libc, k.mapping, addr, workdir, mounts, keep, linked)
+                _make(libc, k.mapping, addr, workdir, mounts, where.keep, where.linked)
                 out["starts"][k.name] = addr
                 out["fallback"][k.name] = touch(addr + k.at, k.write, FALLBACKS)
             except OSError as exc:
                 out["errors"][k.name] = str(exc)
         out["smaps"] = Path("/proc/self/smaps").read_text()
-    finally:
-        for path in linked:
-            os.unlink(path)
-        for fd in keep:
-            os.close(fd)
     return out
 
 
