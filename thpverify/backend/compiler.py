@@ -26,6 +26,9 @@ class _Run:
 
     def __init__(self, c: Compiler) -> None:
         self.c = c
+        # The memo keys hold Z3 term ids; Z3 reuses the id of a term that has
+        # been freed, so every term a key names is kept alive for the walk.
+        self.alive: list[z3.ExprRef] = []
 
     def assign(self, stmt: m.SAssign, env: Mapping[str, z3.ExprRef]) -> z3.ExprRef:
         return self.c.expr(stmt.value, env)
@@ -47,6 +50,7 @@ class _Run:
         return None
 
     def key(self, frames: walk.Frames, env: Mapping[str, z3.ExprRef]) -> Hashable:
+        self.alive.extend(env.values())
         return (tuple((id(s), i) for s, i in frames), tuple((k, v.get_id()) for k, v in sorted(env.items())))
 
 
