@@ -21,7 +21,7 @@ from . import finite
 from .diagrams import Coord, Diagrams
 from .finite import TooManyRowsError
 from .solver import Solver
-from .verdicts import InternalError
+from .solver import InternalError
 
 Formula = Any  # an opaque decision diagram
 Row = dict[Coord, tuple[bool | str, ...]]
