@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import z3
 
@@ -140,6 +140,12 @@ class Solver:
         from .verdicts import check
 
         return check(self, inst)
+
+    def evaluate(self, version: str, name: str, given: Sequence[Fixed]) -> EvalResult:
+        """A predicate's three-valued answer on the given values (`explain.evaluate`)."""
+        from .explain import evaluate
+
+        return evaluate(self, version, name, given)
 
     def atoms_of(self, exprs: Iterable[m.Expr]) -> list[str]:
         return atoms_of(self.lib, exprs)
@@ -409,107 +415,6 @@ class Solver:
         """The well-formedness facts of the atoms, over a copy of some of them."""
         pairs = [(self.c.atoms[a], t) for a, t in copy.items()]
         return [z3.substitute(w, *pairs) for w in self.c.well_formed()]
-
-    # ------------------------------------------------------ three-valued eval
-
-    def evaluate(self, version: str, name: str, given: Sequence[Fixed]) -> EvalResult:
-        fn = self.lib.function(version, name)
-        partial = self.partial(given)
-        assumptions = self.lib.versions[version].assumptions
-        value, rule = self.c.function(version, name)
-        s = self.new()
-        lits = []
-        for a in assumptions:
-            lit = z3.Bool(f"assume!{a.name}", self.c.ctx)
-            s.add(z3.Implies(lit, self.term(a.expr)))
-            lits.append(lit)
-        fixes = [self.coord_literal((f.atom, f.element), f.value) for f in given]
-        s.add(*fixes)
-        trace = tuple(format_step(st) for st in ev.run(self.lib, version, name, partial).trace)
-        common: dict[str, Any] = dict(version=version, predicate=name, given=tuple(given))
-        r = s.check(*lits)
-        if r == z3.unsat:
-            names = {lit.get_id(): a.name for lit, a in zip(lits, assumptions, strict=True)}
-            core = self.min_core(s, lits, [])
-            who = tuple(names[c.get_id()] for c in core)
-            return EvalResult(**common, value=None, depends_on=(), rule=None, rule_at=None, kernel=None, trace=trace,
-                              note="this input contradicts the assumptions " + ", ".join(who), contradicts=who)
-        if r == z3.unknown:
-            raise InternalError(f"solver: {s.reason_unknown()}")
-        s.add(*lits)
-        s.check()
-        model = s.model()
-        v0 = model.eval(value, model_completion=True)
-        r0 = model.eval(rule, model_completion=True)
-        if s.check(value != v0) == z3.unsat:
-            shown = self.term_value(fn.returns, v0)
-            kleene = ev.run(self.lib, version, name, partial)
-            if not kleene.known:
-                full = {**self.assignment(model), **partial}
-                completed = tuple(format_step(st) for st in ev.run(self.lib, version, name, full).trace)
-                trace = ("(on one completion of the atoms not given)",) + completed
-            decided = s.check(rule != r0) == z3.unsat
-            the_rule = self.c.rules[r0.as_long()] if decided else None  # type: ignore[attr-defined]
-            return EvalResult(**common, value=shown, depends_on=(), rule=the_rule.id if the_rule else None,
-                              rule_at=the_rule.span if the_rule else None,
-                              kernel=the_rule.cite if the_rule else None, trace=trace,
-                              note="" if the_rule else "the value is fixed but the deciding rule depends on unknown atoms")
-        depends = self._depends(version, name, given, assumptions)
-        return EvalResult(**common, value=None, depends_on=tuple(depends), rule=None, rule_at=None, kernel=None, trace=trace)
-
-    def term_value(self, typ: m.Type, term: z3.ExprRef) -> Value:
-        if typ.kind is m.TypeKind.BOOL:
-            return bool(z3.is_true(term))
-        if typ.kind is m.TypeKind.ENUM:
-            return str(term)[len(typ.name) + 1:]
-        if typ.kind is m.TypeKind.SET:
-            return set_members(term.as_long())  # type: ignore[attr-defined]
-        return int(term.as_long())  # type: ignore[attr-defined, no-any-return]
-
-    def _depends(self, version: str, name: str, given: Sequence[Fixed], assumptions: Sequence[m.Assumption]) -> list[str]:
-        """The atoms not given that occur in some prime implicant of some
-        value of the output, relative to the given values and the
-        assumptions (finite.depends): each can, with others, settle the
-        answer. Exact, on decision diagrams; past their budget, the atoms
-        whose single flip (the rest fixed) changes the answer, by Z3."""
-        exact = self.on_diagrams(lambda d: self._depends_exact(version, name, given, assumptions))
-        return exact if exact is not None else self._depends_flip(version, name, given, assumptions)
-
-    def _depends_exact(self, version: str, name: str, given: Sequence[Fixed], assumptions: Sequence[m.Assumption]) -> list[str]:
-        d = self.diagrams()
-        value, _ = d.function(version, name)
-        care = d.bdd_and(d.term(a.expr) for a in assumptions) & d.bdd_and(d.literal((f.atom, f.element), f.value) for f in given)
-        classes = [cond for _, cond in d.values(value, self.lib.function(version, name).returns)]
-        atoms = finite.atoms_read(d, care, *classes)
-        care &= d.domain(atoms)
-        coords = d.coords(atoms)
-        pinned = {(f.atom, f.element) for f in given} | {(f.atom, c[1]) for f in given if f.element is None for c in coords
-                                                         if c[0] == f.atom}
-        found = finite.depends(d, [care & c for c in classes], care, coords, [c for c in coords if c not in pinned])
-        return [a for a in atoms if any(c[0] == a for c in found)]
-
-    def _depends_flip(self, version: str, name: str, given: Sequence[Fixed], assumptions: Sequence[m.Assumption]) -> list[str]:
-        """Free atoms whose value alone can change the answer (one flip, the rest fixed)."""
-        value, _ = self.c.function(version, name)
-        pinned = {f.atom for f in given if f.element is None}
-        cone = [a for a in atoms_of(self.lib, [m.Call(version, name, (), m.BOOL, self.lib.versions[version].span)])
-                if a not in pinned]
-        out = []
-        for atom in cone:
-            other = z3.FreshConst(self.c.atoms[atom].sort(), prefix=f"flip_{atom}")
-            pair = (self.c.atoms[atom], other)
-            s = self.new()
-            s.add(*self.well_formed_copy({atom: other}))
-            for a in assumptions:
-                t = self.term(a.expr)
-                s.add(t, z3.substitute(t, pair))
-            for f in given:
-                lit = self.coord_literal((f.atom, f.element), f.value)
-                s.add(lit, z3.substitute(lit, pair))
-            s.add(value != z3.substitute(value, pair))
-            if s.check() == z3.sat:
-                out.append(atom)
-        return out or cone
 
 
 def format_step(step: ev.Step) -> str:
