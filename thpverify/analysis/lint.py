@@ -34,9 +34,9 @@ from dataclasses import replace
 
 from .. import model as m
 from ..backend.chains import Chain, Point, chain
-from ..backend.solver import Solver, atoms_of
+from ..backend.solver import Solver, atoms_of, typed_value
 from ..errors import InternalError
-from ..results import Fixed, LintFinding, LintKind, LintReport
+from ..results import Fixed, LintFinding, LintKind, LintReport, show
 from ..semantics import evaluate as ev
 from ..semantics import walk
 from .engine import Engine, release_key
@@ -193,9 +193,7 @@ class _Linter:
 
 
 def _show(v: ev.Value) -> str:
-    from ..backend.solver import show_value
-
-    return show_value(v)
+    return show(typed_value(v))
 
 
 def _also(also: list[str]) -> str:

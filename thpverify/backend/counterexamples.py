@@ -27,7 +27,7 @@ from ..results import Counterexample, Decision, Fixed
 from ..semantics import evaluate as ev
 from . import finite
 from .diagrams import BDD, Coord, Diagrams
-from .solver import InternalError, Solver, atoms_of, format_step, satisfies, typed_value
+from .solver import InternalError, Solver, atoms_of, satisfies, trace_steps, typed_value
 
 CEGIS_ROUNDS = 16
 EXHAUSTIVE_LIMIT = 1 << 12
@@ -317,7 +317,7 @@ def _decision(solver: Solver, version: str, name: str, assignment: ev.Assignment
     return Decision(
         version, name, typed_value(out.value),  # type: ignore[arg-type]  # a full input: the value is known
         rule.id if rule else None, rule.span if rule else None, rule.cite if rule else None,
-        tuple(format_step(s) for s in out.trace),
+        trace_steps(out.trace),
     )
 
 

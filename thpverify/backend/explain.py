@@ -24,7 +24,7 @@ from .. import model as m
 from ..results import EvalResult, Fixed, Value, set_members
 from ..semantics import evaluate as ev
 from . import finite
-from .solver import InternalError, Solver, atoms_of, format_step
+from .solver import InternalError, Solver, atoms_of, trace_steps
 
 
 def evaluate(solver: Solver, version: str, name: str, given: Sequence[Fixed]) -> EvalResult:
@@ -44,7 +44,7 @@ def evaluate(solver: Solver, version: str, name: str, given: Sequence[Fixed]) ->
         lits.append(lit)
     fixes = [solver.coord_literal((f.atom, f.element), f.value) for f in given]
     s.add(*fixes)
-    trace = tuple(format_step(st) for st in ev.run(solver.lib, version, name, partial).trace)
+    trace = trace_steps(ev.run(solver.lib, version, name, partial).trace)
     common: dict[str, Any] = dict(version=version, predicate=name, given=tuple(given))
     r = s.check(*lits)
     if r == z3.unsat:
@@ -63,16 +63,17 @@ def evaluate(solver: Solver, version: str, name: str, given: Sequence[Fixed]) ->
     if s.check(value != v0) == z3.unsat:
         shown = _term_value(fn.returns, v0)
         kleene = ev.run(solver.lib, version, name, partial)
-        if not kleene.known:
+        completed = not kleene.known
+        if completed:
             full = {**solver.assignment(model), **partial}
-            completed = tuple(format_step(st) for st in ev.run(solver.lib, version, name, full).trace)
-            trace = ("(on one completion of the atoms not given)",) + completed
+            trace = trace_steps(ev.run(solver.lib, version, name, full).trace)
         decided = s.check(rule != r0) == z3.unsat
         the_rule = solver.c.rules[r0.as_long()] if decided else None  # type: ignore[attr-defined]
         return EvalResult(**common, value=shown, depends_on=(), rule=the_rule.id if the_rule else None,
                           rule_at=the_rule.span if the_rule else None,
                           kernel=the_rule.cite if the_rule else None, trace=trace,
-                          note="" if the_rule else "the value is fixed but the deciding rule depends on unknown atoms")
+                          note="" if the_rule else "the value is fixed but the deciding rule depends on unknown atoms",
+                          completed=completed)
     depends = _depends(solver, version, name, given, assumptions)
     return EvalResult(**common, value=None, depends_on=tuple(depends), rule=None, rule_at=None, kernel=None, trace=trace)
 

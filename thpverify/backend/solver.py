@@ -22,7 +22,7 @@ import z3
 
 from .. import errors
 from .. import model as m
-from ..results import EvalResult, Fixed, Value, Verdict, set_members, show, to_value
+from ..results import EvalResult, Fixed, TraceStep, Value, Verdict, set_members, to_value
 from ..semantics import evaluate as ev
 from ..semantics import walk
 from . import finite
@@ -78,17 +78,18 @@ def atoms_of(lib: m.Library, exprs: Iterable[m.Expr]) -> list[str]:
     return [a for a in lib.atoms if a in found]
 
 
-def show_value(value: ev.Value) -> str:
-    """A value for people: sets in braces, unknown as '?'."""
-    typed = typed_value(value)
-    return "?" if typed is None else show(typed)
-
-
 def typed_value(value: ev.Value) -> Value | None:
     """A value as data (a set as its orders); None when not known."""
     if isinstance(value, ev.PSet):
         return set_members(value.bits) if value.known == ev.ALL else None
     return value
+
+
+def trace_steps(trace: Iterable[ev.Step]) -> tuple[TraceStep, ...]:
+    """An interpreter's trace as data (render/ writes it)."""
+    return tuple(TraceStep(s.depth, s.rule.function, s.rule.id, s.rule.span, s.rule.cite, s.kind,
+                           (s.value if isinstance(s.value, bool) else None) if s.kind == "test" else typed_value(s.value))
+                 for s in trace)
 
 
 class Solver:
@@ -415,20 +416,6 @@ class Solver:
         """The well-formedness facts of the atoms, over a copy of some of them."""
         pairs = [(self.c.atoms[a], t) for a, t in copy.items()]
         return [z3.substitute(w, *pairs) for w in self.c.well_formed()]
-
-
-def format_step(step: ev.Step) -> str:
-    """One trace line: predicate, rule, outcome, spec line, kernel lines."""
-    rule = step.rule
-    where = f"{rule.span.file.rsplit('/', 1)[-1]}:{rule.span.line}"
-    if rule.cite:
-        lines = f"{rule.cite.first}" if rule.cite.first == rule.cite.last else f"{rule.cite.first}-{rule.cite.last}"
-        where += f"  {rule.cite.file}:{lines}"
-    if step.kind == "test":
-        outcome = {True: "taken", False: "not taken"}.get(step.value, "depends")  # type: ignore[arg-type]
-    else:
-        outcome = f"returns {show_value(step.value)}"
-    return f"{'  ' * step.depth}{rule.function} {rule.id}: {outcome}  {where}"
 
 
 def sort_of(c: Compiler, t: m.Type) -> z3.SortRef:
