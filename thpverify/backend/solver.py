@@ -93,9 +93,11 @@ def trace_steps(trace: Iterable[ev.Step]) -> tuple[TraceStep, ...]:
 
 
 class Solver:
-    """Checks and evaluations for one library.
+    """The engines' state for one library, shared by the job modules.
 
-    Terms are compiled once per library. Each check has a solver of its
+    `check` and `evaluate` hand over to `verdicts.check` and
+    `explain.evaluate` (imported when called: those modules import this
+    one). Terms are compiled once per library. Each check has a solver of its
     own (a solver shared by many checks slows down as their facts pile up):
     each fact a query of the check needs (a premise, an assumption, the
     claim, a blocking clause) is added once, guarded by a literal of its
