@@ -1,8 +1,8 @@
 """Lints of ordered guard chains.
 
-Each predicate is executed symbolically on its own, its parameters free
-(so a finding holds whatever the callers pass), under the named
-assumptions of its version. Kinds:
+Each predicate is executed symbolically on its own (`backend.chains`),
+its parameters free (so a finding holds whatever the callers pass), under
+the named assumptions of its version. Kinds:
 
 - dead-rule: the rule's test is satisfiable, but never true where the rule
   is reached: the union of the earlier rules (and the assumptions) shadows
@@ -62,7 +62,7 @@ class _Linter:
         if run is None:
             return  # reported as a contradiction; every rule would look dead
         dead: set[tuple[int, ...]] = set()
-        for p in run.points:
+        for p in run.points:  # read through `run`, not bound here: Z3's witnesses depend on lifetimes (backend/chains)
             rule = p.stmt.rule
             name = f"{fn.name}.{rule.id}"
             if p.path[:-1] + (-1,) in dead or any(p.path[:k] in dead for k in range(1, len(p.path))):
