@@ -73,8 +73,10 @@ def to_value(value: bool | str | int, whole_set: bool) -> Value:
     return value
 
 
-def show(value: Value) -> str:
-    """A value as people read it: true/false, an enum value, a set in braces."""
+def show(value: Value | None) -> str:
+    """A value as people read it: true/false, an enum value, a set in braces, unknown (None) as '?'."""
+    if value is None:
+        return "?"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):
@@ -103,6 +105,30 @@ class Fixed:
         return to_value(self.value, self.element is None)
 
 
+class StepKind(StrEnum):
+    """A trace step: a rule's test was evaluated, or a rule returned."""
+
+    TEST = "test"
+    RETURN = "return"
+
+
+@dataclass(frozen=True)
+class TraceStep:
+    """One step of a run of a predicate, `depth` calls deep: rule `rule` of
+    `function` (written at `rule_at`, citing `kernel`) tested its condition
+    (`kind` TEST: `value` True when taken, False when not, None when it
+    depends on unknown atoms) or returned (`kind` RETURN: the value, None
+    when unknown)."""
+
+    depth: int
+    function: str
+    rule: str
+    rule_at: Span
+    kernel: KernelCite | None
+    kind: StepKind
+    value: Value | None
+
+
 @dataclass(frozen=True)
 class Decision:
     """What one predicate said on one input, and the rule that decided it."""
@@ -113,7 +139,7 @@ class Decision:
     rule: str | None
     rule_at: Span | None  # where the deciding rule is written in the spec
     kernel: KernelCite | None  # the kernel lines it cites
-    trace: tuple[str, ...] = ()
+    trace: tuple[TraceStep, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,9 +194,10 @@ class EvalResult:
     rule: str | None
     rule_at: Span | None
     kernel: KernelCite | None
-    trace: tuple[str, ...]
+    trace: tuple[TraceStep, ...]
     note: str = ""  # e.g. the input contradicts an assumption
     contradicts: tuple[str, ...] = ()
+    completed: bool = False  # the trace runs on one completion of the atoms not given (the value is fixed)
 
 
 # ------------------------------------------------------------- analysis

@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from .. import model as m
 from ..backend.solver import Solver, atoms_of
@@ -82,17 +81,10 @@ class Engine:
     def __init__(self, lib: m.Library, solver: Solver | None = None) -> None:
         self.lib = lib
         self.solver = solver or Solver(lib)
-        self.c = self.solver.c  # lint's reachability walk still builds Z3 terms
         self.tables = Tables(self.solver)
         self._order = {a: i for i, a in enumerate(lib.atoms)}
         self._rule_exprs: dict[int, list[m.Expr]] | None = None
         self._callers: dict[str, m.Expr] = {}
-
-    def new(self, *terms: Any) -> Any:
-        """A Z3 solver holding the terms (for lint)."""
-        s = self.solver.new()
-        s.add(*terms)
-        return s
 
     def call(self, version: str, name: str) -> m.Call:
         fn = self.lib.function(version, name)

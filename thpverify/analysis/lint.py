@@ -1,8 +1,8 @@
 """Lints of ordered guard chains.
 
-Each predicate is executed symbolically on its own, its parameters free
-(so a finding holds whatever the callers pass), under the named
-assumptions of its version. Kinds:
+Each predicate is executed symbolically on its own (`backend.chains`),
+its parameters free (so a finding holds whatever the callers pass), under
+the named assumptions of its version. Kinds:
 
 - dead-rule: the rule's test is satisfiable, but never true where the rule
   is reached: the union of the earlier rules (and the assumptions) shadows
@@ -29,74 +29,26 @@ versions is reported once, naming them. `allow` silences findings by key
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-
-import z3
+from collections.abc import Sequence
+from dataclasses import replace
 
 from .. import model as m
-from ..backend.compiler import Compiler
-from ..backend.solver import Solver, atoms_of, sort_of
+from ..backend.chains import Chain, Point, chain
+from ..backend.solver import Solver, atoms_of, typed_value
 from ..errors import InternalError
-from ..results import Fixed, LintFinding, LintKind, LintReport
+from ..results import Fixed, LintFinding, LintKind, LintReport, StepKind, show
 from ..semantics import evaluate as ev
 from ..semantics import walk
 from .engine import Engine, release_key
-
-
-@dataclass
-class _Point:
-    """A statement with the condition under which execution reaches it."""
-
-    stmt: m.SIf | m.SReturn
-    path: tuple[int, ...]  # indices from the function body down to the statement
-    reach: z3.ExprRef
-    test: z3.ExprRef | None
-
-
-class _Walk:
-    """Lint's values for `walk.merge`: Z3 reachability conditions; every
-    test and return is recorded with the condition that reaches it."""
-
-    def __init__(self, c: Compiler) -> None:
-        self.c = c
-        self.false = z3.BoolVal(False, c.ctx)
-        self.points: list[_Point] = []
-
-    def unreachable(self, pc: z3.ExprRef) -> bool:
-        return False  # decided by the solver, point by point
-
-    def assign(self, stmt: m.SAssign, env: Mapping[str, z3.ExprRef]) -> z3.ExprRef:
-        return self.c.expr(stmt.value, env)
-
-    def test(self, stmt: m.SIf, path: walk.Path, pc: z3.ExprRef, env: Mapping[str, z3.ExprRef]) -> tuple[z3.ExprRef, z3.ExprRef]:
-        test = self.c.expr(stmt.test, env)
-        self.points.append(_Point(stmt, path, pc, test))
-        return z3.And(pc, test), z3.And(pc, z3.Not(test))
-
-    def returned(self, stmt: m.SReturn, path: walk.Path, pc: z3.ExprRef, env: Mapping[str, z3.ExprRef]) -> None:
-        self.points.append(_Point(stmt, path, pc, None))
-
-    def ite(self, pc: z3.ExprRef, then: z3.ExprRef, orelse: z3.ExprRef) -> z3.ExprRef:
-        return then if then.eq(orelse) else z3.If(pc, then, orelse)
-
-    def union(self, a: z3.ExprRef, b: z3.ExprRef) -> z3.ExprRef:
-        return z3.Or(a, b)
-
-    def step(self) -> None:
-        pass
 
 
 class _Linter:
     def __init__(self, lib: m.Library, engine: Engine, order: bool) -> None:
         self.lib = lib
         self.eng = engine
-        self.c = engine.c
         self.order = order
         self.findings: dict[tuple[str, str], LintFinding] = {}
         self.done: set[tuple[int, tuple[str, ...]]] = set()
-
-    # ------------------------------------------------------------ walking
 
     # ------------------------------------------------------------ one function
 
@@ -106,47 +58,42 @@ class _Linter:
         if key in self.done:
             return
         self.done.add(key)
-        params = {name: z3.FreshConst(sort_of(self.c, t), prefix=name) for name, t in fn.params}
-        run = _Walk(self.c)
-        walk.merge(fn.body, z3.BoolVal(True, self.c.ctx), params, run)
-        points = run.points
-        s = self.eng.new(*(self.eng.solver.term(a.expr) for a in assumptions))
-        if s.check() == z3.unsat:
+        run = chain(self.eng.solver, fn, assumptions)
+        if run is None:
             return  # reported as a contradiction; every rule would look dead
-        value = self.c.body(fn, dict(params))[0]
         dead: set[tuple[int, ...]] = set()
-        for p in points:
+        for p in run.points:  # read through `run`, not bound here: Z3's witnesses depend on lifetimes (backend/chains)
             rule = p.stmt.rule
             name = f"{fn.name}.{rule.id}"
             if p.path[:-1] + (-1,) in dead or any(p.path[:k] in dead for k in range(1, len(p.path))):
                 continue
-            if s.check(p.reach) == z3.unsat:
+            if run.never(p.reach):
                 dead.add(p.path[:-1] + (-1,))
                 self.add(LintFinding(LintKind.DEAD_RULE, version, name, rule.span,
                                      "never reached: earlier rules always return before it" + _also(also)), rule)
                 continue
             if p.test is None:
                 continue
-            if s.check(p.test) == z3.unsat:
-                self.add(self.always_false(version, fn, p, name, also, params, s), rule)
+            if run.never(p.test):
+                self.add(self.always_false(version, fn, p, name, also, run), rule)
                 dead.add(p.path)
                 continue
-            if s.check(p.reach, p.test) == z3.unsat:
-                self.add(self.shadowed(version, fn, p, name, also, params, s), rule)
+            if run.never(p.reach, p.test):
+                self.add(self.shadowed(version, fn, p, name, also, run), rule)
                 dead.add(p.path)
                 continue
-            if s.check(p.reach, z3.Not(p.test)) == z3.unsat:
-                self.add(self.always_true(version, fn, p, name, also, params, s), rule)
+            if run.never(p.reach, run.negate(p.test)):
+                self.add(self.always_true(version, fn, p, name, also, run), rule)
                 continue
-            finding = self.redundant(version, fn, p, name, also, params, s, value)
+            finding = self.redundant(version, fn, p, name, also, run)
             if finding is not None:
                 self.add(finding, rule)
         if self.order:
-            at = {p.path: p for p in points}
-            for a in points:
+            at = {p.path: p for p in run.points}
+            for a in run.points:
                 b = at.get(a.path[:-1] + (a.path[-1] + 1,))
                 if b is not None and isinstance(a.stmt, m.SIf) and isinstance(b.stmt, m.SIf):
-                    finding = self.swapped(version, fn, a, b, also, params, s, value)
+                    finding = self.swapped(version, fn, a, b, also, run)
                     if finding is not None:
                         self.add(finding, a.stmt.rule)
 
@@ -155,26 +102,6 @@ class _Linter:
         self.findings.setdefault((finding.kind, where), finding)
 
     # ------------------------------------------------------------ witnesses
-
-    def _witness(self, s: z3.Solver, params: dict[str, z3.ExprRef], types: dict[str, m.Type],
-                 *terms: z3.ExprRef) -> tuple[dict[str, bool | str | int], tuple[ev.Value, ...]]:
-        if s.check(*terms) != z3.sat:
-            raise InternalError("a witness query was not satisfiable")
-        model = s.model()
-        full = self.eng.solver.assignment(model)
-        args: list[ev.Value] = []
-        for name, term in params.items():
-            v = model.eval(term, model_completion=True)
-            t = types[name]
-            if t.kind is m.TypeKind.BOOL:
-                args.append(bool(z3.is_true(v)))
-            elif t.kind is m.TypeKind.ENUM:
-                args.append(str(v)[len(t.name) + 1:])
-            elif t.kind is m.TypeKind.SET:
-                args.append(ev.set_value(v.as_long() & self.lib.universes[t.name].mask))  # type: ignore[attr-defined]
-            else:
-                args.append(v.as_long())  # type: ignore[attr-defined]
-        return full, tuple(args)
 
     def _fixed(self, stmt: m.SIf | m.SReturn, full: dict[str, bool | str | int]) -> tuple[Fixed, ...]:
         """The witness as shown: the atoms the rule itself reads (the replay used the full input)."""
@@ -192,12 +119,11 @@ class _Linter:
         shown = ", ".join(f"{n}={_show(v)}" for (n, _), v in zip(fn.params, args, strict=True))
         return f" with {shown}"
 
-    def shadowed(self, version: str, fn: m.Function, p: _Point, name: str, also: list[str],
-                 params: dict[str, z3.ExprRef], s: z3.Solver) -> LintFinding:
+    def shadowed(self, version: str, fn: m.Function, p: Point, name: str, also: list[str], run: Chain) -> LintFinding:
         assert p.test is not None
-        full, args = self._witness(s, params, dict(fn.params), p.test)
+        full, args = run.witness(p.test)
         value, rule, trace = self._run(fn, full, args)
-        taken = [st for st in trace if st.rule is p.stmt.rule and st.kind is ev.StepKind.TEST]
+        taken = [st for st in trace if st.rule is p.stmt.rule and st.kind is StepKind.TEST]
         if rule is p.stmt.rule or any(st.value is True for st in taken):
             raise InternalError(f"lint: {name} fires on its witness")
         decided = rule.id if rule else "?"
@@ -207,11 +133,10 @@ class _Linter:
                            f"replayed: the test holds on the witness{self._args_text(fn, args)}, "
                            f"and {decided} decides first ({_show(value)})")
 
-    def always_false(self, version: str, fn: m.Function, p: _Point, name: str, also: list[str],
-                     params: dict[str, z3.ExprRef], s: z3.Solver) -> LintFinding:
-        full, args = self._witness(s, params, dict(fn.params), p.reach)
+    def always_false(self, version: str, fn: m.Function, p: Point, name: str, also: list[str], run: Chain) -> LintFinding:
+        full, args = run.witness(p.reach)
         value, rule, trace = self._run(fn, full, args)
-        tested = [st for st in trace if st.rule is p.stmt.rule and st.kind is ev.StepKind.TEST]
+        tested = [st for st in trace if st.rule is p.stmt.rule and st.kind is StepKind.TEST]
         if any(st.value is True for st in tested):
             raise InternalError(f"lint: {name} is true on its witness")
         return LintFinding(LintKind.ALWAYS_FALSE, version, name, p.stmt.rule.span,
@@ -219,11 +144,10 @@ class _Linter:
                            self._fixed(p.stmt, full), "replayed: the interpreter reaches the rule on the witness"
                            f"{self._args_text(fn, args)} and finds the test false")
 
-    def always_true(self, version: str, fn: m.Function, p: _Point, name: str, also: list[str],
-                    params: dict[str, z3.ExprRef], s: z3.Solver) -> LintFinding:
-        full, args = self._witness(s, params, dict(fn.params), p.reach)
+    def always_true(self, version: str, fn: m.Function, p: Point, name: str, also: list[str], run: Chain) -> LintFinding:
+        full, args = run.witness(p.reach)
         value, rule, trace = self._run(fn, full, args)
-        tested = [st for st in trace if st.rule is p.stmt.rule and st.kind is ev.StepKind.TEST]
+        tested = [st for st in trace if st.rule is p.stmt.rule and st.kind is StepKind.TEST]
         if not tested or tested[0].value is not True:
             raise InternalError(f"lint: {name} is not true on its witness")
         return LintFinding(LintKind.ALWAYS_TRUE, version, name, p.stmt.rule.span,
@@ -231,17 +155,16 @@ class _Linter:
                            + _also(also), self._fixed(p.stmt, full),
                            f"replayed: the interpreter reaches the rule on the witness{self._args_text(fn, args)} and takes it")
 
-    def redundant(self, version: str, fn: m.Function, p: _Point, name: str, also: list[str],
-                  params: dict[str, z3.ExprRef], s: z3.Solver, value: z3.ExprRef) -> LintFinding | None:
+    def redundant(self, version: str, fn: m.Function, p: Point, name: str, also: list[str], run: Chain) -> LintFinding | None:
         without = replace(fn, body=_remove(fn.body, p.path))
-        other = self.c.body(without, dict(params))[0]
-        if s.check(value != other) != z3.unsat:
+        other = run.value_of(without)
+        if not run.never(run.differs(other)):
             return None
         assert p.test is not None
-        full, args = self._witness(s, params, dict(fn.params), p.reach, p.test)
+        full, args = run.witness(p.reach, p.test)
         v1, _, trace = self._run(fn, full, args)
         v2, _, _ = self._run(without, full, args)
-        taken = any(st.rule is p.stmt.rule and st.kind is ev.StepKind.TEST and st.value is True for st in trace)
+        taken = any(st.rule is p.stmt.rule and st.kind is StepKind.TEST and st.value is True for st in trace)
         if v1 != v2 or not taken:
             raise InternalError(f"lint: removing {name} does not replay")
         return LintFinding(LintKind.REDUNDANT_RULE, version, name, p.stmt.rule.span,
@@ -250,14 +173,13 @@ class _Linter:
                            f"replayed: on the witness{self._args_text(fn, args)} the rule is taken and the "
                            f"predicate says {_show(v1)}; without the rule it still says {_show(v2)}")
 
-    def swapped(self, version: str, fn: m.Function, a: _Point, b: _Point, also: list[str],
-                params: dict[str, z3.ExprRef], s: z3.Solver, value: z3.ExprRef) -> LintFinding | None:
+    def swapped(self, version: str, fn: m.Function, a: Point, b: Point, also: list[str], run: Chain) -> LintFinding | None:
         body = _swap(fn.body, a.path)
         changed = replace(fn, body=body)
-        other = self.c.body(changed, dict(params))[0]
-        if s.check(value != other) != z3.sat:
+        other = run.value_of(changed)
+        if not run.possible(run.differs(other)):
             return None
-        full, args = self._witness(s, params, dict(fn.params), value != other)
+        full, args = run.witness(run.differs(other))
         v1, r1, _ = self._run(fn, full, args)
         v2, r2, _ = self._run(changed, full, args)
         if v1 == v2:
@@ -271,9 +193,7 @@ class _Linter:
 
 
 def _show(v: ev.Value) -> str:
-    from ..backend.solver import show_value
-
-    return show_value(v)
+    return show(typed_value(v))
 
 
 def _also(also: list[str]) -> str:

@@ -20,8 +20,7 @@ from ..results import Value, to_value
 from . import finite
 from .diagrams import Coord, Diagrams
 from .finite import TooManyRowsError
-from .solver import Solver
-from .verdicts import InternalError
+from .solver import InternalError, Solver
 
 Formula = Any  # an opaque decision diagram
 Row = dict[Coord, tuple[bool | str, ...]]

@@ -13,32 +13,40 @@ Every answer is confirmed before it is returned:
 - a counterexample cube by one Z3 query (the cube, the premises and the
   assumptions entail the failure), and the interpreter replays it.
 A disagreement raises InternalError (exit 6, never a verdict). Where the
-diagrams grow too large, the Z3 path of `solver.Solver` answers alone.
+diagrams grow too large, Z3 answers alone (`_by_z3`): the same questions
+as guarded queries of one solver, cores re-checked, proofs spot-checked by
+the interpreter on inputs Z3 draws. `check` is the entry; counterexamples
+are found, minimised and replayed by `counterexamples`.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .. import errors
+import z3
+
 from .. import model as m
-from ..results import Counterexample, Fixed, Verdict, VerdictKind
+from ..results import Verdict, VerdictKind
 from ..semantics import evaluate as ev
 from . import finite
+from .counterexamples import OnDiagrams, OnModel, counterexample
 from .diagrams import BDD, Coord, Diagrams
+from .solver import SPOT_CHECKS, InternalError, Solver, atoms_of, satisfies
 
-if TYPE_CHECKING:
-    from .solver import Solver
-
-SPOT_CHECKS = 2
-EXHAUSTIVE_LIMIT = 1 << 12
-DRAWN = 16
+__all__ = ["InternalError", "check", "decide", "from_coords", "replay_proof"]
 
 
-class InternalError(errors.InternalError):
-    """The engines, or an engine and the interpreter, disagree: a bug in thpverify (exit 6)."""
+def check(solver: Solver, inst: m.Instance) -> Verdict:
+    """The instance's verdict: the decision diagrams decide, Z3 and the
+    interpreter confirm (`decide`); past the diagrams' size budget, Z3
+    alone. A disagreement is an `error` verdict."""
+    try:
+        verdict = solver.on_diagrams(lambda d: decide(solver, d, inst))
+        return verdict if verdict is not None else _by_z3(solver, inst)
+    except InternalError as exc:
+        return Verdict(inst.property_name, inst.version, VerdictKind.ERROR, inst.expected, str(exc))
 
 
 def decide(solver: Solver, d: Diagrams, inst: m.Instance) -> Verdict:
@@ -67,7 +75,7 @@ def decide(solver: Solver, d: Diagrams, inst: m.Instance) -> Verdict:
         _confirm_unsat(solver, inst, core, [], "the proof", negated=[inst.claim])
         checks = ("core re-checked", "proved by both engines") + _spot_check(solver, d, inst, held, atoms)
         return Verdict(**base, verdict=VerdictKind.PROVED, core=tuple(core), checks=checks)
-    cex = _counterexample(solver, d, inst, held, claim, atoms)
+    cex = counterexample(solver, inst, OnDiagrams(d, held, claim, atoms))
     return Verdict(**base, verdict=VerdictKind.REFUTED, counterexample=cex, checks=(cex.replay,))
 
 
@@ -134,67 +142,61 @@ def replay_proof(lib: m.Library, inst: m.Instance, inputs: Sequence[ev.Assignmen
     return (f"interpreter agrees {how} ({checked} inputs)",)
 
 
-def satisfies(lib: m.Library, inst: m.Instance, assignment: ev.Assignment) -> bool:
-    """Whether the interpreter finds every premise and assumption of the instance true."""
-    exprs = [*inst.premises, *(a.expr for a in inst.assumptions)]
-    return all(ev.value_of(lib, e, assignment) is True for e in exprs)
+# ------------------------------------------------------------------- Z3
+
+def _by_z3(solver: Solver, inst: m.Instance) -> Verdict:
+    """The verdict by Z3 alone: guarded queries of one fresh solver."""
+    s = solver.fresh()
+    premises = [solver.guard(p, "premise") for p in inst.premises]
+    lits = [solver.guard(a.expr, f"assume!{a.name}") for a in inst.assumptions]
+    return _decide_z3(solver, inst, s, premises + lits)
 
 
-def _counterexample(solver: Solver, d: Diagrams, inst: m.Instance, held: BDD, claim: BDD, atoms: list[str]) -> Counterexample:
-    """The smallest cube over the coordinates the claim reads that forces
-    the failure wherever the premises hold, and meets them."""
-    lib = solver.lib
-    claim_atoms = solver.atoms_of([inst.claim])
-    claim_coords = d.coords(claim_atoms)
-    mine = set(d.variables(claim_atoms))
-    others = [v for v in d.order if v not in mine]
-    forced = d.bdd.forall(others, ~held | ~claim)
-    meets = d.bdd.exist(others, held)
-    cube = finite.minimum_cube(d, forced, meets, claim_coords)
-    if cube is None:
-        raise InternalError(f"no cube forces the failure of {inst.property_name}, yet it fails")
-    fixed = tuple(Fixed(name, element, value) for (name, element), value in cube.items())
-    answer = solver.unsat([*inst.premises, *(a.expr for a in inst.assumptions), inst.claim], fixed)
-    if answer is not True:
-        raise InternalError(f"{inst.property_name}: the decision diagrams find a counterexample cube that Z3 does not confirm ({answer})")
-    inside = held & ~claim & finite.cube_bdd(d, cube)
-    witness = finite.first(d, inside, list(lib.atoms))
-    if witness is None:
-        raise InternalError(f"the counterexample cube to {inst.property_name} holds no failing input")
-    if not satisfies(lib, inst, witness) or ev.value_of(lib, inst.claim, witness) is not False:
-        raise InternalError(f"the counterexample to {inst.property_name} does not replay through the interpreter")
-    replay = _replay_partial(solver, d, inst, held & finite.cube_bdd(d, cube), fixed, d.coords(atoms))
-    decisions = solver.decisions(inst.claim, inst.version, witness)
-    shown = tuple((a, solver.atom_value(witness[a], a)) for a in atoms)
-    size = f"{len(fixed)} fixed"
-    return Counterexample(fixed, shown, decisions, replay, f"{size}; no partial assignment with fewer forces the failure")
+def _decide_z3(solver: Solver, inst: m.Instance, s: z3.Solver, guards: list[z3.ExprRef]) -> Verdict:
+    """`guards`: the premises' literals, then the assumptions'."""
+    premises, lits = guards[:len(inst.premises)], guards[len(inst.premises):]
+    names = {lit.get_id(): a.name for lit, a in zip(lits, inst.assumptions, strict=True)}
+    base: dict[str, Any] = dict(property_name=inst.property_name, version=inst.version, expected=inst.expected)
+
+    r = s.check(*premises, *lits)
+    if r == z3.unknown:
+        return Verdict(**base, verdict=VerdictKind.UNKNOWN, reason=f"solver: {s.reason_unknown()}")
+    if r == z3.unsat:
+        core = solver.min_core(s, lits, premises)
+        who = ", ".join(names[c.get_id()] for c in core) or "the callers and 'given' clauses"
+        return Verdict(**base, verdict=VerdictKind.VACUOUS, reason=f"the premises cannot hold together ({who})",
+                       core=tuple(names[c.get_id()] for c in core), checks=("conflict re-checked",))
+    if isinstance(inst.claim, m.Op) and inst.claim.op is m.Operator.IMPLIES:
+        antecedent = solver.guard(inst.claim.args[0], "antecedent")
+        r = s.check(*premises, *lits, antecedent)
+        if r == z3.unsat:
+            core = solver.min_core(s, lits, [*premises, antecedent])
+            return Verdict(**base, verdict=VerdictKind.VACUOUS,
+                           reason="the left side of '->' never holds under the premises",
+                           core=tuple(names[c.get_id()] for c in core), checks=("conflict re-checked",))
+    negated = solver.guard(inst.claim, "refute", negate=True)
+    r = s.check(*premises, *lits, negated)
+    if r == z3.unknown:
+        return Verdict(**base, verdict=VerdictKind.UNKNOWN, reason=f"solver: {s.reason_unknown()}")
+    if r == z3.unsat:
+        core = solver.min_core(s, lits, [*premises, negated])
+        checks = ("core re-checked",) + _spot_check_z3(solver, inst, s, guards)
+        return Verdict(**base, verdict=VerdictKind.PROVED, core=tuple(names[c.get_id()] for c in core), checks=checks)
+    model = s.model()
+    cex = counterexample(solver, inst, OnModel(s, guards, model))
+    return Verdict(**base, verdict=VerdictKind.REFUTED, counterexample=cex, checks=(cex.replay,))
 
 
-def _replay_partial(solver: Solver, d: Diagrams, inst: m.Instance, region: BDD, fixed: Sequence[Fixed], coords: list[Coord]) -> str:
-    lib = solver.lib
-    partial = solver.partial(fixed)
-    if ev.value_of(lib, inst.claim, partial) is False:
-        return "replayed: the interpreter finds the claim false with every other atom unknown"
-    pinned = {(f.atom, f.element) for f in fixed}
-    free = [c for c in coords if c not in pinned]
-    total = 1
-    for c in free:
-        total *= len(d.options(c))
-    if total <= EXHAUSTIVE_LIMIT:
-        inputs: list[dict[str, bool | str | int]] = [solver.complete(partial, free, combo)
-                                                     for combo in itertools.product(*map(d.options, free))]
-        how = f"all {total} completions"
+def _spot_check_z3(solver: Solver, inst: m.Instance, s: z3.Solver, lits: list[z3.ExprRef]) -> tuple[str, ...]:
+    """Evaluate the claim concretely on inputs that satisfy the premises."""
+    atoms = atoms_of(solver.lib, [*inst.premises, *(a.expr for a in inst.assumptions), inst.claim])
+    coords = solver.coords(atoms)
+    inputs: list[dict[str, bool | str | int]] = []
+    if len(coords) <= 12 and all(solver.lib.atoms[a].type.kind is not m.TypeKind.ENUM for a in atoms):
+        for bits in itertools.product((False, True), repeat=len(coords)):
+            inputs.append(from_coords(coords, bits))
+        how = "exhaustively"
     else:
-        atoms = sorted({a for a, _ in coords}, key=list(lib.atoms).index)
-        inputs = _complete(solver, finite.assignments(d, region, atoms, DRAWN))
-        how = f"{len(inputs)} completions drawn from the decision diagram"
-    checked = 0
-    for assignment in inputs:
-        if not satisfies(lib, inst, assignment):
-            continue
-        checked += 1
-        if ev.value_of(lib, inst.claim, assignment) is not False:
-            raise InternalError(f"the partial counterexample to {inst.property_name} does not force the failure")
-    if not checked:
-        raise InternalError(f"no completion of the counterexample to {inst.property_name} satisfies the premises")
-    return f"replayed: the interpreter finds the claim false on {how} ({checked} satisfy the premises)"
+        inputs = solver.draw(s, lits, [], atoms, SPOT_CHECKS)
+        how = "on solver-drawn inputs"
+    return replay_proof(solver.lib, inst, inputs, how, "the solver")

@@ -294,7 +294,7 @@ def _interpreted(lib: m.Library, solver: object, version: str, output: str, give
     known whatever the atoms not given are. Else None: the solver decides
     (a contradiction, a value fixed only through the assumptions, or
     "depends on")."""
-    from ..backend.solver import Solver, format_step, typed_value
+    from ..backend.solver import Solver, trace_steps, typed_value
     from ..results import EvalResult
     from ..semantics import evaluate as ev
 
@@ -308,7 +308,7 @@ def _interpreted(lib: m.Library, solver: object, version: str, output: str, give
     rule = out.rule
     return EvalResult(version=version, predicate=output, given=tuple(given), value=typed_value(out.value), depends_on=(),
                       rule=rule.id, rule_at=rule.span, kernel=rule.cite,
-                      trace=tuple(format_step(step) for step in out.trace))
+                      trace=trace_steps(out.trace))
 
 
 def cmd_eval(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -41,9 +41,9 @@ from typing import Any
 
 from ..errors import ThpverifyError
 from ..location import Span
-from ..results import Counterexample, Decision, Expectation, Fixed, KernelCite, Value, Verdict, VerdictKind
+from ..results import Counterexample, Decision, Expectation, Fixed, KernelCite, StepKind, TraceStep, Value, Verdict, VerdictKind
 
-FORMAT = 3
+FORMAT = 4
 MAX_ENTRY = 64 << 20  # bytes; a larger entry is a miss
 _STALE_TEMP = 600  # seconds after which a killed run's temporary file is removed
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -250,7 +250,7 @@ def _verdict_json(v: Verdict) -> dict[str, Any]:
             "partial": [[f.atom, f.element, f.value] for f in cex.partial],
             "witness": [[a, _value_json(x)] for a, x in cex.witness],
             "decisions": [[d.version, d.predicate, _value_json(d.value), d.rule, _span_json(d.rule_at), _cite_json(d.kernel),
-                           list(d.trace)] for d in cex.decisions],
+                           [_step_json(s) for s in d.trace]] for d in cex.decisions],
             "replay": cex.replay, "minimal": cex.minimal,
         },
     }
@@ -258,6 +258,11 @@ def _verdict_json(v: Verdict) -> dict[str, Any]:
 
 def _value_json(v: Value) -> object:
     return list(v) if isinstance(v, tuple) else v
+
+
+def _step_json(s: TraceStep) -> object:
+    value = None if s.value is None else _value_json(s.value)
+    return [s.depth, s.function, s.rule, _span_json(s.rule_at), _cite_json(s.kernel), s.kind, value]
 
 
 def _span_json(s: Span | None) -> object:
@@ -330,7 +335,18 @@ def _fixed(x: object) -> Fixed:
 def _decision(x: object) -> Decision:
     if not isinstance(x, list) or len(x) != 7:
         raise _BadEntryError
-    return Decision(_s(x[0]), _s(x[1]), _value(x[2]), _opt_s(x[3]), _span(x[4]), _cite(x[5]), _strs(x[6]))
+    if not isinstance(x[6], list):
+        raise _BadEntryError
+    return Decision(_s(x[0]), _s(x[1]), _value(x[2]), _opt_s(x[3]), _span(x[4]), _cite(x[5]), tuple(_step(s) for s in x[6]))
+
+
+def _step(x: object) -> TraceStep:
+    if not isinstance(x, list) or len(x) != 7 or type(x[0]) is not int or x[5] not in list(StepKind):
+        raise _BadEntryError
+    at = _span(x[3])
+    if at is None:
+        raise _BadEntryError
+    return TraceStep(x[0], _s(x[1]), _s(x[2]), at, _cite(x[4]), StepKind(x[5]), None if x[6] is None else _value(x[6]))
 
 
 def _counterexample(x: object) -> Counterexample | None:

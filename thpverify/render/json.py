@@ -14,7 +14,8 @@ from enum import Enum
 from typing import Any
 
 from ..lang.diagnostics import Diagnostic
-from ..results import SCHEMA, CheckReport, EvalResult, Fixed, Verdict
+from ..results import SCHEMA, CheckReport, EvalResult, Fixed, TraceStep, Verdict
+from .text import eval_trace, trace_step
 
 # Field names that differ from their JSON key: the key keeps the DSL's word
 # (a Python field cannot be called `property` without shadowing the builtin).
@@ -25,6 +26,8 @@ def plain(value: Any) -> Any:
     """Typed result data as JSON values."""
     if isinstance(value, Fixed):
         return {"atom": value.atom, "element": value.element, "value": plain(value.typed), "text": str(value)}
+    if isinstance(value, TraceStep):
+        return trace_step(value)  # a trace is its lines
     if isinstance(value, Enum):
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -63,6 +66,8 @@ def check_report(report: CheckReport) -> str:
 
 def eval_result(r: EvalResult, compact: bool = False) -> str:
     doc: dict[str, Any] = plain(r)
+    del doc["completed"]
+    doc["trace"] = eval_trace(r)
     doc["status"] = "known" if r.value is not None else ("contradiction" if r.contradicts else "depends")
     return envelope("eval", doc, compact)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..lang.diagnostics import Diagnostic
-from ..results import EXPECTED_VERDICT, CheckReport, Counterexample, EvalResult, Verdict, VerdictKind, show
+from ..results import EXPECTED_VERDICT, CheckReport, Counterexample, EvalResult, StepKind, TraceStep, Verdict, VerdictKind, show
 
 # A verdict as one mark (Markdown and HTML matrices).
 SYMBOL = {VerdictKind.PROVED: "✓", VerdictKind.REFUTED: "✗", VerdictKind.VACUOUS: "∅", VerdictKind.UNKNOWN: "?",
@@ -69,7 +69,7 @@ def counterexample(cex: Counterexample, indent: str = "    ", witness: bool = Fa
         out.extend(_wrap(", ".join(f"{a}={show(v)}" for a, v in cex.witness), indent + "  "))
         for d in cex.decisions:
             out.append(f"{indent}trace of {d.predicate}:")
-            out.extend(f"{indent}  {line}" for line in d.trace)
+            out.extend(f"{indent}  {trace_step(s)}" for s in d.trace)
     out.extend(_wrap(cex.replay, indent))
     return out
 
@@ -153,5 +153,25 @@ def eval_result(r: EvalResult) -> str:
         out.extend(_wrap("given: " + ", ".join(str(f) for f in r.given), "  "))
     if r.trace:
         out.append("  trace:")
-        out.extend(f"    {line}" for line in r.trace)
+        out.extend(f"    {line}" for line in eval_trace(r))
     return "\n".join(out) + "\n"
+
+
+COMPLETED = "(on one completion of the atoms not given)"
+
+
+def eval_trace(r: EvalResult) -> list[str]:
+    """An evaluation's trace, one line a step, said to run on one completion when it does."""
+    return ([COMPLETED] if r.completed else []) + [trace_step(s) for s in r.trace]
+
+
+def trace_step(step: TraceStep) -> str:
+    """One trace line: predicate, rule, outcome, spec line, kernel lines."""
+    where = f"{step.rule_at.file.rsplit('/', 1)[-1]}:{step.rule_at.line}"
+    if step.kernel:
+        where += f"  {step.kernel.where}"
+    if step.kind is StepKind.TEST:
+        outcome = {True: "taken", False: "not taken"}.get(step.value, "depends")  # type: ignore[arg-type]
+    else:
+        outcome = f"returns {show(step.value)}"
+    return f"{'  ' * step.depth}{step.function} {step.rule}: {outcome}  {where}"

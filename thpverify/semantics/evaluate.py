@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
 from .. import model as m
+from ..results import StepKind
 from . import walk
 
 ALL = (1 << 63) - 1
@@ -37,13 +37,6 @@ class PSet:
 
 Value = bool | str | int | PSet | None
 Assignment = Mapping[str, bool | str | int | PSet]
-
-
-class StepKind(StrEnum):
-    """A trace step: a rule's test was evaluated, or a rule returned."""
-
-    TEST = "test"
-    RETURN = "return"
 
 
 @dataclass(frozen=True)
