@@ -92,7 +92,7 @@ class Solver:
         decision diagrams this one reuses (the runner's chunks in one
         worker); its Z3 solvers and its diagrams' size verdict are its own."""
         self.lib = lib
-        self.c = share.c if share is not None else Compiler(lib)
+        self.c: Compiler = share.c if share is not None else Compiler(lib)
         self.timeout_ms = timeout_ms
         self.rlimit = rlimit
         self._terms: dict[int, tuple[m.Expr, z3.ExprRef]] = share._terms if share is not None else {}
