@@ -157,7 +157,8 @@ def widest_cube(d: Diagrams, inside: BDD, touch: BDD, coords: Sequence[Coord],
     a set of values), implies `inside` and meets `touch`: a prime implicant
     of `inside` among those meeting `touch`."""
     coords = relevant(d, coords, inside, touch)
-    cubes = shape(d, coords, single) & implicants(d, inside, coords) & touching(d, touch, coords)
+    # The two small diagrams first: their conjunction trims the large one's.
+    cubes = (shape(d, coords, single) & touching(d, touch, coords)) & implicants(d, inside, coords)
     path = _lightest(d, cubes, {d.meta[c][0] for c in coords})
     if path is None:
         return None
