@@ -27,7 +27,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import threading
 from collections.abc import Callable
+from typing import Any
 
 from .. import model as m
 from ..backend.solver import Solver, atoms_of
@@ -115,16 +117,31 @@ def _weight(lib: m.Library, chunk: Chunk) -> int:
     return total
 
 
-def _run(lib: m.Library, work: list[Chunk], jobs: int, tick: Callable[[int], None]) -> list[list[Verdict]]:
+def start_method() -> str:
+    """How workers start: forked from this process where it has one thread
+    (they inherit the library as it is: nothing to pickle, no interpreter to
+    start), else from a clean server process, else spawned."""
     methods = multiprocessing.get_all_start_methods()
-    method = "forkserver" if "forkserver" in methods else "spawn"
+    if "fork" in methods and threading.active_count() == 1:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def _run(lib: m.Library, work: list[Chunk], jobs: int, tick: Callable[[int], None]) -> list[list[Verdict]]:
+    global _worker
+    method = start_method()
     context = multiprocessing.get_context(method)
     if method == "forkserver":
         context.set_forkserver_preload(["thpverify.backend.solver"])
-    library = pickle.dumps(lib, protocol=pickle.HIGHEST_PROTOCOL)
-    with context.Pool(processes=jobs, initializer=_start, initargs=(library,)) as pool:
-        out = []
-        for chunk, verdicts in zip(work, pool.imap(_check_chunk, work, chunksize=1), strict=True):
-            out.append(verdicts)
-            tick(len(chunk))
-        return out
+    setup: dict[str, Any] = {"initializer": _start, "initargs": (pickle.dumps(lib, protocol=pickle.HIGHEST_PROTOCOL),)}
+    if method == "fork":
+        _worker, setup = lib, {}
+    try:
+        with context.Pool(processes=jobs, **setup) as pool:
+            out = []
+            for chunk, verdicts in zip(work, pool.imap(_check_chunk, work, chunksize=1), strict=True):
+                out.append(verdicts)
+                tick(len(chunk))
+            return out
+    finally:
+        _worker = None
