@@ -89,6 +89,7 @@ class Diagrams:
         self.true = self.bdd.true
         self.false = self.bdd.false
         self.vars: dict[Coord, list[str]] = {}  # coordinate -> its variables
+        self.elements: dict[str, list[tuple[int, str]]] = {}  # set atom -> (element, its variable)
         self.rules: list[m.Rule] = []
         self._rule_ids: dict[int, int] = {}
         self._functions: dict[tuple[str, str], tuple[Sym, Rules]] = {}
@@ -103,6 +104,7 @@ class Diagrams:
             else:
                 for k in lib.universes[atom.type.name].elements:
                     self.vars[(atom.name, k)] = [f"{atom.name}@{k}"]
+                    self.elements.setdefault(atom.name, []).append((k, f"{atom.name}@{k}"))
                     sets.append((k, position, (atom.name, k)))
         # Each coordinate has meta variables that describe a cube literal
         # over it: `?in` (the cube constrains it) and one `?<i>` per option
@@ -149,7 +151,7 @@ class Diagrams:
         self.order = names
         self._built = 0
         self._domain: dict[str, BDD] = {}
-        self.memo: dict[tuple[object, ...], BDD] = {}  # diagrams of one coordinate (finite.member, finite.shape)
+        self.memo: dict[tuple[object, ...], BDD] = {}  # diagrams of coordinates alone (finite.member, finite.shape)
         self.counting: dict[tuple[str, ...], list[list[BDD]]] = {}  # "at most c of these are true" (finite._at_most)
 
     # --------------------------------------------------------------- atoms

@@ -52,7 +52,7 @@ def restrict(d: Diagrams, coord: Coord, value: bool | str | int, f: BDD) -> BDD:
 def member(d: Diagrams, coords: Sequence[Coord]) -> BDD:
     """Input x lies in the cube described by the meta variables: each
     coordinate's value is one the cube allows."""
-    return d.bdd_and(_piece(d, ("member", c), partial(_member, d, c)) for c in coords)
+    return _piece(d, ("members", *coords), lambda: d.bdd_and(_piece(d, ("member", c), partial(_member, d, c)) for c in coords))
 
 
 def _member(d: Diagrams, c: Coord) -> BDD:
@@ -63,7 +63,8 @@ def _member(d: Diagrams, c: Coord) -> BDD:
 def shape(d: Diagrams, coords: Sequence[Coord], single: bool) -> BDD:
     """`?in` says whether the cube constrains the coordinate (allows fewer
     than all its values); with `single`, a constrained one allows one value."""
-    return d.bdd_and(_piece(d, ("shape", c, single), partial(_shape, d, c, single)) for c in coords)
+    return _piece(d, ("shapes", single, *coords),
+                  lambda: d.bdd_and(_piece(d, ("shape", c, single), partial(_shape, d, c, single)) for c in coords))
 
 
 def _shape(d: Diagrams, c: Coord, single: bool) -> BDD:
@@ -77,7 +78,7 @@ def _shape(d: Diagrams, c: Coord, single: bool) -> BDD:
 
 
 def _piece(d: Diagrams, key: tuple[object, ...], build: Callable[[], BDD]) -> BDD:
-    """A diagram that depends on a coordinate alone, built once per manager."""
+    """A diagram that depends on coordinates alone, built once per manager."""
     if key not in d.memo:
         d.memo[key] = build()
     return d.memo[key]
@@ -156,7 +157,8 @@ def widest_cube(d: Diagrams, inside: BDD, touch: BDD, coords: Sequence[Coord],
     a set of values), implies `inside` and meets `touch`: a prime implicant
     of `inside` among those meeting `touch`."""
     coords = relevant(d, coords, inside, touch)
-    cubes = shape(d, coords, single) & implicants(d, inside, coords) & touching(d, touch, coords)
+    # The two small diagrams first: their conjunction trims the large one's.
+    cubes = (shape(d, coords, single) & touching(d, touch, coords)) & implicants(d, inside, coords)
     path = _lightest(d, cubes, {d.meta[c][0] for c in coords})
     if path is None:
         return None
@@ -300,7 +302,7 @@ def decode(d: Diagrams, point: dict[str, bool], atoms: Iterable[str]) -> dict[st
             index = sum(1 << i for i, v in enumerate(d.vars[(name, None)]) if point.get(v, False))
             out[name] = atom.values[index]
         else:
-            out[name] = sum(1 << k for (a, k), vs in d.vars.items() if a == name and k is not None and point.get(vs[0], False))
+            out[name] = sum(1 << k for k, v in d.elements.get(name, ()) if point.get(v, False))
     return out
 
 

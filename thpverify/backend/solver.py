@@ -105,16 +105,19 @@ class Solver:
     it puts Z3 in a slower incremental mode.
     """
 
-    def __init__(self, lib: m.Library, timeout_ms: int = TIMEOUT_MS, rlimit: int = RLIMIT) -> None:
+    def __init__(self, lib: m.Library, timeout_ms: int = TIMEOUT_MS, rlimit: int = RLIMIT, share: Solver | None = None) -> None:
+        """`share`: a Solver of the same library whose compiled terms and
+        decision diagrams this one reuses (the runner's chunks in one
+        worker); its Z3 solvers and its diagrams' size verdict are its own."""
         self.lib = lib
-        self.c = Compiler(lib)
+        self.c: Compiler = share.c if share is not None else Compiler(lib)
         self.timeout_ms = timeout_ms
         self.rlimit = rlimit
-        self._terms: dict[int, tuple[m.Expr, z3.ExprRef]] = {}
+        self._terms: dict[int, tuple[m.Expr, z3.ExprRef]] = share._terms if share is not None else {}
         self._guards: dict[tuple[int, bool], z3.ExprRef] = {}
         self._fresh = 0
         self._current: z3.Solver | None = None
-        self._diagrams: Diagrams | None = None
+        self._diagrams: Diagrams | None = share.diagrams() if share is not None else None
         self._too_large = False
         self._well_formed: list[z3.BoolRef] | None = None
         self._confirm: z3.Solver | None = None
@@ -149,6 +152,11 @@ class Solver:
         from .explain import evaluate
 
         return evaluate(self, version, name, given)
+
+    @property
+    def too_large(self) -> bool:
+        """Whether the diagrams outgrew their budget, so that Z3 alone answered since."""
+        return self._too_large
 
     def atoms_of(self, exprs: Iterable[m.Expr]) -> list[str]:
         return atoms_of(self.lib, exprs)

@@ -81,12 +81,19 @@ def decide(solver: Solver, d: Diagrams, inst: m.Instance) -> Verdict:
 
 def _core(d: Diagrams, rest: BDD, lits: Sequence[BDD], inst: m.Instance) -> list[str]:
     """A minimal set of named assumptions that, with `rest`, has no input:
-    drop each in turn while the others still conflict."""
-    kept = list(range(len(lits)))
-    for i in list(kept):
-        trial = [k for k in kept if k != i]
-        if rest & d.bdd_and(lits[k] for k in trial) == d.false:
-            kept = trial
+    drop each in turn while the others still conflict. The trial without
+    the i-th is `rest`, the ones kept before it and all after it: the
+    conjunctions of the latter are built once, from the end."""
+    after = [d.true]
+    for lit in reversed(lits):
+        after.append(after[-1] & lit)
+    after.reverse()  # after[i]: every literal from i on
+    before = rest  # rest and the literals kept so far
+    kept = []
+    for i, lit in enumerate(lits):
+        if before & after[i + 1] != d.false:
+            kept.append(i)
+            before &= lit
     return [inst.assumptions[k].name for k in kept]
 
 

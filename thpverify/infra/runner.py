@@ -5,10 +5,17 @@ one chunk per version (and one for the properties that range over several
 versions), each with its instances in library order. Results come back in
 library order.
 
-Each chunk is checked with a Solver of its own (a new Z3 context, a new
-CUDD manager with its own node budget), so its verdicts do not depend on
+Each chunk is checked with a Solver of its own (its own Z3 solvers, its
+own verdict on the diagrams' node budget), so its verdicts do not depend on
 which chunks a worker checked before: the decision diagrams give every
 answer shown, and they are canonical; Z3 only confirms them (yes or no).
+The chunks a worker checks share one Z3 context with its compiled terms and
+one CUDD manager with its diagrams and memo tables (what the versions have
+in common is built once per worker): sharing changes no answer, only what
+is built again. The one answer that could depend on what was built before
+is the budget, so a chunk whose diagrams outgrow it in the shared manager
+is checked again alone, as if it were the worker's first, and a manager
+past a quarter of its budget is not shared further.
 The workers are forked from a clean server process (multiprocessing's
 "forkserver", which has imported thpverify and z3 and nothing else), each
 reads the library once and checks several chunks: the output is the same
@@ -20,13 +27,16 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import threading
 from collections.abc import Callable
+from typing import Any
 
 from .. import model as m
 from ..backend.solver import Solver, atoms_of
 from ..results import Verdict
 
 _worker: m.Library | None = None
+_engines: Solver | None = None  # the worker's shared terms and diagrams
 
 Chunk = tuple[tuple[str, int], ...]  # (property, index of its instance)
 
@@ -40,14 +50,31 @@ def chunks(lib: m.Library) -> list[Chunk]:
     return [tuple(items) for items in by_version.values()]
 
 
-def check_chunk(lib: m.Library, chunk: Chunk) -> list[Verdict]:
+def check_chunk(lib: m.Library, chunk: Chunk, share: Solver | None = None) -> list[Verdict]:
+    """The chunk's verdicts, with a Solver of its own; with `share`, one that
+    reuses the shared Solver's terms and diagrams, unless the diagrams
+    outgrow their budget there (then the chunk is checked again alone)."""
+    if share is not None:
+        solver = Solver(lib, share=share)
+        verdicts = [solver.check(lib.properties[name].instances[i]) for name, i in chunk]
+        if not solver.too_large:
+            return verdicts
     solver = Solver(lib)
     return [solver.check(lib.properties[name].instances[i]) for name, i in chunk]
 
 
+def roomy(share: Solver) -> bool:
+    """Whether the shared diagrams are well within their node budget (a quarter of it)."""
+    d = share.diagrams()
+    return len(d.bdd) <= d.node_limit // 4
+
+
 def _check_chunk(chunk: Chunk) -> list[Verdict]:
+    global _engines
     assert _worker is not None
-    return check_chunk(_worker, chunk)
+    if _engines is None or not roomy(_engines):
+        _engines = Solver(_worker)
+    return check_chunk(_worker, chunk, _engines)
 
 
 def _start(library: bytes) -> None:
@@ -66,8 +93,11 @@ def check_all(lib: m.Library, jobs: int | None = None, min_parallel: int = 40,
     tick = progress or (lambda n: None)
     if len(work) <= 1 or count < min_parallel:
         done: dict[tuple[str, int], Verdict] = {}
+        share = Solver(lib)
         for chunk in work:
-            done.update(zip(chunk, check_chunk(lib, chunk), strict=True))
+            if not roomy(share):
+                share = Solver(lib)
+            done.update(zip(chunk, check_chunk(lib, chunk, share), strict=True))
             tick(len(chunk))
     else:
         # Longest chunks first, so that two workers finish together.
@@ -87,16 +117,31 @@ def _weight(lib: m.Library, chunk: Chunk) -> int:
     return total
 
 
-def _run(lib: m.Library, work: list[Chunk], jobs: int, tick: Callable[[int], None]) -> list[list[Verdict]]:
+def start_method() -> str:
+    """How workers start: forked from this process where it has one thread
+    (they inherit the library as it is: nothing to pickle, no interpreter to
+    start), else from a clean server process, else spawned."""
     methods = multiprocessing.get_all_start_methods()
-    method = "forkserver" if "forkserver" in methods else "spawn"
+    if "fork" in methods and threading.active_count() == 1:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def _run(lib: m.Library, work: list[Chunk], jobs: int, tick: Callable[[int], None]) -> list[list[Verdict]]:
+    global _worker
+    method = start_method()
     context = multiprocessing.get_context(method)
     if method == "forkserver":
         context.set_forkserver_preload(["thpverify.backend.solver"])
-    library = pickle.dumps(lib, protocol=pickle.HIGHEST_PROTOCOL)
-    with context.Pool(processes=jobs, initializer=_start, initargs=(library,)) as pool:
-        out = []
-        for chunk, verdicts in zip(work, pool.imap(_check_chunk, work, chunksize=1), strict=True):
-            out.append(verdicts)
-            tick(len(chunk))
-        return out
+    setup: dict[str, Any] = {"initializer": _start, "initargs": (pickle.dumps(lib, protocol=pickle.HIGHEST_PROTOCOL),)}
+    if method == "fork":
+        _worker, setup = lib, {}
+    try:
+        with context.Pool(processes=jobs, **setup) as pool:
+            out = []
+            for chunk, verdicts in zip(work, pool.imap(_check_chunk, work, chunksize=1), strict=True):
+                out.append(verdicts)
+                tick(len(chunk))
+            return out
+    finally:
+        _worker = None
