@@ -242,6 +242,7 @@ class DiffTable:
     checks: tuple[str, ...] = ()
     core: tuple[str, ...] = ()  # no row: a minimal set of the assumptions under which none disagrees
     dropped: tuple[str, ...] = ()  # assumptions of the versions left out on request
+    hidden: int = 0  # rows of the table left out of `rows` on request (diff's `shown`)
 
 
 @dataclass(frozen=True)
