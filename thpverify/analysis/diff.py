@@ -32,6 +32,7 @@ from ..results import DiffRow, DiffTable
 from .engine import AnalysisError, Coordinate, Cube, Engine, Space, TooManyRowsError, literals
 
 MAX_ROWS = 64  # past this a decision table is no longer short: narrow the question instead
+HOPELESS = 16  # irredundant rows per allowed prime row past which no short prime cover is sought
 DRAWN = 2  # inputs the interpreter replays per row of a table past MAX_ROWS
 
 
@@ -70,9 +71,7 @@ def diff(lib: m.Library, a: str, b: str, caller: str | None = None, output: str 
     disagreeing = 0
     anywhere = tab.false
     for ca in eng.classes(a, output):
-        for cb in eng.classes(b, output, within=ca.where):  # only the classes of b that meet ca
-            if ca.value == cb.value:
-                continue
+        for cb in eng.classes(b, output, within=ca.where, unless=(ca.value,)):  # the classes of b that meet ca and differ
             anywhere |= cb.where
             if not tab.empty(cb.where & space.care):
                 disagreeing += eng.count(cb.where, space)
@@ -102,7 +101,15 @@ def _covers(eng: Engine, regions: Sequence[tuple[OutputClass, OutputClass, Formu
     """Each region's rows, and whether they are prime: prime rows while
     they number at most max_rows (MAX_ROWS when None), the search's
     greedy choice of the fewest literals; past that, TooManyRowsError
-    with max_rows, and irredundant covers without."""
+    with max_rows, and irredundant covers without. Without max_rows the
+    irredundant covers come first: when they hold more than HOPELESS
+    times MAX_ROWS rows, the search for prime rows (which costs as much
+    per row as the whole irredundant cover) is not tried."""
+    fast: list[list[Cube]] = []
+    if max_rows is None:
+        fast = [eng.cover(region, space, coords, prime=False) for _, _, region in regions]
+        if sum(map(len, fast)) > HOPELESS * MAX_ROWS:
+            return fast, False
     budget = MAX_ROWS if max_rows is None else max_rows
     covers: list[list[Cube]] = []
     try:
@@ -112,7 +119,7 @@ def _covers(eng: Engine, regions: Sequence[tuple[OutputClass, OutputClass, Formu
     except TooManyRowsError:
         if max_rows is not None:
             raise
-    return [eng.cover(region, space, coords, prime=False) for _, _, region in regions], False
+    return fast, False
 
 
 def _core(eng: Engine, space: Space, region: object, a: str, b: str, output: str) -> tuple[str, ...]:
@@ -139,12 +146,14 @@ def _sorter(eng: Engine, rules: Sequence[tuple[str, str]]) -> Callable[[tuple[Cu
     the named conditions; element; values), then the deciding rules."""
     order = {a: i for i, a in enumerate(eng.lib.atoms)}
     defs = {n: len(order) + i for i, n in enumerate(eng.lib.global_functions)}
-    keys: dict[tuple[Coordinate, tuple[bool | str, ...]], tuple[object, ...]] = {}
+    keys: dict[tuple[int, tuple[bool | str, ...]], tuple[object, ...]] = {}
 
     def literal(c: Coordinate, values: tuple[bool | str, ...]) -> tuple[object, ...]:
-        if (c, values) not in keys:
-            keys[(c, values)] = (defs[c.name] if c.derived else order[c.name], c.element or 0, tuple(str(v) for v in values))
-        return keys[(c, values)]
+        found = keys.get((id(c), values))  # the coordinates are the same objects in every row
+        if found is None:
+            found = keys[(id(c), values)] = (defs[c.name] if c.derived else order[c.name], c.element or 0,
+                                              tuple(str(v) for v in values))
+        return found
 
     def key(row: tuple[Cube, int]) -> tuple[object, ...]:
         cube, k = row

@@ -98,8 +98,8 @@ class Engine:
         fn = self.lib.function(version, name)
         return m.Call(version, name, (), fn.returns, fn.span)
 
-    def classes(self, version: str, output: str, within: Formula | None = None) -> list[OutputClass]:
-        return self.tables.classes(version, output, within)
+    def classes(self, version: str, output: str, within: Formula | None = None, unless: Sequence[object] = ()) -> list[OutputClass]:
+        return self.tables.classes(version, output, within, unless)
 
     def side(self, c: OutputClass) -> Side:
         r = c.rule

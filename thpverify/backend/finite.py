@@ -231,18 +231,21 @@ def isop(d: Diagrams, region: BDD, care: BDD, coords: Sequence[Coord]) -> list[d
     cubes, union = _isop(d, lower, upper, {})
     if lower & ~union != d.false or union & ~upper != d.false:
         raise InternalError("the irredundant cover does not cover the region exactly")
-    owner = {v: c for c in coords for v in d.vars[c]}
+    position = {c: i for i, c in enumerate(coords)}
+    owner = {v: (position[c], c) for c in coords for v in d.vars[c]}
+    allowed: dict[tuple[Coord, frozenset[tuple[str, bool]]], tuple[bool | str, ...]] = {}
     rows = []
     for cube in cubes:
-        bits: dict[Coord, dict[str, bool]] = {}
+        bits: dict[tuple[int, Coord], list[tuple[str, bool]]] = {}
         for var, value in cube.items():
-            bits.setdefault(owner[var], {})[var] = value
+            bits.setdefault(owner[var], []).append((var, value))
         row = {}
-        for c in coords:
-            if c in bits:
-                allowed = _allowed(d, c, bits[c])
-                if len(allowed) < len(d.options(c)):
-                    row[c] = allowed
+        for (_, c), fixed in sorted(bits.items(), key=lambda x: x[0][0]):
+            key = (c, frozenset(fixed))
+            if key not in allowed:
+                allowed[key] = _allowed(d, c, dict(fixed))
+            if len(allowed[key]) < len(d.options(c)):
+                row[c] = allowed[key]
         rows.append(row)
     return rows
 
@@ -250,8 +253,6 @@ def isop(d: Diagrams, region: BDD, care: BDD, coords: Sequence[Coord]) -> list[d
 def _allowed(d: Diagrams, c: Coord, bits: dict[str, bool]) -> tuple[bool | str, ...]:
     """The values of coordinate c whose code agrees with the bits."""
     names = d.vars[c]
-    if len(names) == 1 and d.options(c) == (False, True):
-        return (bits[names[0]],)
     return tuple(v for i, v in enumerate(d.options(c)) if all(bool(i >> k & 1) == bits.get(n, bool(i >> k & 1))
                                                             for k, n in enumerate(names)))
 

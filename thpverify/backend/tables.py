@@ -81,15 +81,17 @@ class Tables:
     def link(self, names: Iterable[str]) -> Formula:
         return self.d.link(names)
 
-    def classes(self, version: str, output: str, within: Formula | None = None) -> list[OutputClass]:
+    def classes(self, version: str, output: str, within: Formula | None = None, unless: Sequence[object] = ()) -> list[OutputClass]:
         """Each (value, deciding rule) the output takes where `within` holds
-        (everywhere by default), with where it does. A set-valued output can
-        take thousands of values: asking within another class enumerates
-        only the pairs that meet."""
+        (everywhere by default), with where it does; values in `unless`
+        left out. A set-valued output can take thousands of values: asking
+        within another class enumerates only the pairs that meet."""
         value, rules = self.d.function(version, output)
         typ = self.lib.function(version, output).returns
         out = []
         for v, cond in self.d.values(value, typ, within):
+            if v in unless:
+                continue
             for index, where in sorted(rules.items()):
                 both = cond & where
                 if both != self.d.false:
