@@ -33,7 +33,7 @@ from .engine import AnalysisError, Coordinate, Cube, Engine, Space, TooManyRowsE
 
 MAX_ROWS = 64  # past this a decision table is no longer short: narrow the question instead
 HOPELESS = 16  # irredundant rows per allowed prime row past which no short prime cover is sought
-DRAWN = 2  # inputs the interpreter replays per row of a table past MAX_ROWS
+DRAWN = 1  # inputs the interpreter replays per row of a table past MAX_ROWS (Z3 confirms every input)
 
 
 def diff(lib: m.Library, a: str, b: str, caller: str | None = None, output: str = "eligible",

@@ -231,22 +231,31 @@ def isop(d: Diagrams, region: BDD, care: BDD, coords: Sequence[Coord]) -> list[d
     cubes, union = _isop(d, lower, upper, {})
     if lower & ~union != d.false or union & ~upper != d.false:
         raise InternalError("the irredundant cover does not cover the region exactly")
-    position = {c: i for i, c in enumerate(coords)}
-    owner = {v: (position[c], c) for c in coords for v in d.vars[c]}
+    # Each variable's coordinate (by position); a one-variable bool coordinate's literal is read off directly.
+    owner = {v: (i, c) for i, c in enumerate(coords) for v in d.vars[c]}
+    single: dict[str, dict[bool, tuple[int, Coord, tuple[bool | str, ...]]]]
+    single = {v: {False: (i, c, (False,)), True: (i, c, (True,))} for v, (i, c) in owner.items()
+              if len(d.vars[c]) == 1 and d.options(c) == (False, True)}
     allowed: dict[tuple[Coord, frozenset[tuple[str, bool]]], tuple[bool | str, ...]] = {}
     rows = []
     for cube in cubes:
-        bits: dict[tuple[int, Coord], list[tuple[str, bool]]] = {}
-        for var, value in cube.items():
-            bits.setdefault(owner[var], []).append((var, value))
-        row = {}
-        for (_, c), fixed in sorted(bits.items(), key=lambda x: x[0][0]):
+        lits: list[tuple[int, Coord, tuple[bool | str, ...]]] = []
+        codes: dict[tuple[int, Coord], list[tuple[str, bool]]] = {}
+        while cube is not None:
+            var, value, cube = cube
+            one = single.get(var)
+            if one is not None:
+                lits.append(one[value])
+            else:
+                codes.setdefault(owner[var], []).append((var, value))
+        for (i, c), fixed in codes.items():
             key = (c, frozenset(fixed))
             if key not in allowed:
                 allowed[key] = _allowed(d, c, dict(fixed))
             if len(allowed[key]) < len(d.options(c)):
-                row[c] = allowed[key]
-        rows.append(row)
+                lits.append((i, c, allowed[key]))
+        lits.sort()  # by position: no two literals share one
+        rows.append({c: values for _, c, values in lits})
     return rows
 
 
@@ -257,8 +266,11 @@ def _allowed(d: Diagrams, c: Coord, bits: dict[str, bool]) -> tuple[bool | str, 
                                                             for k, n in enumerate(names)))
 
 
-def _isop(d: Diagrams, lower: BDD, upper: BDD, memo: dict[tuple[BDD, BDD], tuple[list[dict[str, bool]], BDD]]
-          ) -> tuple[list[dict[str, bool]], BDD]:
+# A cube as the diagrams' literals, linked: (variable, value, the rest) or None.
+Linked = tuple[str, bool, "Linked"] | None
+
+
+def _isop(d: Diagrams, lower: BDD, upper: BDD, memo: dict[tuple[BDD, BDD], tuple[list[Linked], BDD]]) -> tuple[list[Linked], BDD]:
     """(cubes, their union) of an irredundant sum of products of some
     function between lower and upper (lower implies upper), splitting on
     the top variable: the cubes that need it false, those that need it
@@ -266,7 +278,7 @@ def _isop(d: Diagrams, lower: BDD, upper: BDD, memo: dict[tuple[BDD, BDD], tuple
     if lower == d.false:
         return [], d.false
     if upper == d.true:
-        return [{}], d.true
+        return [None], d.true
     key = (lower, upper)
     if key not in memo:
         x = d.bdd.var_at_level(min(lower.level, upper.level))
@@ -276,7 +288,9 @@ def _isop(d: Diagrams, lower: BDD, upper: BDD, memo: dict[tuple[BDD, BDD], tuple
         c1, f1 = _isop(d, l1 & ~u0, u1, memo)
         rest, f2 = _isop(d, (l0 & ~f0) | (l1 & ~f1), u0 & u1, memo)
         var = d.bdd.var(x)
-        memo[key] = ([{x: False, **c} for c in c0] + [{x: True, **c} for c in c1] + rest, (~var & f0) | (var & f1) | f2)
+        cubes: list[Linked] = [(x, False, c) for c in c0]
+        cubes += [(x, True, c) for c in c1]
+        memo[key] = (cubes + rest, (~var & f0) | (var & f1) | f2)
     return memo[key]
 
 
