@@ -241,7 +241,9 @@ class Engine:
         while pending:
             fixed = pending.pop()
             leaves += 1
-            if leaves > REPLAY_LEAVES[len(expected) <= 2]:
+            # Each input still pending takes a partial evaluation at least:
+            # past the budget already, the inputs are drawn now.
+            if leaves + len(pending) > REPLAY_LEAVES[len(expected) <= 2]:
                 return self._replay_drawn(cube, space, expected, DRAWN[len(expected) <= 2])
             partial = self.solver.partial(fixed)
             if space.caller is not None:
