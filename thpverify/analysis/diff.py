@@ -63,7 +63,8 @@ def diff(lib: m.Library, a: str, b: str, caller: str | None = None, output: str 
     tab = eng.tables
     reads = [eng.call(a, output), eng.call(b, output)]
     space = eng.space([a, b], reads, caller, drop)
-    cone = [x for x in space.atoms if x in set(atoms_of(lib, reads))]
+    read = set(atoms_of(lib, reads))
+    cone = [x for x in space.atoms if x in read]
     coords = eng.coordinates(cone, derived)
     # The disagreement is partitioned by (value, rule) of both sides: each
     # class is covered (and counted) apart, so a row's sides are constant.
