@@ -119,7 +119,7 @@ def _covers(eng: Engine, regions: Sequence[tuple[OutputClass, OutputClass, Formu
         return covers, True
     except TooManyRowsError:
         if max_rows is not None:
-            raise
+            raise TooManyRowsError(max_rows) from None  # the table's limit, not what an earlier class left of it
     return fast, False
 
 

@@ -125,7 +125,7 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except TooManyRowsError as exc:
         narrow = "raise --max-rows (0: no limit)" if args.caller else "fix the caller with --caller, or raise --max-rows (0: no limit)"
         err.write(f"thpverify: diff {args.a} {args.b}: the disagreement needs more than {exc.limit} rows,\n"
-                  f"no short table: {narrow}\n")
+                  f"no short table: {narrow}, or leave out --short to see its first rows\n")
         return EXIT_UNKNOWN
     out.write(_dump("diff", render.diff_json(t)) if args.json else render.diff_text(t))
     return EXIT_FAILED if t.rows else EXIT_OK
