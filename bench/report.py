@@ -234,9 +234,12 @@ def _sweep_md(results: dict[str, Any]) -> list[str]:
     out += ["", "Diff of `a` and `b` (the inputs where they disagree, as cubes) against CUDD's irredundant",
             "cover (`Cudd_zddIsop` on the BDD of `a xor b`; CUDD time = building `a` and `b`, xor, ISOP) and",
             "brute force through thpverify's interpreter (every input, n ≤ 20):", "",
-            "| n × m | thpverify diff | cubes / literals | CUDD build a, b, xor, ISOP | CUDD cubes / literals"
+            "thpverify diff: the whole table, as `thpverify diff` computes it (its first 64 rows confirmed by Z3,",
+            "replayed and shown), then with every row confirmed and replayed (`--max-rows 0`); rows are prime up to",
+            "64, an irredundant cover (Minato–Morreale on the diagrams, as CUDD's) past that.", "",
+            "| n × m | thpverify diff | every row confirmed | cubes / literals | CUDD build a, b, xor, ISOP | CUDD cubes / literals"
             " | time ratio | cube ratio | disagreeing share | brute force |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for s in sweep:
         td, bd, bf = s.get("thpverify_diff", {}), s.get("bdd", {}), s.get("brute_force", {})
         cover = bd.get("cover")
@@ -248,8 +251,10 @@ def _sweep_md(results: dict[str, Any]) -> list[str]:
         if "time" in bf:
             brute = f"{fmt(bf['time'])} ({bf['inputs']} inputs, {'agrees' if bf.get('agrees_with_plant') else 'DISAGREES'})"
         mine = f"{fmt(med(td['time']))}" if "time" in td else td.get("skipped", "–")
+        every = f"{fmt(med(td['time_every_row_confirmed']))}" if "time_every_row_confirmed" in td else "–"
+        kind = "" if td.get("prime", True) else " (irredundant)"
         theirs = f"{cover['cubes']} / {cover['literals']}" if cover else "–"
-        out.append(f"| {s['n']} × {s['m']} | {mine} | {td.get('cubes', '–')} / {td.get('literals', '–')}"
+        out.append(f"| {s['n']} × {s['m']} | {mine} | {every} | {td.get('cubes', '–')} / {td.get('literals', '–')}{kind}"
                    f" | {fmt(cudd) if cudd else bd.get('skipped', '–')} | {theirs}"
                    f" | {ratio(med(td.get('time')), cudd)} | {ratio(td.get('cubes'), cover['cubes'] if cover else None)}"
                    f" | {share} | {brute} |")

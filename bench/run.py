@@ -317,7 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=2.0, help="seconds a measurement may repeat for")
     p.add_argument("--brute-max", type=int, default=20, help="brute force through the interpreter up to this n")
     p.add_argument("--bdd-max-n", type=int, default=50, help="CUDD baseline up to this n")
-    p.add_argument("--diff-timeout", type=float, default=30.0, help="give up on thpverify's diff of a table after this")
+    p.add_argument("--diff-timeout", type=float, default=90.0,
+                   help="give up on thpverify's diff of a table after this "
+                        "(it times the table twice: as `diff` shows it, and with every row confirmed)")
     p.add_argument("--no-library", action="store_true", help="only the sweep: no commands, no bundled library")
     p.add_argument("--no-cli", action="store_true", help="do not time `thpverify prove` as a command per size")
     p.add_argument("--sample", type=int, default=6, help="properties of the library timed per version in-process")

@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--brute-max", type=int, default=20)
     p.add_argument("--bdd-max-n", type=int, default=50)
     p.add_argument("--cli", action="store_true", help="also time `thpverify prove` as a command")
-    p.add_argument("--diff-timeout", type=float, default=30.0, help="give up on thpverify's diff after this many seconds")
+    p.add_argument("--diff-timeout", type=float, default=90.0, help="give up on thpverify's diff after this many seconds")
     args = p.parse_args(argv)
     os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="thpverify-bench-cache-"))
     doc = measure(args.n, args.m, args.reps, args.budget, args.brute_max, args.bdd_max_n, args.cli, args.diff_timeout)

@@ -38,8 +38,17 @@ def conditions() -> st.SearchStrategy[str]:
 
 
 @st.composite
-def tables(draw: st.DrawFn) -> str:
-    """A spec with one version (a guard chain, maybe nested), an assumption and a property."""
+def versions(draw: st.DrawFn) -> str:
+    """A spec with two versions "a" and "b" (a guard chain each, maybe nested), each with an assumption of its own."""
+    out = HEADER
+    for name in ("a", "b"):
+        out += f'version "{name}" {{\n  assume fact_{name}: {draw(conditions())};\n' + _wrap("", draw(_chain())) + "}\n"
+    return out
+
+
+@st.composite
+def _chain(draw: st.DrawFn) -> str:
+    """The rules of a guard chain, the last returning."""
     lines = []
     for i in range(draw(st.integers(1, 5))):
         cond = draw(conditions())
@@ -50,7 +59,13 @@ def tables(draw: st.DrawFn) -> str:
         else:
             lines.append(f"    r{i}: if ({cond}) return {value};")
     lines.append(f"    last: return {draw(st.sampled_from(['true', 'false']) | conditions())};")
-    body = "\n".join(lines)
+    return "\n".join(lines)
+
+
+@st.composite
+def tables(draw: st.DrawFn) -> str:
+    """A spec with one version (a guard chain, maybe nested), an assumption and a property."""
+    body = draw(_chain())
     assumption = draw(conditions())
     given = draw(st.none() | conditions())
     claim = draw(st.sampled_from(["eligible", "!eligible", f"{draw(conditions())} -> eligible",

@@ -30,12 +30,23 @@ def test_diff_519_to_61_page_fault() -> None:
     golden("diff_v5.19_v6.1_page_fault.txt", out)
 
 
-def test_a_table_too_large_to_be_short_is_refused_not_truncated() -> None:
-    code, out, err = run_cli("diff", "v6.1", "v6.7", "--caller", "page_fault", "--max-rows", "3", *STORY)
+def test_a_long_table_is_refused_only_when_asked_short() -> None:
+    code, out, err = run_cli("diff", "v6.1", "v6.7", "--caller", "page_fault", "--max-rows", "3", "--short", *STORY)
     assert (code, out) == (5, "")
     assert "needs more than 3 rows" in err and "--max-rows" in err
     assert "--caller" not in err  # it is given already
-    assert run_cli("diff", "v6.1", "v6.7", "--caller", "page_fault", "--max-rows", "0", *STORY)[0] == 10  # no limit
+    assert run_cli("diff", "v6.1", "v6.7", "--caller", "page_fault", "--max-rows", "0", "--short", *STORY)[0] == 10  # no limit
+
+
+def test_a_long_table_shows_its_first_rows_and_counts_the_rest() -> None:
+    code, full, _ = run_cli("diff", "v6.1", "v6.7", "--caller", "page_fault", *STORY)
+    code3, out, _ = run_cli("diff", "v6.1", "v6.7", "--caller", "page_fault", "--max-rows", "3", *STORY)
+    assert code == code3 == 10
+    assert "8 rows, the first 3 shown" in out
+    rows = full.split("\n\n")[1:]
+    assert out.split("\n\n")[1:] == [*rows[:2], rows[2] + "\n"] and " 4. " not in out
+    doc = json.loads(run_cli("diff", "v6.1", "v6.7", "--caller", "page_fault", "--max-rows", "3", "--json", *STORY)[1])
+    assert (len(doc["rows"]), doc["hidden"]) == (3, 5)
 
 
 def test_diff_61_to_67_page_fault_is_the_regression_and_nothing_else() -> None:

@@ -6,9 +6,10 @@ import tempfile
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
-from tables import build, holds, inputs, tables
+from tables import build, holds, inputs, tables, versions
 
 from thpverify import model as m
+from thpverify.analysis import diff as diffs
 from thpverify.backend.compiler import Compiler
 from thpverify.backend.solver import Solver, atoms_of
 from thpverify.semantics import evaluate as ev
@@ -147,3 +148,41 @@ def test_find_agrees_with_brute_force(text: str) -> None:
     assert (found is not None) == exists
     if found is not None:
         assert holds(lib, exprs, found)
+
+
+def _in_row(lib: m.Library, row: tuple[object, ...], x: ev.Assignment) -> bool:
+    for lit in row:
+        assert not lit.derived  # type: ignore[attr-defined]
+        value = x[lit.name]  # type: ignore[attr-defined]
+        if lit.element is not None:  # type: ignore[attr-defined]
+            value = bool(int(value) >> lit.element & 1)  # type: ignore[attr-defined]
+        if value not in lit.values:  # type: ignore[attr-defined]
+            return False
+    return True
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(versions())
+def test_diff_rows_hold_exactly_the_disagreeing_inputs(text: str) -> None:
+    """Both covers (prime rows, and the irredundant cover a long table
+    gets) against brute force: together the rows hold every allowed input
+    where a and b disagree and no other; on each, the sides are constant."""
+    lib = _lib(text)
+    facts = [x.expr for v in ("a", "b") for x in lib.versions[v].assumptions]
+    allowed = [x for x in inputs() if holds(lib, facts, x)]
+    runs = {i: (ev.run(lib, "a", "eligible", x), ev.run(lib, "b", "eligible", x)) for i, x in enumerate(allowed)}
+    disagree = {i for i, (a, b) in runs.items() if a.value != b.value}
+    for hopeless in (diffs.HOPELESS, 0):  # 0: the irredundant cover whatever its size
+        saved, diffs.HOPELESS = diffs.HOPELESS, hopeless
+        try:
+            table = diffs.diff(lib, "a", "b", max_rows=None)
+        finally:
+            diffs.HOPELESS = saved
+        covered: set[int] = set()
+        for row in table.rows:
+            inside = {i for i, x in enumerate(allowed) if _in_row(lib, row.cube, x)}
+            assert inside and inside <= disagree
+            assert {(runs[i][0].value, runs[i][1].value) for i in inside} == {(row.a.value, row.b.value)}
+            covered |= inside
+        assert covered == disagree
+        assert table.hidden == 0 and (table.disagreeing == 0) == (not disagree)

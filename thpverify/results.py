@@ -260,7 +260,9 @@ class DiffTable:
 
     Inputs range over the atoms, restricted by the named assumptions of both
     versions (`assumptions`) and, when `caller` is set, by that caller. The
-    rows cover the disagreement exactly and each row is prime. `disagreeing`
+    rows cover the disagreement exactly; each row is prime in a table of up
+    to 64 rows, a longer table is an irredundant cover (`checks` says
+    which); `hidden` rows of it are left out of `rows`. `disagreeing`
     of `total` inputs disagree, counted exactly over the atoms in `space`:
     the atoms the two predicates read plus those of the assumptions that
     touch them (closed under sharing an assumption); every other atom is
@@ -278,6 +280,7 @@ class DiffTable:
     checks: tuple[str, ...] = ()
     core: tuple[str, ...] = ()  # no row: a minimal set of the assumptions under which none disagrees
     dropped: tuple[str, ...] = ()  # assumptions of the versions left out on request
+    hidden: int = 0  # rows of the table left out of `rows` on request (diff's `shown`)
 
 
 @dataclass(frozen=True)

@@ -90,8 +90,8 @@ class Engine:
         fn = self.lib.function(version, name)
         return m.Call(version, name, (), fn.returns, fn.span)
 
-    def classes(self, version: str, output: str, within: Formula | None = None) -> list[OutputClass]:
-        return self.tables.classes(version, output, within)
+    def classes(self, version: str, output: str, within: Formula | None = None, unless: Sequence[object] = ()) -> list[OutputClass]:
+        return self.tables.classes(version, output, within, unless)
 
     def side(self, c: OutputClass) -> Side:
         r = c.rule
@@ -159,15 +159,17 @@ class Engine:
 
     # ------------------------------------------------------------ covers
 
-    def cover(self, region: Formula, space: Space, coords: Sequence[Coordinate], max_rows: int | None = None) -> list[Cube]:
+    def cover(self, region: Formula, space: Space, coords: Sequence[Coordinate], max_rows: int | None = None,
+              prime: bool = True) -> list[Cube]:
         """Prime cubes covering exactly `region` within the space's care
         set (decision diagrams; see finite.cover). Raises TooManyRowsError
-        past max_rows."""
+        past max_rows. With `prime` False: an irredundant cover, found in
+        time linear in the diagram and the cover (finite.isop)."""
         t = self.tables
         by_key = {c.key: c for c in coords}
         derived = [c.name for c in coords if c.derived]
         care = space.care & t.link(derived) if derived else space.care
-        rows = t.cover(region, care, list(by_key), max_rows)
+        rows = t.cover(region, care, list(by_key), max_rows) if prime else t.isop(region, care, list(by_key))
         return [{by_key[k]: v for k, v in row.items()} for row in rows]
 
     def cube_formula(self, cube: Cube) -> Formula:
@@ -184,6 +186,10 @@ class Engine:
         """Z3's word that the cube, the assumptions and the caller entail each class (and each of `false` false)."""
         self.tables.confirm(space.facts, {c.key: v for c, v in cube.items()}, classes, false)
 
+    def confirm_all(self, cubes: Sequence[Cube], space: Space, classes: Sequence[OutputClass]) -> None:
+        """`confirm` of every cube, in one Z3 query."""
+        self.tables.confirm_all(space.facts, [{c.key: v for c, v in cube.items()} for cube in cubes], classes)
+
     # ------------------------------------------------------------ counts
 
     def count(self, formula: Formula, space: Space) -> int:
@@ -198,12 +204,16 @@ class Engine:
 
     # ------------------------------------------------------------ replay
 
-    def replay(self, cube: Cube, space: Space, expected: Sequence[tuple[str, str, Side]], cone: Sequence[str]) -> str:
+    def replay(self, cube: Cube, space: Space, expected: Sequence[tuple[str, str, Side]], cone: Sequence[str],
+               drawn: int | None = None) -> str:
         """Confirm with the interpreter that every input of the cube allowed
         by the assumptions gives each (version, predicate) the expected
         value and rule. Three-valued evaluation, splitting on coordinates
         where it cannot decide (pruned by the assumptions and the cube's
-        named conditions); past a budget, inputs drawn from the diagrams."""
+        named conditions); past a budget, inputs drawn from the diagrams.
+        With `drawn`, only that many inputs drawn (for long tables)."""
+        if drawn is not None:
+            return self._replay_drawn(cube, space, expected, drawn)
         coords = self.coordinates(cone, derived=False)
         coords.sort(key=lambda c: (c.element is not None, -(c.element or 0), self._order[c.name]))
         base: list[Fixed] = []
@@ -223,8 +233,10 @@ class Engine:
         while pending:
             fixed = pending.pop()
             leaves += 1
-            if leaves > REPLAY_LEAVES[len(expected) <= 2]:
-                return self._replay_drawn(cube, space, expected)
+            # Each input still pending takes a partial evaluation at least:
+            # past the budget already, the inputs are drawn now.
+            if leaves + len(pending) > REPLAY_LEAVES[len(expected) <= 2]:
+                return self._replay_drawn(cube, space, expected, DRAWN[len(expected) <= 2])
             partial = self.solver.partial(fixed)
             if space.caller is not None:
                 partial["caller"] = space.caller
@@ -292,8 +304,8 @@ class Engine:
             return typed_value(o.value) == side.value
         return o.rule is not None and typed_value(o.value) == side.value and o.rule.id == side.rule and o.rule.span == side.rule_at
 
-    def _replay_drawn(self, cube: Cube, space: Space, expected: Sequence[tuple[str, str, Side]]) -> str:
-        inputs = self.tables.assignments(space.care & self.cube_formula(cube), list(self.lib.atoms), DRAWN[len(expected) <= 2])
+    def _replay_drawn(self, cube: Cube, space: Space, expected: Sequence[tuple[str, str, Side]], drawn: int) -> str:
+        inputs = self.tables.assignments(space.care & self.cube_formula(cube), list(self.lib.atoms), drawn)
         for full in inputs:
             for version, pred, side in expected:
                 if not self._matches(ev.run(self.lib, version, pred, full), side):

@@ -31,9 +31,9 @@ def requires(lib: m.Library, versions: Sequence[str], caller: str | None = None,
     region = t.conj(t.expr(r) for r in reads)
     found = eng.cover(region, space, coords)
     true = [Side(v, True, None, None, None) for v in versions]
+    eng.confirm_all(found, space, [OutputClass(v, output, True, True, None, region) for v in versions])
     replays = []
     for cube in found:
-        eng.confirm(cube, space, [OutputClass(v, output, True, True, None, region) for v in versions])
         replays.append(eng.replay(cube, space, [(v, output, s) for v, s in zip(versions, true, strict=True)], cone))
     count = eng.count(region, space)
     total = eng.count(t.true, space)

@@ -213,12 +213,107 @@ def cover(d: Diagrams, region: BDD, care: BDD, coords: Sequence[Coord],
         if max_rows is not None and len(rows) > max_rows:
             raise TooManyRowsError(max_rows)
         left &= ~cube_of(d, row)
-    kept = list(rows)
-    for row in sorted(rows, key=lambda r: -len(r)):
-        others = d.bdd_or(cube_of(d, r) for r in kept if r is not row)
-        if care & region & cube_of(d, row) & ~others == d.false:
-            kept = [r for r in kept if r is not row]
-    return kept
+    return irredundant(d, care & region, rows)
+
+
+def isop(d: Diagrams, region: BDD, care: BDD, coords: Sequence[Coord]) -> list[dict[Coord, tuple[bool | str, ...]]]:
+    """Cubes that together hold every input of `region` within `care` and,
+    within care, nothing else: the irredundant sum of products of
+    Minato and Morreale (the cover CUDD's Cudd_zddIsop gives), computed
+    on the diagrams' variables, each cube then read as a literal per
+    coordinate (an enum's code bits as the set of values they allow).
+    Irredundant: no cube can be left out; not necessarily prime. Linear
+    in the diagram and the cover, where `cover` searches every cube."""
+    mine = {v for c in coords for v in d.vars[c]}
+    others = sorted((set(d.bdd.support(care)) | set(d.bdd.support(region))) - mine)
+    upper = d.bdd.forall(others, ~care | region)
+    lower = d.bdd.exist(others, care & region)
+    if lower & ~upper != d.false:
+        raise InternalError("an input of the region has no cube over the coordinates inside it")
+    cubes, union = _isop(d, lower, upper, {})
+    if lower & ~union != d.false or union & ~upper != d.false:
+        raise InternalError("the irredundant cover does not cover the region exactly")
+    # Each variable's coordinate (by position); a one-variable bool coordinate's literal is read off directly.
+    owner = {v: (i, c) for i, c in enumerate(coords) for v in d.vars[c]}
+    single: dict[str, dict[bool, tuple[int, Coord, tuple[bool | str, ...]]]]
+    single = {v: {False: (i, c, (False,)), True: (i, c, (True,))} for v, (i, c) in owner.items()
+              if len(d.vars[c]) == 1 and d.options(c) == (False, True)}
+    allowed: dict[tuple[Coord, frozenset[tuple[str, bool]]], tuple[bool | str, ...]] = {}
+    rows = []
+    for cube in cubes:
+        lits: list[tuple[int, Coord, tuple[bool | str, ...]]] = []
+        codes: dict[tuple[int, Coord], list[tuple[str, bool]]] = {}
+        while cube is not None:
+            var, value, cube = cube
+            one = single.get(var)
+            if one is not None:
+                lits.append(one[value])
+            else:
+                codes.setdefault(owner[var], []).append((var, value))
+        for (i, c), fixed in codes.items():
+            key = (c, frozenset(fixed))
+            if key not in allowed:
+                allowed[key] = _allowed(d, c, dict(fixed))
+            if len(allowed[key]) < len(d.options(c)):
+                lits.append((i, c, allowed[key]))
+        lits.sort()  # by position: no two literals share one
+        rows.append({c: values for _, c, values in lits})
+    return rows
+
+
+def _allowed(d: Diagrams, c: Coord, bits: dict[str, bool]) -> tuple[bool | str, ...]:
+    """The values of coordinate c whose code agrees with the bits."""
+    names = d.vars[c]
+    return tuple(v for i, v in enumerate(d.options(c)) if all(bool(i >> k & 1) == bits.get(n, bool(i >> k & 1))
+                                                            for k, n in enumerate(names)))
+
+
+# A cube as the diagrams' literals, linked: (variable, value, the rest) or None.
+Linked = tuple[str, bool, "Linked"] | None
+
+
+def _isop(d: Diagrams, lower: BDD, upper: BDD, memo: dict[tuple[BDD, BDD], tuple[list[Linked], BDD]]) -> tuple[list[Linked], BDD]:
+    """(cubes, their union) of an irredundant sum of products of some
+    function between lower and upper (lower implies upper), splitting on
+    the top variable: the cubes that need it false, those that need it
+    true, and those of what is left over both cofactors."""
+    if lower == d.false:
+        return [], d.false
+    if upper == d.true:
+        return [None], d.true
+    key = (lower, upper)
+    if key not in memo:
+        x = d.bdd.var_at_level(min(lower.level, upper.level))
+        l0, l1 = d.bdd.let({x: False}, lower), d.bdd.let({x: True}, lower)
+        u0, u1 = d.bdd.let({x: False}, upper), d.bdd.let({x: True}, upper)
+        c0, f0 = _isop(d, l0 & ~u1, u0, memo)
+        c1, f1 = _isop(d, l1 & ~u0, u1, memo)
+        rest, f2 = _isop(d, (l0 & ~f0) | (l1 & ~f1), u0 & u1, memo)
+        var = d.bdd.var(x)
+        cubes: list[Linked] = [(x, False, c) for c in c0]
+        cubes += [(x, True, c) for c in c1]
+        memo[key] = (cubes + rest, (~var & f0) | (var & f1) | f2)
+    return memo[key]
+
+
+def irredundant(d: Diagrams, within: BDD, rows: list[dict[Coord, tuple[bool | str, ...]]]) -> list[dict[Coord, tuple[bool | str, ...]]]:
+    """The rows less each one the others cover within `within`: tried
+    from the most literals down, each against the rows kept so far and
+    the rows not yet tried (their unions kept as prefixes and suffixes,
+    so that this is linear in the rows, not quadratic)."""
+    order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
+    cubes = [cube_of(d, rows[i]) for i in order]
+    after = [d.false] * (len(cubes) + 1)  # after[k]: the union of cubes[k:]
+    for k in reversed(range(len(cubes))):
+        after[k] = after[k + 1] | cubes[k]
+    dropped: set[int] = set()
+    before = d.false  # the union of the cubes tried and kept
+    for k, i in enumerate(order):
+        if within & cubes[k] & ~(before | after[k + 1]) == d.false:
+            dropped.add(i)
+        else:
+            before |= cubes[k]
+    return [r for i, r in enumerate(rows) if i not in dropped]
 
 
 def relevant(d: Diagrams, coords: Sequence[Coord], *fs: BDD) -> list[Coord]:
@@ -233,7 +328,11 @@ def relevant(d: Diagrams, coords: Sequence[Coord], *fs: BDD) -> list[Coord]:
 
 
 def cube_of(d: Diagrams, cube: dict[Coord, tuple[bool | str, ...]]) -> BDD:
-    return d.bdd_and(d.bdd_or(d.literal(c, v) for v in values) for c, values in cube.items())
+    return d.bdd_and(_piece(d, ("literal", c, values), partial(_literal, d, c, values)) for c, values in cube.items())
+
+
+def _literal(d: Diagrams, c: Coord, values: tuple[bool | str, ...]) -> BDD:
+    return d.bdd_or(d.literal(c, v) for v in values)
 
 
 class TooManyRowsError(InconclusiveError):

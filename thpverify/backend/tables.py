@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import model as m
+from ..location import NOWHERE
 from ..results import Value, to_value
 from . import finite
 from .diagrams import Coord, Diagrams
@@ -45,6 +46,7 @@ class Tables:
         self.solver = solver
         self.lib = solver.lib
         self.d: Diagrams = solver.diagrams()
+        self._kept: list[m.Expr] = []
 
     @property
     def true(self) -> Formula:
@@ -78,15 +80,17 @@ class Tables:
     def link(self, names: Iterable[str]) -> Formula:
         return self.d.link(names)
 
-    def classes(self, version: str, output: str, within: Formula | None = None) -> list[OutputClass]:
+    def classes(self, version: str, output: str, within: Formula | None = None, unless: Sequence[object] = ()) -> list[OutputClass]:
         """Each (value, deciding rule) the output takes where `within` holds
-        (everywhere by default), with where it does. A set-valued output can
-        take thousands of values: asking within another class enumerates
-        only the pairs that meet."""
+        (everywhere by default), with where it does; values in `unless`
+        left out. A set-valued output can take thousands of values: asking
+        within another class enumerates only the pairs that meet."""
         value, rules = self.d.function(version, output)
         typ = self.lib.function(version, output).returns
         out = []
         for v, cond in self.d.values(value, typ, within):
+            if v in unless:
+                continue
             for index, where in sorted(rules.items()):
                 both = cond & where
                 if both != self.d.false:
@@ -98,6 +102,10 @@ class Tables:
 
     def cover(self, region: Formula, care: Formula, coords: Sequence[Coord], max_rows: int | None = None) -> list[Row]:
         return finite.cover(self.d, region, care, coords, max_rows)
+
+    def isop(self, region: Formula, care: Formula, coords: Sequence[Coord]) -> list[Row]:
+        """An irredundant cover of region within care (Minato-Morreale, as CUDD's): fast, not necessarily prime."""
+        return finite.isop(self.d, region, care, coords)
 
     def minimum(self, region: Formula, care: Formula, coords: Sequence[Coord]) -> Row | None:
         """A row with the fewest literals whose every input within care is in region (and one is): exact."""
@@ -114,4 +122,43 @@ class Tables:
         answer = self.solver.entails(facts, cube, [(c.version, c.output, c.value, c.rule) for c in classes], false)
         if answer is not True:
             raise InternalError(f"Z3 does not confirm a row the decision diagrams found ({answer})")
+
+    def confirm_all(self, facts: Sequence[m.Expr], cubes: Sequence[Row], classes: Sequence[OutputClass]) -> None:
+        """`confirm` of every cube at once: one Z3 query, the facts and the
+        disjunction of the cubes (as an expression of the model) entail
+        every class."""
+        if len(cubes) == 1:
+            self.confirm(facts, cubes[0], classes)
+        elif cubes:
+            either = _balanced("or", [_balanced("and", [self._literal(c, v) for c, v in cube.items()]) for cube in cubes])
+            self._kept.append(either)  # the engines cache terms by the expression's identity
+            self.confirm([*facts, either], {}, classes)
+
+    def _literal(self, coord: Coord, values: Sequence[bool | str | int]) -> m.Expr:
+        """coordinate in values, as an expression of the model."""
+        name, element = coord
+        atom = self.lib.atoms.get(name)
+        if atom is None:
+            fn = self.lib.global_functions[name]
+            test: m.Expr = m.Call("", name, (), m.BOOL, fn.span)
+        else:
+            ref = m.AtomRef(name, atom.type, atom.span)
+            if element is not None:
+                test = m.Op("in", (m.Lit(element, m.Type(m.TypeKind.ELEM, atom.type.name), atom.span), ref), m.BOOL, atom.span)
+            elif atom.type.kind is m.TypeKind.ENUM:
+                return _balanced("or", [m.Op("eq", (ref, m.Lit(v, atom.type, atom.span)), m.BOOL, atom.span) for v in values])
+            else:
+                test = ref
+        return _balanced("or", [test if v else m.Op("not", (test,), m.BOOL, test.span) for v in values])
+
+
+def _balanced(op: str, items: Sequence[m.Expr]) -> m.Expr:
+    """items joined by a binary `and`/`or`, as a balanced tree (shallow for the compilers' recursion)."""
+    if not items:
+        return m.Lit(op == "and", m.BOOL, NOWHERE)
+    if len(items) == 1:
+        return items[0]
+    half = len(items) // 2
+    left, right = _balanced(op, items[:half]), _balanced(op, items[half:])
+    return m.Op(op, (left, right), m.BOOL, left.span)
 

@@ -32,8 +32,11 @@ def register(sub: Any, common: argparse.ArgumentParser, library: argparse.Argume
     d.add_argument("--drop", action="append", default=[], metavar="ASSUMPTION",
                    help="leave out a named assumption, to see what it settles (repeatable)")
     d.add_argument("--max-rows", type=int, default=64, metavar="N",
-                   help="give up, with exit 5, when the search finds more than N rows, before redundant ones "
-                        "are dropped (default 64; 0: no limit)")
+                   help="show the first N rows of the table (default 64; 0: all); the header counts every row. "
+                        "Past 64 rows the rows are an irredundant cover rather than prime cubes")
+    d.add_argument("--short", action="store_true",
+                   help="a short table or none: give up, with exit 5, when the search for prime rows finds more "
+                        "than --max-rows rows, before redundant ones are dropped")
     d.set_defaults(run=cmd_diff)
 
     p = sub.add_parser("patch", parents=[common, library],
@@ -116,12 +119,13 @@ def cmd_diff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..analysis.engine import TooManyRowsError
 
     try:
+        limit = args.max_rows or None
         t = diff(lib, args.a, args.b, _caller(lib, args.caller), args.output, derived=not args.atoms_only,
-                 drop=tuple(args.drop), max_rows=args.max_rows or None)
+                 drop=tuple(args.drop), max_rows=limit if args.short else None, shown=limit)
     except TooManyRowsError as exc:
         narrow = "raise --max-rows (0: no limit)" if args.caller else "fix the caller with --caller, or raise --max-rows (0: no limit)"
         err.write(f"thpverify: diff {args.a} {args.b}: the disagreement needs more than {exc.limit} rows,\n"
-                  f"no short table: {narrow}\n")
+                  f"no short table: {narrow}, or leave out --short to see its first rows\n")
         return EXIT_UNKNOWN
     out.write(_dump("diff", render.diff_json(t)) if args.json else render.diff_text(t))
     return EXIT_FAILED if t.rows else EXIT_OK

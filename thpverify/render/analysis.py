@@ -100,6 +100,8 @@ def diff_header(t: DiffTable) -> list[str]:
             out.extend(_wrap(f"assumptions needed: {used}", "  "))
     else:
         rows = "1 row" if len(t.rows) == 1 else f"{len(t.rows)} rows"
+        if t.hidden:
+            rows = f"{_number(len(t.rows) + t.hidden)} rows, the first {len(t.rows)} shown (--max-rows 0: all)"
         if t.disagreeing is None or t.total is None:
             out.extend(_wrap(f"{rows}; not counted: over the {len(t.space)} atoms the two answers and their "
                              "assumptions read, the exact count takes too many cubes", "  "))
@@ -128,6 +130,8 @@ def diff_json(t: DiffTable) -> dict[str, Any]:
     """The table as the body of a JSON document (command diff)."""
     doc: dict[str, Any] = plain(t)
     doc["rows"] = [{**plain(r), "cube": [_literal_json(x) for x in r.cube], "text": _lits(r.cube)} for r in t.rows]
+    if not t.hidden:
+        del doc["hidden"]  # present only when rows were left out
     return doc
 
 
