@@ -3,7 +3,9 @@
 The work is cut into chunks that do not depend on the number of workers:
 one chunk per version (and one for the properties that range over several
 versions), each with its instances in library order. Results come back in
-library order.
+library order. Checks whose verdicts are known (read from the cache by
+their cone, infra.cone) are left out of the chunks, so an edit re-checks
+only what reads it.
 
 Each chunk is checked with a Solver of its own (a new Z3 context, a new
 CUDD manager with its own node budget), so its verdicts do not depend on
@@ -20,7 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Container, Mapping
 
 from .. import model as m
 from ..backend.solver import Solver, atoms_of
@@ -31,12 +33,13 @@ _worker: m.Library | None = None
 Chunk = tuple[tuple[str, int], ...]  # (property, index of its instance)
 
 
-def chunks(lib: m.Library) -> list[Chunk]:
-    """The instances grouped by version, versions in library order."""
+def chunks(lib: m.Library, skip: Container[tuple[str, int]] = ()) -> list[Chunk]:
+    """The instances (but those in skip) grouped by version, versions in library order."""
     by_version: dict[str, list[tuple[str, int]]] = {}
     for name, prop in lib.properties.items():
         for i, inst in enumerate(prop.instances):
-            by_version.setdefault(inst.version, []).append((name, i))
+            if (name, i) not in skip:
+                by_version.setdefault(inst.version, []).append((name, i))
     return [tuple(items) for items in by_version.values()]
 
 
@@ -56,16 +59,19 @@ def _start(library: bytes) -> None:
 
 
 def check_all(lib: m.Library, jobs: int | None = None, min_parallel: int = 40,
-              progress: Callable[[int], None] | None = None) -> tuple[Verdict, ...]:
-    """Every property on every version, in library order. Small libraries
-    (fewer than min_parallel checks) are checked in this process.
-    `progress(n)` is told each time n more checks are done."""
-    work = chunks(lib)
+              progress: Callable[[int], None] | None = None,
+              known: Mapping[tuple[str, int], Verdict] | None = None) -> tuple[Verdict, ...]:
+    """Every property on every version, in library order. Only the checks
+    not in `known` (verdicts read from the cache) are made; few checks
+    (fewer than min_parallel) are made in this process. `progress(n)` is
+    told each time n more checks are done."""
+    known = known or {}
+    work = chunks(lib, known)
     count = sum(len(c) for c in work)
     jobs = max(1, jobs if jobs is not None else min(os.cpu_count() or 1, 4))
     tick = progress or (lambda n: None)
     if len(work) <= 1 or count < min_parallel:
-        done: dict[tuple[str, int], Verdict] = {}
+        done: dict[tuple[str, int], Verdict] = dict(known)
         for chunk in work:
             done.update(zip(chunk, check_chunk(lib, chunk), strict=True))
             tick(len(chunk))
@@ -73,8 +79,8 @@ def check_all(lib: m.Library, jobs: int | None = None, min_parallel: int = 40,
         # Longest chunks first, so that two workers finish together.
         order = sorted(range(len(work)), key=lambda k: (-_weight(lib, work[k]), k))
         results = _run(lib, [work[k] for k in order], jobs, tick)
-        done = {item: v for k, verdicts in zip(order, results, strict=True)
-                for item, v in zip(work[k], verdicts, strict=True)}
+        done = {**known, **{item: v for k, verdicts in zip(order, results, strict=True)
+                            for item, v in zip(work[k], verdicts, strict=True)}}
     return tuple(done[(name, i)] for name, prop in lib.properties.items() for i in range(len(prop.instances)))
 
 
