@@ -29,7 +29,7 @@ from ..results import KernelCite
 Item = tuple[str, int]  # (property, index of its instance)
 
 
-class _Cycle(Exception):
+class _CycleError(Exception):
     """A function reaches itself: the spec is refused elsewhere; no key here."""
 
 
@@ -42,7 +42,7 @@ def instance_keys(lib: m.Library, tool: str) -> dict[Item, str]:
         shared = _hash(["vocabulary", tool, digests.vocabulary()])
         return {(name, i): _hash(["instance", shared, digests.instance(inst)])
                 for name, prop in lib.properties.items() for i, inst in enumerate(prop.instances)}
-    except _Cycle:
+    except _CycleError:
         return {}
 
 
@@ -110,7 +110,7 @@ class _Digests:
         k = (version, name)
         if k not in self.functions:
             if k in self.open:
-                raise _Cycle
+                raise _CycleError
             self.open.add(k)
             fn = self.lib.function(version, name)
             self.functions[k] = _hash(self.node(fn))

@@ -21,6 +21,7 @@ neither z3 nor lark: a replay costs the hashing of the spec files.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -50,7 +51,7 @@ class Output:
     code: int
 
 
-class _Changed(Exception):
+class _ChangedError(Exception):
     """The files are not found as they were recorded."""
 
 
@@ -64,17 +65,19 @@ def replay(k: str) -> Output | None:
     doc = cache.load(k)
     try:
         if not isinstance(doc, dict) or set(doc) != {"named", "dirs", "files", "output"}:
-            raise _Changed
+            raise _ChangedError
         named = [(Path(_str(p)), _flag(d)) for p, d in _pairs(doc["named"])]
         if any(p.is_dir() != is_dir for p, is_dir in named):
-            raise _Changed
+            raise _ChangedError
         files = _pairs_of(doc["files"])
         found = _walk([p for p, _ in named], [Path(_str(d)) for d in _list(doc["dirs"])], files)
         out = _list(doc["output"])
-        if [f[:3] + f[4:] for f in found] != [f[:3] + f[4:] for f in files] or len(out) != 4 or (out[2] is not None and not isinstance(out[2], str)) or type(out[3]) is not int:
-            raise _Changed
+        if not files or [f[:3] + f[4:] for f in found] != [f[:3] + f[4:] for f in files] or len(out) != 4:
+            raise _ChangedError
+        if (out[2] is not None and not isinstance(out[2], str)) or type(out[3]) is not int:
+            raise _ChangedError
         return Output(_str(out[0]), _str(out[1]), out[2], out[3])
-    except (_Changed, OSError, ValueError):
+    except (_ChangedError, OSError, ValueError, TypeError):
         return None
 
 
@@ -86,13 +89,14 @@ def record(k: str, named: Sequence[Path], dirs: Sequence[Path], read: Sequence[t
     import this module cannot follow, such as a path with escapes)."""
     try:
         found = _walk(list(named), list(dirs), None)
-    except (_Changed, OSError, ValueError):
+    except (_ChangedError, OSError, ValueError):
         return
     if [f[1] for f in found] != [real for real, _ in read] or \
             [f[4] for f in found] != [hashlib.sha256(text.encode()).hexdigest() for _, text in read]:
         return
-    cache.store(k, {"named": [[str(p), p.is_dir()] for p in named], "dirs": [str(d) for d in dirs], "files": found,
-                    "output": [output.stdout, output.stderr, output.file, output.code]})
+    with contextlib.suppress(cache.CacheRefusedError):  # said once already, by the verdicts' store
+        cache.store(k, {"named": [[str(p), p.is_dir()] for p in named], "dirs": [str(d) for d in dirs], "files": found,
+                        "output": [output.stdout, output.stderr, output.file, output.code]})
 
 
 def _walk(named: list[Path], dirs: list[Path], recorded: list[Any] | None) -> list[list[Any]]:
@@ -109,13 +113,13 @@ def _walk(named: list[Path], dirs: list[Path], recorded: list[Any] | None) -> li
         if recorded is not None:
             n = len(found) if real not in seen else None
             if n is not None and (n >= len(recorded) or recorded[n][:3] != entry[:3] or recorded[n][4] != entry[4]):
-                raise _Changed
+                raise _ChangedError
         if real in seen:
             continue
         seen.add(real)
         found.append(entry)
         if len(found) > _MAX_FILES:
-            raise _Changed
+            raise _ChangedError
         for wanted in _imports(data.decode("utf-8")):
             queue.append(_find(Path(wanted), path.parent, dirs))
     return found
@@ -127,7 +131,7 @@ def _read(real: str) -> tuple[bytes, os.stat_result]:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size > cache.MAX_ENTRY:
-            raise _Changed
+            raise _ChangedError
         with os.fdopen(fd, "rb", closefd=False) as f:
             return f.read(cache.MAX_ENTRY + 1), st
     finally:
@@ -144,7 +148,7 @@ def _spec_files(named: list[Path]) -> list[Path]:
         inside: list[Path] = []
 
         def unreadable(exc: OSError) -> None:
-            raise _Changed
+            raise _ChangedError
 
         for top, dirnames, filenames in os.walk(p, onerror=unreadable):
             dirnames.sort()
@@ -154,7 +158,7 @@ def _spec_files(named: list[Path]) -> list[Path]:
 
 
 def _imports(text: str) -> list[str]:
-    """The file names a spec imports, in order; _Changed when one is written with escapes."""
+    """The file names a spec imports, in order; _ChangedError when one is written with escapes."""
     names: list[str] = []
     after_import = -1
     for t in _TOKENS.finditer(text):
@@ -163,7 +167,7 @@ def _imports(text: str) -> list[str]:
             continue
         if after_import >= 0 and token.startswith('"') and not text[after_import:t.start()].strip(" \t\r\n\f"):
             if "\\" in token:
-                raise _Changed
+                raise _ChangedError
             names.append(token[1:-1])
         after_import = t.end() if token == "import" else -1
     return names
@@ -172,39 +176,39 @@ def _imports(text: str) -> list[str]:
 def _find(wanted: Path, here: Path, dirs: list[Path]) -> Path:
     """Where the loader finds an import: the importing file's directory, then the search directories."""
     if not str(wanted).endswith(SPEC_SUFFIX):
-        raise _Changed
+        raise _ChangedError
     places = [wanted] if wanted.is_absolute() else [here / wanted] + [d / wanted for d in dirs]
     for place in places:
         if os.path.lexists(place):
             return place
-    raise _Changed
+    raise _ChangedError
 
 
 def _pairs(x: object) -> list[tuple[object, object]]:
     if not isinstance(x, list) or not all(isinstance(i, list) and len(i) == 2 for i in x):
-        raise _Changed
+        raise _ChangedError
     return [(i[0], i[1]) for i in x]
 
 
 def _pairs_of(x: object) -> list[list[Any]]:
     if not isinstance(x, list) or not all(isinstance(i, list) and len(i) == 5 for i in x):
-        raise _Changed
+        raise _ChangedError
     return x
 
 
 def _list(x: object) -> list[Any]:
     if not isinstance(x, list):
-        raise _Changed
+        raise _ChangedError
     return x
 
 
 def _str(x: object) -> str:
     if not isinstance(x, str):
-        raise _Changed
+        raise _ChangedError
     return x
 
 
 def _flag(x: object) -> bool:
     if not isinstance(x, bool):
-        raise _Changed
+        raise _ChangedError
     return x
