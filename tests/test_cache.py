@@ -195,8 +195,12 @@ def test_damaged_tampered_or_oversized_entries_are_misses(specs: Path, monkeypat
     assert len(entries) >= 7  # six verdicts and the replay
     for entry in entries:
         doc = json.loads(entry.read_bytes())
-        doc["payload"] = {"stdout": "forged"} if isinstance(doc["payload"], dict) and "output" in doc["payload"] else "forged"
-        entry.write_text(json.dumps(doc), encoding="utf-8")  # the digest no longer matches
+        payload = doc["entry"]["payload"]
+        if isinstance(payload, dict) and "output" in payload:
+            payload["output"][0] = "forged"
+        else:
+            doc["entry"]["payload"] = "forged"
+        entry.write_text(json.dumps(doc, sort_keys=True, separators=(",", ":")), encoding="utf-8")  # the digest no longer matches
     solved.clear()
     assert run_cli("check", "--json", props) == first and len(solved) == 6
     monkeypatch.setattr(cache, "MAX_ENTRY", 16)

@@ -213,23 +213,29 @@ def load_many(keys: Iterable[str]) -> dict[str, Any]:
     return found
 
 
+_HEAD = b'{"digest":"'
+_BODY = b'","entry":'
+
+
 def _load_in(where: Path, k: str) -> Any | None:
+    """An entry is the JSON object {"digest": D, "entry": B}, written
+    canonically, where B is {"format", "key", "payload"} and D the sha256 of
+    B's bytes: the digest is checked on the bytes read, before B is parsed."""
     if not k or not all(c in "0123456789abcdef" for c in k):
         return None
     data = _read(where / f"{k}.json")
-    if data is None or len(data) > MAX_ENTRY:
+    if data is None or len(data) > MAX_ENTRY or not data.startswith(_HEAD) or not data.endswith(b"}"):
+        return None
+    digest, body = data[len(_HEAD):len(_HEAD) + 64], data[len(_HEAD) + 64:-1]
+    if not body.startswith(_BODY) or _digest(body[len(_BODY):]).encode() != digest:
         return None
     try:
-        entry = json.loads(data)
+        entry = json.loads(body[len(_BODY):])
     except (ValueError, RecursionError):
         return None
-    if not isinstance(entry, dict) or set(entry) != {"format", "key", "payload", "digest"}:
+    if not isinstance(entry, dict) or set(entry) != {"format", "key", "payload"}:
         return None
-    body = {"format": entry["format"], "key": entry["key"], "payload": entry["payload"]}
-    try:
-        if entry["format"] != FORMAT or entry["key"] != k or entry["digest"] != _digest(_canonical(body)):
-            return None
-    except (ValueError, RecursionError):  # a payload too deep to write back
+    if entry["format"] != FORMAT or entry["key"] != k:
         return None
     return entry["payload"]
 
@@ -253,8 +259,8 @@ def store_many(entries: Mapping[str, object]) -> None:
 
 
 def _store_in(where: Path, k: str, payload: object) -> None:
-    body = {"format": FORMAT, "key": k, "payload": payload}
-    data = _canonical({**body, "digest": _digest(_canonical(body))})
+    body = _canonical({"format": FORMAT, "key": k, "payload": payload})
+    data = _HEAD + _digest(body).encode() + _BODY + body + b"}"
     if len(data) > MAX_ENTRY:
         return
     tmp = where / f"{_TEMP}{os.getpid()}-{time.monotonic_ns()}"
