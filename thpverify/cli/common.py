@@ -36,11 +36,31 @@ def _exist(paths: Sequence[Path]) -> None:
 def library(paths: list[Path] | None, include: list[Path] | None = None, extra: list[Path] | None = None,
             arch: str | None = None) -> m.Library:
     """The specs, parsed and type-checked: never read back from a cache
-    (only check verdicts are cached, as data)."""
-    from ..lang.library import load_library
+    (only check verdicts are cached, as data). A process that loads the
+    same specs again (the tests, which run many commands in one process)
+    is given the library it loaded before, when every file is found again
+    as that load read it (infra.warm.unchanged: the same files, resolved the
+    same way, with the same content)."""
+    from ..lang.library import bundled_path, load_library, search_path
 
     _exist([*(paths or []), *(include or []), *(extra or [])])
-    return load_library(paths or None, include, extra, arch)
+    named = list(paths or [bundled_path()]) + list(extra or [])
+    key = repr(([str(p) for p in named], [str(p) for p in include or []], arch, os.getcwd(), os.environ.get("THPVERIFY_PATH")))
+    if key in _LOADED:
+        from ..infra.warm import unchanged
+
+        lib = _LOADED.pop(key)
+        if unchanged(named, search_path(named, include).dirs, [(lib.paths[shown], lib.sources[shown]) for shown in lib.files]):
+            _LOADED[key] = lib
+            return lib
+    lib = load_library(paths or None, include, extra, arch)
+    _LOADED[key] = lib
+    while len(_LOADED) > 4:
+        del _LOADED[next(iter(_LOADED))]
+    return lib
+
+
+_LOADED: dict[str, m.Library] = {}  # the last loads of this process, by their options
 
 
 def nothing_to_check(lib: m.Library) -> None:

@@ -87,16 +87,26 @@ def record(k: str, named: Sequence[Path], dirs: Sequence[Path], read: Sequence[t
     its import search directories. Nothing is stored when the files, found
     again now, are not those the load read (an edit in between, or an
     import this module cannot follow, such as a path with escapes)."""
-    try:
-        found = _walk(list(named), list(dirs), None)
-    except (_ChangedError, OSError, ValueError):
-        return
-    if [f[1] for f in found] != [real for real, _ in read] or \
-            [f[4] for f in found] != [hashlib.sha256(text.encode()).hexdigest() for _, text in read]:
+    found = unchanged(named, dirs, read)
+    if found is None:
         return
     with contextlib.suppress(cache.CacheRefusedError):  # said once already, by the verdicts' store
         cache.store(k, {"named": [[str(p), p.is_dir()] for p in named], "dirs": [str(d) for d in dirs], "files": found,
                         "output": [output.stdout, output.stderr, output.file, output.code]})
+
+
+def unchanged(named: Sequence[Path], dirs: Sequence[Path], read: Sequence[tuple[str, str]]) -> list[list[Any]] | None:
+    """The files a load would read now, found as the loader finds them (see
+    _walk), when they are those a load read: `read` holds its (real path,
+    text) of each file, in order. None when they differ."""
+    try:
+        found = _walk(list(named), list(dirs), None)
+    except (_ChangedError, OSError, ValueError):
+        return None
+    if [f[1] for f in found] != [real for real, _ in read] or \
+            [f[4] for f in found] != [hashlib.sha256(text.encode()).hexdigest() for _, text in read]:
+        return None
+    return found
 
 
 def _walk(named: list[Path], dirs: list[Path], recorded: list[Any] | None) -> list[list[Any]]:
