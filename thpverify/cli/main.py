@@ -204,7 +204,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
         replay = warm.key({"paths": [str(p) for p in args.paths], "include": [str(p) for p in args.include], "arch": args.arch,
                            "format": fmt, "verbose": args.verbose, "to_file": to_file})
-        done = warm.replay(replay)
+        done = warm.replay(replay) if replay is not None else None
         if done is not None:
             return _emit_check(done, args.output, out, err)
     return _check(args, fmt, to_file, replay, out, err)

@@ -55,7 +55,10 @@ class _ChangedError(Exception):
     """The files are not found as they were recorded."""
 
 
-def key(options: Mapping[str, object]) -> str:
+def key(options: Mapping[str, object]) -> str | None:
+    """The key of a check run with these options here; None when the cache is off."""
+    if cache.directory() is None:
+        return None
     return cache.key({"replay": dict(options), "cwd": os.getcwd(), "THPVERIFY_PATH": os.environ.get("THPVERIFY_PATH", ""),
                       "package": str(Path(cache.__file__).resolve().parent.parent)})
 
@@ -168,18 +171,20 @@ def _spec_files(named: list[Path]) -> list[Path]:
 
 
 def _imports(text: str) -> list[str]:
-    """The file names a spec imports, in order; _ChangedError when one is written with escapes."""
+    """The file names a spec imports, in order. _ChangedError when an
+    `import` is not followed by a plain string (a comment in between, an
+    escape in the name): such a spec is not replayed."""
     names: list[str] = []
     after_import = -1
     for t in _TOKENS.finditer(text):
         token = t.group(0)
-        if token.startswith(("//", "/*")):
-            continue
-        if after_import >= 0 and token.startswith('"') and not text[after_import:t.start()].strip(" \t\r\n\f"):
-            if "\\" in token:
+        if after_import >= 0:
+            if not token.startswith('"') or "\\" in token or text[after_import:t.start()].strip(" \t\r\n\f"):
                 raise _ChangedError
             names.append(token[1:-1])
         after_import = t.end() if token == "import" else -1
+    if after_import >= 0:
+        raise _ChangedError
     return names
 
 
