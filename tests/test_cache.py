@@ -227,3 +227,24 @@ def test_a_warm_check_imports_neither_lark_nor_z3(specs: Path) -> None:
              "print(code, sorted(m for m in ('lark', 'z3', 'dd', 'tree_sitter') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe, props], capture_output=True, text=True, check=True, env=os.environ)
     assert done.stdout.splitlines()[-1] == "0 []"
+
+
+def test_with_the_cache_off_every_check_is_made(specs: Path, monkeypatch: pytest.MonkeyPatch, solved: list[tuple[str, str]]) -> None:
+    monkeypatch.setenv("THPVERIFY_CACHE_DIR", "off")
+    props = str(specs / "props.thp")
+    assert run_cli("check", props) == run_cli("check", props)
+    assert len(solved) == 12 and warm.key({}) is None
+
+
+def test_a_process_loads_the_same_specs_once_while_they_are_unchanged(specs: Path) -> None:
+    from thpverify.cli.common import library
+
+    props = specs / "props.thp"
+    first = library([props])
+    assert library([props]) is first
+    path = specs / "old.thp"
+    st = path.stat()
+    _edit(path, "release \"1.0\"", "release \"1.1\"")  # as long as before, at the same time
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = library([props])
+    assert again is not first and again.versions["old"].get("release") == "1.1"
