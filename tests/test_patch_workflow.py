@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from thpverify import model as m
 from thpverify.lang.library import bundled_path, load_library
 
 FIX_V1 = """\
@@ -203,8 +204,8 @@ def test_a_rule_without_label_or_line_is_a_warning_and_a_lint_finding(tmp_path: 
     assert "s.thp:4:5: warning: this rule of 'eligible' has neither a label nor a kernel line" in err
 
 
-def test_the_bundled_library_has_no_uncited_rule() -> None:
-    assert load_library().warnings == ()
+def test_the_bundled_library_has_no_uncited_rule(lib: m.Library) -> None:
+    assert lib.warnings == ()
 
 
 @pytest.mark.parametrize("name", ["fix-v1", "fix-v2", "fix-v3"])
