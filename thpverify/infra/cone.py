@@ -21,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
+from typing import Any
 
 from .. import model as m
 from ..location import Span
@@ -65,7 +66,9 @@ class _Digests:
         self.functions: dict[tuple[str, str], str] = {}
         self.open: set[tuple[str, str]] = set()
         self.parts: dict[int, tuple[object, str]] = {}  # id -> (the object, kept so its id is not reused; its digest)
-        self.kinds: dict[type, Callable[[object], object]] = {Span: _span, KernelCite: _cite, m.Call: self._call}
+        self.kinds: dict[type, Callable[[Any], object]] = {
+            m.Op: self._op, m.AtomRef: _named, m.Local: _named, m.Lit: _lit, m.Type: _type, m.Call: self._call,
+            Span: _span, KernelCite: _cite}
 
     def vocabulary(self) -> object:
         lib = self.lib
@@ -86,6 +89,9 @@ class _Digests:
 
     def node(self, x: object) -> object:
         kind = type(x)
+        special = self.kinds.get(kind)
+        if special is not None:
+            return special(x)
         names = _FIELDS.get(kind)
         if names is not None:
             return [kind.__name__, *[self.node(getattr(x, f)) for f in names]]
@@ -93,17 +99,16 @@ class _Digests:
             return [self.node(i) for i in x]  # type: ignore[attr-defined]
         if x is None or isinstance(x, str | int | bool):
             return x
-        special = self.kinds.get(kind)
-        if special is not None:
-            return special(x)
         if dataclasses.is_dataclass(x):
             _fields(kind)
             return self.node(x)
         raise TypeError(f"no canonical form for {kind.__name__}")
 
-    def _call(self, x: object) -> object:
-        assert isinstance(x, m.Call)
-        return ["Call", x.version, x.name, self.node(x.args), self.node(x.type), self.function(x.version, x.name)]
+    def _op(self, x: m.Op) -> object:
+        return ["Op", x.op, [self.node(a) for a in x.args], _type(x.type)]
+
+    def _call(self, x: m.Call) -> object:
+        return ["Call", x.version, x.name, [self.node(a) for a in x.args], _type(x.type), self.function(x.version, x.name)]
 
     def function(self, version: str, name: str) -> str:
         """The digest of a function and of everything it calls."""
@@ -118,11 +123,21 @@ class _Digests:
         return self.functions[k]
 
 
-def _span(x: object) -> object:
-    assert isinstance(x, Span)
+def _named(x: m.AtomRef | m.Local) -> object:
+    return [type(x).__name__, x.name, _type(x.type)]
+
+
+def _lit(x: m.Lit) -> object:
+    return ["Lit", x.value, _type(x.type)]
+
+
+def _type(x: m.Type) -> object:
+    return [str(x.kind), x.name]
+
+
+def _span(x: Span) -> object:
     return [x.file, x.line, x.col, x.end_line, x.end_col]
 
 
-def _cite(x: object) -> object:
-    assert isinstance(x, KernelCite)
+def _cite(x: KernelCite) -> object:
     return [x.release, x.file, x.first, x.last, x.function]
