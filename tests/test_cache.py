@@ -248,3 +248,14 @@ def test_a_process_loads_the_same_specs_once_while_they_are_unchanged(specs: Pat
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     again = library([props])
     assert again is not first and again.versions["old"].get("release") == "1.1"
+
+
+def test_past_max_entries_the_oldest_go(specs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 10)
+    cache.store_many({f"{n:064x}": n for n in range(10)})
+    where = Path(os.environ["THPVERIFY_CACHE_DIR"])
+    for n in range(10):
+        os.utime(where / f"{n:064x}.json", (1000 + n, 1000 + n))
+    cache.store_many({f"{n:064x}": n for n in (98, 99)})
+    kept = sorted(int(p.stem, 16) for p in where.glob("*.json"))
+    assert kept == [4, 5, 6, 7, 8, 9, 98, 99] and cache.load(f"{99:064x}") == 99

@@ -282,20 +282,23 @@ def _sweep(where: Path) -> None:
     """Remove temporary files a killed run left behind, the pickles older
     versions wrote, and the oldest entries past MAX_ENTRIES."""
     now = time.time()
-    entries: list[tuple[float, Path]] = []
+    entries: list[Path] = []
     try:
         for p in where.iterdir():
             old = p.suffix == ".pickle" or p.name == "grammar.lark-tables"
-            if p.name.startswith(_TEMP) or old or p.suffix == ".json":
+            if p.suffix == ".json" and not old:
+                entries.append(p)
+            elif p.name.startswith(_TEMP) or old:
                 st = os.lstat(p)
-                if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
-                    continue
-                if p.suffix == ".json" and not old:
-                    entries.append((st.st_mtime, p))
-                elif old or now - st.st_mtime > _STALE_TEMP:
+                if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and (old or now - st.st_mtime > _STALE_TEMP):
                     p.unlink(missing_ok=True)
         if len(entries) > MAX_ENTRIES:
-            for _, p in sorted(entries)[: len(entries) - MAX_ENTRIES * 4 // 5]:
+            aged = []
+            for p in entries:
+                st = os.lstat(p)
+                if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+                    aged.append((st.st_mtime, p))
+            for _, p in sorted(aged)[: len(aged) - MAX_ENTRIES * 4 // 5]:
                 p.unlink(missing_ok=True)
     except OSError:
         pass
