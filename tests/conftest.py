@@ -10,7 +10,7 @@ import pytest
 
 from thpverify import model as m
 from thpverify.cli import main
-from thpverify.lang.library import load_library
+from thpverify.cli.common import library
 
 pytest_plugins = ["pytester"]
 
@@ -39,7 +39,9 @@ def _at_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def lib() -> m.Library:
-    return load_library()
+    """The bundled library, loaded once a session: the commands the tests run
+    in this process (run_cli) are given the same one while its files are unchanged."""
+    return library(None)
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:

@@ -23,6 +23,7 @@ from thpverify.backend.solver import Solver
 from thpverify.cli.common import parse_values
 from thpverify.cli.main import _interpreted
 from thpverify.infra import cache, output
+from thpverify.infra.cone import instance_keys
 from thpverify.lang import parser
 from thpverify.lang.diagnostics import SpecError
 from thpverify.lang.library import load_library
@@ -236,9 +237,9 @@ def test_cache_writes_never_follow_a_planted_link(tmp_path: Path, monkeypatch: p
     precious = tmp_path / "precious"
     precious.write_text("root's file\n", encoding="utf-8")
     lib = load_library([Path(MINI)])
-    k = cache.key(lib.sources, lib.paths, {"command": "check"})
     where.mkdir(mode=0o700)
-    (where / f"{k}.json").symlink_to(precious)
+    for k in instance_keys(lib, cache.fingerprint()).values():
+        (where / f"{k}.json").symlink_to(precious)
     (where / "grammar.lark-tables").symlink_to(precious)
     assert run_cli("check", MINI)[0] == 0
     assert precious.read_text(encoding="utf-8") == "root's file\n"
@@ -268,16 +269,18 @@ def test_a_repointed_import_link_is_not_a_stale_proof(tmp_path: Path, monkeypatc
 def test_corrupted_entries_are_misses_never_a_different_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     where = _cache_at(tmp_path, monkeypatch)
     first = run_cli("check", MINI)
-    (entry,) = where.glob("*.json")
-    good = entry.read_bytes()
+    good = {entry: entry.read_bytes() for entry in where.glob("*.json")}  # the verdicts, the replay
+    assert len(good) >= 7
     rng = random.Random(17)
     for _ in range(8):
-        data = bytearray(good)
-        for _ in range(rng.randint(1, 4)):
-            data[rng.randrange(len(data))] = rng.randrange(256)
-        entry.write_bytes(bytes(data[: rng.randrange(len(data) + 1)] if rng.random() < 0.2 else data))
+        for entry, before in good.items():
+            data = bytearray(before)
+            for _ in range(rng.randint(1, 4)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            entry.write_bytes(bytes(data[: rng.randrange(len(data) + 1)] if rng.random() < 0.2 else data))
         assert run_cli("check", MINI) == first
-        entry.write_bytes(good)
+        for entry, before in good.items():
+            entry.write_bytes(before)
 
 
 def test_verdicts_round_trip_through_json() -> None:

@@ -1,9 +1,11 @@
 """A candidate patch verified the way its author works: a spec of their own,
 in a directory outside the checkout, run through the installed command.
 
-Each test runs `python -m thpverify` in a fresh temporary directory, so the
-package is imported as installed and nothing of the checkout is on the
-search path except the bundled library the package ships.
+Each test runs thpverify's commands in a fresh temporary directory, in a
+process started outside the checkout (one for the module, and `python -m
+thpverify` for two commands side by side), so the package is imported as
+installed and nothing of the checkout is on the search path except the
+bundled library the package ships.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from thpverify import model as m
 from thpverify.lang.library import bundled_path, load_library
 
 FIX_V1 = """\
@@ -59,15 +63,54 @@ version "v6.6-cleanup" extends "v6.6" {
 """
 
 
-def run(cwd: Path, *argv: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("THPVERIFY_PATH", "PYTHONPATH")}
-    p = subprocess.run([sys.executable, "-m", "thpverify", *argv], cwd=cwd, env=env, capture_output=True, text=True,
-                       timeout=300, check=False)
-    return p.returncode, p.stdout, p.stderr
+# One process outside the checkout runs the commands of this module one
+# after another, as `python -m thpverify` would (main(argv) with the
+# command's own working directory and environment): the package is imported
+# once, as installed. run_many starts `python -m thpverify` itself.
+_DRIVER = """\
+import io, json, os, sys
+from thpverify.cli import main
+for line in sys.stdin:
+    ask = json.loads(line)
+    os.chdir(ask["cwd"])
+    for k, v in ask["env"].items():
+        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    out, err = io.StringIO(), io.StringIO()
+    code = main(ask["argv"], out, err)
+    print(json.dumps([code, out.getvalue(), err.getvalue()]), flush=True)
+"""
+_SHARED: list[subprocess.Popen[str]] = []
+
+
+def _outside_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("THPVERIFY_PATH", "PYTHONPATH")}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _shared_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    where = tmp_path_factory.mktemp("driver")
+    _SHARED.append(subprocess.Popen([sys.executable, "-c", _DRIVER], cwd=where, env=_outside_env(), stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True))
+    yield
+    proc = _SHARED.pop()
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.close()
+    proc.wait(timeout=60)
+    proc.stdout.close()
+
+
+def run(cwd: Path, *argv: str, env: dict[str, str | None] | None = None) -> tuple[int, str, str]:
+    """A command in the shared process, in cwd, with THPVERIFY_PATH as env says (unset by default)."""
+    proc = _SHARED[-1]
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(json.dumps({"cwd": str(cwd), "env": {"THPVERIFY_PATH": None, **(env or {})}, "argv": list(argv)}) + "\n")
+    proc.stdin.flush()
+    code, out, err = json.loads(proc.stdout.readline())
+    return code, out, err
 
 
 def run_many(cwd: Path, argvs: list[list[str]]) -> list[tuple[int, str, str]]:
-    env = {k: v for k, v in os.environ.items() if k not in ("THPVERIFY_PATH", "PYTHONPATH")}
+    env = _outside_env()
     procs = [subprocess.Popen([sys.executable, "-m", "thpverify", *argv], cwd=cwd, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for argv in argvs]
     out = []
@@ -111,11 +154,8 @@ def test_the_search_path_order_is_own_directory_then_include_then_env_then_bundl
     for d, value in (("inc", "tag"), ("env", "!tag")):
         (tmp_path / d).mkdir()
         (tmp_path / d / "shared.thp").write_text(f"atom tag: bool;\nassume fixed: {value};\n", encoding="utf-8")
-    env = {**os.environ, "THPVERIFY_PATH": str(tmp_path / "env")}
-
     def check(*extra: str) -> int:
-        return subprocess.run([sys.executable, "-m", "thpverify", "check", "--no-cache", "mine.thp", *extra],
-                              cwd=home, env=env, capture_output=True, text=True, check=False).returncode
+        return run(home, "check", "--no-cache", "mine.thp", *extra, env={"THPVERIFY_PATH": str(tmp_path / "env")})[0]
 
     assert check("-I", str(tmp_path / "inc")) == 0  # -I before $THPVERIFY_PATH
     assert check() == 10  # $THPVERIFY_PATH
@@ -203,8 +243,8 @@ def test_a_rule_without_label_or_line_is_a_warning_and_a_lint_finding(tmp_path: 
     assert "s.thp:4:5: warning: this rule of 'eligible' has neither a label nor a kernel line" in err
 
 
-def test_the_bundled_library_has_no_uncited_rule() -> None:
-    assert load_library().warnings == ()
+def test_the_bundled_library_has_no_uncited_rule(lib: m.Library) -> None:
+    assert lib.warnings == ()
 
 
 @pytest.mark.parametrize("name", ["fix-v1", "fix-v2", "fix-v3"])

@@ -12,7 +12,7 @@ from conftest import CORPUS, HERE
 # Imported here so that pytester's in-process runs (which drop the modules a
 # run imports) reuse them instead of importing Z3 and building the parser
 # again in every test.
-from thpverify.backend import solver  # noqa: F401
+from thpverify.backend import solver
 from thpverify.infra import pytest_plugin  # noqa: F401
 from thpverify.lang import parser, resolve, typecheck  # noqa: F401
 from thpverify.render import sarif  # noqa: F401
@@ -145,3 +145,18 @@ def test_our_corpus_is_not_collected(pytester: pytest.Pytester) -> None:
     _specs(pytester)
     result = pytester.runpytest(*_args("--collect-only", "-q", "specs/", "tests/"))
     result.stdout.fnmatch_lines(["6 tests collected*"])
+
+
+def test_verdicts_come_from_the_result_cache_check_uses(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THPVERIFY_CACHE_DIR", str(pytester.path / "cache"))
+    _specs(pytester)
+    pytester.runpytest(*_args("specs/")).assert_outcomes(passed=6)
+
+    def unsolvable(self: object, inst: object) -> object:
+        raise AssertionError("solved again")
+
+    monkeypatch.setattr(solver.Solver, "check", unsolvable)
+    pytester.runpytest(*_args("specs/")).assert_outcomes(passed=6)  # every verdict read back
+    pytester.runpytest(*_args("specs/", "--thpverify-no-cache")).assert_outcomes(failed=6)
+    monkeypatch.setenv("THPVERIFY_CACHE_DIR", "off")
+    pytester.runpytest(*_args("specs/")).assert_outcomes(failed=6)

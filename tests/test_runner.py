@@ -57,11 +57,22 @@ def test_cache_off_and_damaged_entries_are_misses(tmp_path: Path, monkeypatch: p
     where = tmp_path / "cache"
     monkeypatch.setenv("THPVERIFY_CACHE_DIR", str(where))
     source = (CORPUS / "mini.thp").read_text(encoding="utf-8")
-    key = cache.key({"mini": source}, {"mini": str(CORPUS / "mini.thp")}, {"command": "check"})
-    assert key != cache.key({"mini": source + "x"}, {"mini": str(CORPUS / "mini.thp")}, {"command": "check"})
+    key = cache.key({"mini": source})
+    assert key != cache.key({"mini": source + "x"})
     assert cache.load(key) is None
     cache.store(key, {"payload": [1, "two"]})
     assert cache.load(key) == {"payload": [1, "two"]}
     entry = where / f"{key}.json"
     entry.write_bytes(entry.read_bytes().replace(b"two", b"TWO"))
     assert cache.load(key) is None  # the entry's own digest no longer matches
+
+
+def test_known_verdicts_are_kept_and_the_rest_answer_as_in_a_full_run() -> None:
+    lib = load_library([CORPUS / "mini.thp"])
+    full = check_all(lib, jobs=1, min_parallel=10**9)
+    items = [(p, i) for p, prop in lib.properties.items() for i in range(len(prop.instances))]
+    known = {item: v for n, (item, v) in enumerate(zip(items, full, strict=True)) if n % 3 == 1}
+    assert len(chunks(lib, known)) == len(chunks(lib))  # every version keeps a check to make
+    for jobs, min_parallel in ((1, 10**9), (2, 0)):
+        assert check_all(lib, jobs=jobs, min_parallel=min_parallel, known=known) == full
+    assert check_all(lib, known=dict(zip(items, full, strict=True))) == full  # nothing left to check

@@ -130,7 +130,7 @@ class Tables:
         if len(cubes) == 1:
             self.confirm(facts, cubes[0], classes)
         elif cubes:
-            either = _balanced("or", [_balanced("and", [self._literal(c, v) for c, v in cube.items()]) for cube in cubes])
+            either = _balanced(m.Operator.OR, [_balanced(m.Operator.AND, [self._literal(c, v) for c, v in cube.items()]) for cube in cubes])
             self._kept.append(either)  # the engines cache terms by the expression's identity
             self.confirm([*facts, either], {}, classes)
 
@@ -144,18 +144,19 @@ class Tables:
         else:
             ref = m.AtomRef(name, atom.type, atom.span)
             if element is not None:
-                test = m.Op("in", (m.Lit(element, m.Type(m.TypeKind.ELEM, atom.type.name), atom.span), ref), m.BOOL, atom.span)
+                test = m.Op(m.Operator.IN, (m.Lit(element, m.Type(m.TypeKind.ELEM, atom.type.name), atom.span), ref), m.BOOL, atom.span)
             elif atom.type.kind is m.TypeKind.ENUM:
-                return _balanced("or", [m.Op("eq", (ref, m.Lit(v, atom.type, atom.span)), m.BOOL, atom.span) for v in values])
+                options = [m.Op(m.Operator.EQ, (ref, m.Lit(v, atom.type, atom.span)), m.BOOL, atom.span) for v in values]
+                return _balanced(m.Operator.OR, options)
             else:
                 test = ref
-        return _balanced("or", [test if v else m.Op("not", (test,), m.BOOL, test.span) for v in values])
+        return _balanced(m.Operator.OR, [test if v else m.Op(m.Operator.NOT, (test,), m.BOOL, test.span) for v in values])
 
 
-def _balanced(op: str, items: Sequence[m.Expr]) -> m.Expr:
+def _balanced(op: m.Operator, items: Sequence[m.Expr]) -> m.Expr:
     """items joined by a binary `and`/`or`, as a balanced tree (shallow for the compilers' recursion)."""
     if not items:
-        return m.Lit(op == "and", m.BOOL, NOWHERE)
+        return m.Lit(op is m.Operator.AND, m.BOOL, NOWHERE)
     if len(items) == 1:
         return items[0]
     half = len(items) // 2

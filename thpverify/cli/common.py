@@ -36,11 +36,31 @@ def _exist(paths: Sequence[Path]) -> None:
 def library(paths: list[Path] | None, include: list[Path] | None = None, extra: list[Path] | None = None,
             arch: str | None = None) -> m.Library:
     """The specs, parsed and type-checked: never read back from a cache
-    (only check verdicts are cached, as data)."""
-    from ..lang.library import load_library
+    (only check verdicts are cached, as data). A process that loads the
+    same specs again (the tests, which run many commands in one process)
+    is given the library it loaded before, when every file is found again
+    as that load read it (infra.warm.unchanged: the same files, resolved the
+    same way, with the same content)."""
+    from ..lang.library import bundled_path, load_library, search_path
 
     _exist([*(paths or []), *(include or []), *(extra or [])])
-    return load_library(paths or None, include, extra, arch)
+    named = list(paths or [bundled_path()]) + list(extra or [])
+    key = repr(([str(p) for p in named], [str(p) for p in include or []], arch, os.getcwd(), os.environ.get("THPVERIFY_PATH")))
+    if key in _LOADED:
+        from ..infra.warm import unchanged
+
+        lib = _LOADED.pop(key)
+        if unchanged(named, search_path(named, include).dirs, [(lib.paths[shown], lib.sources[shown]) for shown in lib.files]):
+            _LOADED[key] = lib
+            return lib
+    lib = load_library(paths or None, include, extra, arch)
+    _LOADED[key] = lib
+    while len(_LOADED) > 4:
+        del _LOADED[next(iter(_LOADED))]
+    return lib
+
+
+_LOADED: dict[str, m.Library] = {}  # the last loads of this process, by their options
 
 
 def nothing_to_check(lib: m.Library) -> None:
@@ -60,32 +80,36 @@ def nothing_to_check(lib: m.Library) -> None:
 
 def checked(paths: list[Path], jobs: int | None, use_cache: bool, include: list[Path] | None = None,
             arch: str | None = None, err: TextIO | None = None, quiet: bool = False) -> tuple[m.Library, tuple[Verdict, ...]]:
-    """The library and its verdicts: the verdicts from the cache when every
-    file the load read is unchanged (the key covers each file's text and
-    where it resolved, so another search path or a re-pointed link is a
-    miss), else checked and stored when none is an error or unknown. A cache
-    directory that is not private is refused with a warning on err, and the
-    run goes on without it."""
+    """The library and its verdicts. With the cache, each check's verdict is
+    read back under the digest of what it reads (infra.cone: its instance,
+    the functions it reaches, the vocabulary, this thpverify), so an edit
+    re-checks only the checks that read what changed; the new verdicts are
+    stored when none is an error or unknown. A cache directory that is not
+    private is refused with a warning on err, and the run goes on without it."""
     from ..infra import cache
-
-    lib = library(paths, include, arch=arch)
-    key = cache.key(lib.sources, lib.paths, {"command": "check", "arch": lib.arch}) if use_cache else None
-    hit = cache.load_verdicts(key) if key else None
-    wanted = sorted((i.property_name, i.version) for p in lib.properties.values() for i in p.instances)
-    if hit is not None and sorted((v.property_name, v.version) for v in hit) == wanted:
-        return lib, hit
+    from ..infra.cone import instance_keys
     from ..infra.runner import check_all
 
-    total = sum(len(p.instances) for p in lib.properties.values())
-    with progress(err, total, "checks", quiet) as tick:
-        verdicts = check_all(lib, jobs, progress=tick)
-    if key and not any(v.verdict in (VerdictKind.ERROR, VerdictKind.UNKNOWN) for v in verdicts):
-        try:
-            cache.store_verdicts(key, verdicts)
-        except cache.CacheRefusedError as exc:
-            if err is not None:
-                err.write(f"thpverify: warning: not using the result cache: {exc}\n")
+    lib = library(paths, include, arch=arch)
+    items = [(name, i) for name, prop in lib.properties.items() for i in range(len(prop.instances))]
+    keys = instance_keys(lib, cache.fingerprint()) if use_cache and cache.directory() is not None else {}
+    known = {item: v for item, v in cache.load_verdicts(keys).items() if _answers(lib, item, v)}
+    with progress(err, len(items) - len(known), "checks", quiet) as tick:
+        verdicts = check_all(lib, jobs, progress=tick, known=known)
+    fresh = {keys[item]: v for item, v in zip(items, verdicts, strict=True)
+             if item in keys and item not in known and v.verdict not in (VerdictKind.ERROR, VerdictKind.UNKNOWN)}
+    try:
+        cache.store_verdicts(fresh)
+    except cache.CacheRefusedError as exc:
+        if err is not None:
+            err.write(f"thpverify: warning: not using the result cache: {exc}\n")
     return lib, verdicts
+
+
+def _answers(lib: m.Library, item: tuple[str, int], v: Verdict) -> bool:
+    """A cached verdict is the one of this check (its key says so; this is a second look)."""
+    inst = lib.properties[item[0]].instances[item[1]]
+    return (v.property_name, v.version, v.expected) == (inst.property_name, inst.version, inst.expected)
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ from .common import (
 
 if TYPE_CHECKING:
     from .. import model as m
+    from ..infra import warm
     from ..results import Fixed
 
 __all__ = ["main", "main_entry"]
@@ -188,10 +189,7 @@ def _spec_error(exc: Exception, args: argparse.Namespace, out: TextIO, err: Text
 
 
 def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ..render import json as render_json
-    from ..render import text as render_text
-    from ..results import CheckReport
-    from .reports import check_output, cross_check, render_check, require_solver, write_atomic
+    from .reports import check_output, require_solver
 
     fmt = args.format or ("json" if args.json else "text")
     if args.json and fmt != "json":
@@ -199,25 +197,66 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.cross_check:
         require_solver(args.cross_check)
     check_output(args.output)
+    to_file = args.output is not None and str(args.output) != "-"  # -o - is stdout: as without --output
+    replay = None
+    if not args.no_cache and not args.cross_check:
+        from ..infra import warm
+
+        replay = warm.key({"paths": [str(p) for p in args.paths], "include": [str(p) for p in args.include], "arch": args.arch,
+                           "format": fmt, "verbose": args.verbose, "to_file": to_file})
+        done = warm.replay(replay) if replay is not None else None
+        if done is not None:
+            return _emit_check(done, args.output, out, err)
+    return _check(args, fmt, to_file, replay, out, err)
+
+
+def _check(args: argparse.Namespace, fmt: str, to_file: bool, replay: str | None, out: TextIO, err: TextIO) -> int:
+    from ..infra import warm
+    from ..render import json as render_json
+    from ..render import text as render_text
+    from ..results import CheckReport
+    from .reports import cross_check, render_check
+
     lib, verdicts = checked(args.paths, args.jobs, not args.no_cache, args.include, args.arch, err, args.quiet)
-    if lib.warnings:
-        err.write(render_text.diagnostics(lib.warnings, lib.sources))
+    warnings = render_text.diagnostics(lib.warnings, lib.sources) if lib.warnings else ""
+    if warnings:
+        err.write(warnings)
     nothing_to_check(lib)
     report = CheckReport(lib.files, tuple(lib.versions), verdicts)
     code = report.exit_code
-    if args.output is not None and str(args.output) != "-":  # -o - is stdout: as without --output
-        write_atomic(args.output, render_check(fmt, report, lib, args.verbose))
+    file_text = render_check(fmt, report, lib, args.verbose) if to_file else None
+    if to_file:
         fmt = "text"
     if fmt == "text":
         docs = {p.name: p.doc for p in lib.properties.values()}
-        out.write(render_text.check_report(report, docs, args.verbose))
+        text = render_text.check_report(report, docs, args.verbose)
     elif fmt == "json":
-        out.write(render_json.check_report(report))
+        text = render_json.check_report(report)
     else:
-        out.write(render_check(fmt, report, lib))
+        text = render_check(fmt, report, lib)
+    done = warm.Output(text, "", file_text, code)
+    if replay is not None and not any(v.verdict in (VerdictKind.ERROR, VerdictKind.UNKNOWN) for v in verdicts):
+        from ..lang.library import bundled_path, search_path
+
+        named = list(args.paths) or [bundled_path()]  # as load_library names them
+        read = [(lib.paths[shown], lib.sources[shown]) for shown in lib.files]
+        warm.record(replay, named, search_path(named, args.include).dirs, read, warm.Output(text, warnings, file_text, code))
+    code = _emit_check(done, args.output, out, err)
     if args.cross_check:
         code = cross_check(args.cross_check, lib, report, out if fmt == "text" else err, code)
     return code
+
+
+def _emit_check(done: warm.Output, path: Path | None, out: TextIO, err: TextIO) -> int:
+    """Write a check's output (its warnings, when replayed, then the --output file, then stdout)."""
+    from .reports import write_atomic
+
+    err.write(done.stderr)
+    if done.file is not None:
+        assert path is not None
+        write_atomic(path, done.file)
+    out.write(done.stdout)
+    return done.code
 
 
 # ------------------------------------------------------------------ prove

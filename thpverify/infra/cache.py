@@ -1,33 +1,33 @@
-"""Check verdicts cached by content, as data only (JSON, never pickle).
+"""Results cached by content, as data only (JSON, never pickle).
 
-A second `thpverify check` of the same specs, by the same thpverify on the
-same Z3, reads its verdicts back instead of solving again. The specs are
-parsed and type-checked again every time (about 0.4 s for the bundled
-library); the key is taken from what that load actually read:
+A second `thpverify check` reads verdicts back instead of solving again:
 
-    key(sources, options)  the hash of: the cache format; thpverify's own
-                           source; the content of the Z3 shared library and
-                           the Python, Z3 and Lark versions; the options; and,
-                           for every file the load read (imports included,
-                           through symbolic links), its resolved path and a
-                           digest of the text it had.
-    load(k) / store(k, v)  a JSON payload; load_verdicts / store_verdicts
-                           for check verdicts (results.Verdict).
+    fingerprint()          the hash of: the cache format; thpverify's own
+                           source; the content of the Z3 shared library
+                           (remembered here under the file's identity) and
+                           the Python, Z3 and Lark versions.
+    load_verdicts(keys)    one verdict an entry, each under the digest of
+    store_verdicts(...)    what its check reads (infra.cone), so an edit
+                           misses only the checks that read what changed.
+    key(doc) / load(k)     any other JSON payload (infra.warm: a finished
+    store(k, v)            check's output, keyed by its options).
 
 The cache lives in $THPVERIFY_CACHE_DIR, else $XDG_CACHE_HOME/thpverify,
 else ~/.cache/thpverify; THPVERIFY_CACHE_DIR=off turns it off. The
 directory is private: created 0700, it must be a real directory (not a
 link) owned by the user with no access for group or others, else it is
 refused (CacheRefusedError, with the reason; the command runs uncached). Entries
-are opened with O_NOFOLLOW, must be regular files owned by the user, and
-carry a digest of their own content; a damaged, foreign or stale entry is a
-miss. Writes are atomic (a temporary file, then rename); temporary files
-are removed on failure, and those left by a killed run are removed later.
-This module imports neither z3 nor lark.
+are opened with O_NOFOLLOW, must be regular files owned by the user, at most
+MAX_ENTRY bytes, and carry their key and a digest of their own content; a
+damaged, foreign, oversized or stale entry is a miss. Writes are atomic (a
+temporary file, then rename); temporary files are removed on failure, and
+those left by a killed run are removed later, as are the oldest entries past
+MAX_ENTRIES. This module imports neither z3 nor lark.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -35,19 +35,21 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ThpverifyError
 from ..location import Span
 from ..results import Counterexample, Decision, Expectation, Fixed, KernelCite, StepKind, TraceStep, Value, Verdict, VerdictKind
 
-FORMAT = 4
+FORMAT = 5
 MAX_ENTRY = 64 << 20  # bytes; a larger entry is a miss
+MAX_ENTRIES = 50_000  # past this many entries, the oldest are removed
 _STALE_TEMP = 600  # seconds after which a killed run's temporary file is removed
 _PACKAGE = Path(__file__).resolve().parent.parent
 _TEMP = ".tmp-"
+_K = TypeVar("_K")
 
 
 class CacheRefusedError(ThpverifyError):
@@ -117,8 +119,17 @@ def _installed(name: str) -> Path | None:
     return Path(spec.origin).parent if spec and spec.origin else None
 
 
+_FINGERPRINT: list[str] = []
+
+
 def fingerprint() -> str:
-    """thpverify's own source, the Z3 shared library's content, and the versions of what it runs on."""
+    """thpverify's own source, the Z3 shared library's content, and the versions of what it runs on (once a process)."""
+    if not _FINGERPRINT:
+        _FINGERPRINT.append(_fingerprint())
+    return _FINGERPRINT[0]
+
+
+def _fingerprint() -> str:
     h = hashlib.sha256(f"format={FORMAT}\0python={sys.version_info[:3]}\0".encode())
     for path in sorted(_PACKAGE.rglob("*")):
         if path.suffix in (".py", ".lark") and "specs" not in path.relative_to(_PACKAGE).parts:
@@ -129,7 +140,7 @@ def fingerprint() -> str:
         st = lib.stat()
         if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
             seen.add((st.st_dev, st.st_ino))
-            h.update(f"{lib.name}:{_file_digest(lib)}\0".encode())
+            h.update(f"{lib.name}:{_library_digest(lib, st)}\0".encode())
     for name in ("z3", "lark"):  # the Python side of both, by their files' names, sizes and times
         where = _installed(name)
         for f in sorted(where.glob("*.py")) if where else []:
@@ -139,15 +150,23 @@ def fingerprint() -> str:
     return h.hexdigest()
 
 
-def key(sources: Mapping[str, str], paths: Mapping[str, str], options: Mapping[str, object]) -> str:
-    """The key for results computed from these texts: `sources` maps each
-    file's shown name to the text the load read, `paths` to the file it
-    resolved to (a library's `sources` and `paths`)."""
-    h = hashlib.sha256(fingerprint().encode())
-    h.update(json.dumps(dict(options), sort_keys=True, default=str).encode() + b"\0")
-    for shown in sorted(sources):
-        h.update(json.dumps([shown, paths.get(shown, ""), _digest(sources[shown].encode())]).encode() + b"\0")
-    return h.hexdigest()
+def _library_digest(path: Path, st: os.stat_result) -> str:
+    """The digest of a shared library (30 MB for Z3), remembered in the cache
+    under its file's identity: device, inode, size, and modification and
+    change times (a write, a copy or a touch changes the change time)."""
+    k = _digest(f"library\0{path}\0{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}".encode())
+    known = load(k)
+    if isinstance(known, str) and len(known) == 64:
+        return known
+    digest = _file_digest(path)
+    with contextlib.suppress(CacheRefusedError):
+        store(k, digest)
+    return digest
+
+
+def key(doc: object) -> str:
+    """A key for results computed by this thpverify from what `doc` (JSON data) says."""
+    return _digest(fingerprint().encode() + b"\0" + _canonical(doc))
 
 
 # ------------------------------------------------------------------ entries
@@ -175,23 +194,48 @@ def _read(path: Path) -> bytes | None:
 
 def load(k: str) -> Any | None:
     """The JSON payload stored under k; None for a miss (off, refused, absent, damaged, foreign)."""
+    return load_many([k]).get(k)
+
+
+def load_many(keys: Iterable[str]) -> dict[str, Any]:
+    """The payloads found under these keys (a key missing from the answer is a miss)."""
     try:
         where = private_directory()
     except CacheRefusedError:
-        return None
-    if where is None or not all(c in "0123456789abcdef" for c in k):
+        return {}
+    if where is None:
+        return {}
+    found = {}
+    for k in keys:
+        payload = _load_in(where, k)
+        if payload is not None:
+            found[k] = payload
+    return found
+
+
+_HEAD = b'{"digest":"'
+_BODY = b'","entry":'
+
+
+def _load_in(where: Path, k: str) -> Any | None:
+    """An entry is the JSON object {"digest": D, "entry": B}, written
+    canonically, where B is {"format", "key", "payload"} and D the sha256 of
+    B's bytes: the digest is checked on the bytes read, before B is parsed."""
+    if not k or not all(c in "0123456789abcdef" for c in k):
         return None
     data = _read(where / f"{k}.json")
-    if data is None or len(data) > MAX_ENTRY:
+    if data is None or len(data) > MAX_ENTRY or not data.startswith(_HEAD) or not data.endswith(b"}"):
+        return None
+    digest, body = data[len(_HEAD):len(_HEAD) + 64], data[len(_HEAD) + 64:-1]
+    if not body.startswith(_BODY) or _digest(body[len(_BODY):]).encode() != digest:
         return None
     try:
-        entry = json.loads(data)
+        entry = json.loads(body[len(_BODY):])
     except (ValueError, RecursionError):
         return None
-    if not isinstance(entry, dict) or set(entry) != {"format", "key", "payload", "digest"}:
+    if not isinstance(entry, dict) or set(entry) != {"format", "key", "payload"}:
         return None
-    body = {"format": entry["format"], "key": entry["key"], "payload": entry["payload"]}
-    if entry["format"] != FORMAT or entry["key"] != k or entry["digest"] != _digest(_canonical(body)):
+    if entry["format"] != FORMAT or entry["key"] != k:
         return None
     return entry["payload"]
 
@@ -199,11 +243,26 @@ def load(k: str) -> Any | None:
 def store(k: str, payload: object) -> None:
     """Record a JSON payload under k, atomically. Raises CacheRefusedError when
     the directory is not private; any other failure only means no entry."""
+    store_many({k: payload})
+
+
+def store_many(entries: Mapping[str, object]) -> None:
+    """Record several payloads (as store), then tidy the directory once."""
+    if not entries:
+        return
     where = private_directory()
     if where is None:
         return
-    body = {"format": FORMAT, "key": k, "payload": payload}
-    data = _canonical({**body, "digest": _digest(_canonical(body))})
+    for k, payload in entries.items():
+        _store_in(where, k, payload)
+    _sweep(where)
+
+
+def _store_in(where: Path, k: str, payload: object) -> None:
+    body = _canonical({"format": FORMAT, "key": k, "payload": payload})
+    data = _HEAD + _digest(body).encode() + _BODY + body + b"}"
+    if len(data) > MAX_ENTRY:
+        return
     tmp = where / f"{_TEMP}{os.getpid()}-{time.monotonic_ns()}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
@@ -217,19 +276,30 @@ def store(k: str, payload: object) -> None:
         pass  # a cache that cannot be written is only slower
     finally:
         tmp.unlink(missing_ok=True)
-    _sweep(where)
 
 
 def _sweep(where: Path) -> None:
-    """Remove temporary files a killed run left behind, and the pickles older versions wrote."""
+    """Remove temporary files a killed run left behind, the pickles older
+    versions wrote, and the oldest entries past MAX_ENTRIES."""
     now = time.time()
+    entries: list[Path] = []
     try:
         for p in where.iterdir():
             old = p.suffix == ".pickle" or p.name == "grammar.lark-tables"
-            if p.name.startswith(_TEMP) or old:
+            if p.suffix == ".json" and not old:
+                entries.append(p)
+            elif p.name.startswith(_TEMP) or old:
                 st = os.lstat(p)
                 if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and (old or now - st.st_mtime > _STALE_TEMP):
                     p.unlink(missing_ok=True)
+        if len(entries) > MAX_ENTRIES:
+            aged = []
+            for p in entries:
+                st = os.lstat(p)
+                if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+                    aged.append((st.st_mtime, p))
+            for _, p in sorted(aged)[: len(aged) - MAX_ENTRIES * 4 // 5]:
+                p.unlink(missing_ok=True)
     except OSError:
         pass
 
@@ -383,13 +453,24 @@ def verdicts_from_json(doc: object) -> tuple[Verdict, ...] | None:
     return tuple(out)
 
 
-def load_verdicts(k: str) -> tuple[Verdict, ...] | None:
-    payload = load(k)
-    return None if payload is None else verdicts_from_json(payload)
+def load_verdicts(keys: Mapping[_K, str]) -> dict[_K, Verdict]:
+    """The verdicts stored under these keys (one verdict an entry), by item;
+    an entry that is not exactly what store_verdicts writes is a miss."""
+    payloads = load_many(keys.values())
+    found: dict[_K, Verdict] = {}
+    for item, k in keys.items():
+        read = verdicts_from_json([payloads[k]]) if k in payloads else None
+        if read is not None:
+            found[item] = read[0]
+    return found
 
 
-def store_verdicts(k: str, verdicts: tuple[Verdict, ...]) -> None:
-    """Store verdicts that read back equal to themselves (CacheRefusedError as store)."""
-    doc = verdicts_to_json(verdicts)
-    if verdicts_from_json(json.loads(_canonical(doc))) == verdicts:
-        store(k, doc)
+def store_verdicts(verdicts: Mapping[str, Verdict]) -> None:
+    """Store each verdict under its key, when it reads back equal to itself
+    (CacheRefusedError as store)."""
+    entries = {}
+    for k, v in verdicts.items():
+        doc = _verdict_json(v)
+        if verdicts_from_json([json.loads(_canonical(doc))]) == (v,):
+            entries[k] = doc
+    store_many(entries)

@@ -19,16 +19,25 @@ every .thp file under tests/), turns collection off with the ini
 option `thpverify_collect = false`, or disables the plugin with
 `-p no:thpverify`. Lark is imported only when a spec file is collected and
 Z3 only when an item runs.
+
+Verdicts come from the result cache that `thpverify check` uses
+(infra.cache, under the digest of what each check reads, infra.cone):
+THPVERIFY_CACHE_DIR chooses it (`off` turns it off), and `--thpverify-no-cache`
+checks every item again without reading or writing it. A verdict that is an
+error or unknown is never stored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from ..results import VerdictKind
 
 if TYPE_CHECKING:
     from .. import model as m
@@ -38,12 +47,17 @@ _DECLARES_PROPERTY = re.compile(r"^\s*property\s+[A-Za-z_]", re.MULTILINE)
 
 
 class _Libraries:
-    """One library per spec directory and one solver per library, for the session."""
+    """One library per spec directory, one solver per library and the
+    cache keys of its checks, for the session."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, use_cache: bool) -> None:
         self.root = root
+        self.use_cache = use_cache
         self.libs: dict[Path, m.Library] = {}
         self.solvers: dict[Path, Any] = {}
+        self.keys: dict[Path, dict[tuple[str, int], str]] = {}
+        self.known: dict[Path, dict[tuple[str, int], Verdict]] = {}
+        self.fresh: dict[str, Verdict] = {}  # stored at the end of the session
 
     def library(self, folder: Path) -> m.Library:
         if folder not in self.libs:
@@ -62,6 +76,34 @@ class _Libraries:
             self.solvers[folder] = Solver(self.library(folder))
         return self.solvers[folder]
 
+    def verdict(self, folder: Path, property_name: str, version: str) -> Verdict:
+        """The verdict of one check: from the cache when it holds it, else solved (and stored)."""
+        from . import cache
+
+        lib = self.library(folder)
+        index, inst = next((n, i) for n, i in enumerate(lib.properties[property_name].instances) if i.version == version)
+        if folder not in self.keys:
+            from .cone import instance_keys
+
+            self.keys[folder] = instance_keys(lib, cache.fingerprint()) if self.use_cache and cache.directory() else {}
+            self.known[folder] = cache.load_verdicts(self.keys[folder])
+        hit = self.known[folder].get((property_name, index))
+        if hit is not None and (hit.property_name, hit.version, hit.expected) == (property_name, version, inst.expected):
+            return hit
+        verdict: Verdict = self.solver(folder).check(inst)
+        key = self.keys[folder].get((property_name, index))
+        if key is not None and verdict.verdict not in (VerdictKind.ERROR, VerdictKind.UNKNOWN):
+            self.fresh[key] = verdict
+        return verdict
+
+    def store(self) -> None:
+        """Store the verdicts solved in this session (a cache that is not private is only not used)."""
+        from . import cache
+
+        with contextlib.suppress(cache.CacheRefusedError):
+            cache.store_verdicts(self.fresh)
+        self.fresh = {}
+
 
 _LIBRARIES = pytest.StashKey[_Libraries]()
 
@@ -69,10 +111,16 @@ _LIBRARIES = pytest.StashKey[_Libraries]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("thpverify_collect", type="bool", default=True,
                   help="collect .thp spec files that declare properties as tests (thpverify)")
+    parser.addoption("--thpverify-no-cache", action="store_true", default=False,
+                     help="check every spec item again, neither reading nor writing thpverify's result cache")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[_LIBRARIES] = _Libraries(config.rootpath)
+    config.stash[_LIBRARIES] = _Libraries(config.rootpath, not config.getoption("thpverify_no_cache"))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    session.config.stash[_LIBRARIES].store()
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -127,10 +175,7 @@ class PropertyItem(pytest.Item):
         self.line = line
 
     def runtest(self) -> None:
-        libraries = self.config.stash[_LIBRARIES]
-        lib = libraries.library(self.folder)
-        inst = next(i for i in lib.properties[self.property_name].instances if i.version == self.version)
-        verdict: Verdict = libraries.solver(self.folder).check(inst)
+        verdict = self.config.stash[_LIBRARIES].verdict(self.folder, self.property_name, self.version)
         self.user_properties.append(("verdict", verdict.verdict))
         self.user_properties.append(("expected", verdict.expected or ""))
         if not verdict.as_expected:

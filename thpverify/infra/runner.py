@@ -3,7 +3,9 @@
 The work is cut into chunks that do not depend on the number of workers:
 one chunk per version (and one for the properties that range over several
 versions), each with its instances in library order. Results come back in
-library order.
+library order. Checks whose verdicts are known (read from the cache by
+their cone, infra.cone) are left out of the chunks, so an edit re-checks
+only what reads it.
 
 Each chunk is checked with a Solver of its own (its own Z3 solvers, its
 own verdict on the diagrams' node budget), so its verdicts do not depend on
@@ -16,10 +18,11 @@ is built again. The one answer that could depend on what was built before
 is the budget, so a chunk whose diagrams outgrow it in the shared manager
 is checked again alone, as if it were the worker's first, and a manager
 past a quarter of its budget is not shared further.
-The workers are forked from a clean server process (multiprocessing's
-"forkserver", which has imported thpverify and z3 and nothing else), each
-reads the library once and checks several chunks: the output is the same
-byte for byte for any number of workers and in every run.
+The workers are forked from this process when it has one thread (they
+inherit the library), else from a clean server process (multiprocessing's
+"forkserver", which has imported thpverify and z3 and nothing else) that
+sends each the library once; each checks several chunks: the output is the
+same byte for byte for any number of workers and in every run.
 """
 
 from __future__ import annotations
@@ -28,12 +31,14 @@ import multiprocessing
 import os
 import pickle
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Container, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .. import model as m
-from ..backend.solver import Solver, atoms_of
 from ..results import Verdict
+
+if TYPE_CHECKING:  # the engine is imported only when a check is left to make
+    from ..backend.solver import Solver
 
 _worker: m.Library | None = None
 _engines: Solver | None = None  # the worker's shared terms and diagrams
@@ -41,12 +46,13 @@ _engines: Solver | None = None  # the worker's shared terms and diagrams
 Chunk = tuple[tuple[str, int], ...]  # (property, index of its instance)
 
 
-def chunks(lib: m.Library) -> list[Chunk]:
-    """The instances grouped by version, versions in library order."""
+def chunks(lib: m.Library, skip: Container[tuple[str, int]] = ()) -> list[Chunk]:
+    """The instances (but those in skip) grouped by version, versions in library order."""
     by_version: dict[str, list[tuple[str, int]]] = {}
     for name, prop in lib.properties.items():
         for i, inst in enumerate(prop.instances):
-            by_version.setdefault(inst.version, []).append((name, i))
+            if (name, i) not in skip:
+                by_version.setdefault(inst.version, []).append((name, i))
     return [tuple(items) for items in by_version.values()]
 
 
@@ -54,6 +60,8 @@ def check_chunk(lib: m.Library, chunk: Chunk, share: Solver | None = None) -> li
     """The chunk's verdicts, with a Solver of its own; with `share`, one that
     reuses the shared Solver's terms and diagrams, unless the diagrams
     outgrow their budget there (then the chunk is checked again alone)."""
+    from ..backend.solver import Solver
+
     if share is not None:
         solver = Solver(lib, share=share)
         verdicts = [solver.check(lib.properties[name].instances[i]) for name, i in chunk]
@@ -70,6 +78,8 @@ def roomy(share: Solver) -> bool:
 
 
 def _check_chunk(chunk: Chunk) -> list[Verdict]:
+    from ..backend.solver import Solver
+
     global _engines
     assert _worker is not None
     if _engines is None or not roomy(_engines):
@@ -83,19 +93,24 @@ def _start(library: bytes) -> None:
 
 
 def check_all(lib: m.Library, jobs: int | None = None, min_parallel: int = 40,
-              progress: Callable[[int], None] | None = None) -> tuple[Verdict, ...]:
-    """Every property on every version, in library order. Small libraries
-    (fewer than min_parallel checks) are checked in this process.
-    `progress(n)` is told each time n more checks are done."""
-    work = chunks(lib)
+              progress: Callable[[int], None] | None = None,
+              known: Mapping[tuple[str, int], Verdict] | None = None) -> tuple[Verdict, ...]:
+    """Every property on every version, in library order. Only the checks
+    not in `known` (verdicts read from the cache) are made; few checks
+    (fewer than min_parallel) are made in this process. `progress(n)` is
+    told each time n more checks are done."""
+    known = known or {}
+    work = chunks(lib, known)
     count = sum(len(c) for c in work)
     jobs = max(1, jobs if jobs is not None else min(os.cpu_count() or 1, 4))
     tick = progress or (lambda n: None)
     if len(work) <= 1 or count < min_parallel:
-        done: dict[tuple[str, int], Verdict] = {}
-        share = Solver(lib)
+        from ..backend.solver import Solver
+
+        done: dict[tuple[str, int], Verdict] = dict(known)
+        share = None
         for chunk in work:
-            if not roomy(share):
+            if share is None or not roomy(share):
                 share = Solver(lib)
             done.update(zip(chunk, check_chunk(lib, chunk, share), strict=True))
             tick(len(chunk))
@@ -103,13 +118,15 @@ def check_all(lib: m.Library, jobs: int | None = None, min_parallel: int = 40,
         # Longest chunks first, so that two workers finish together.
         order = sorted(range(len(work)), key=lambda k: (-_weight(lib, work[k]), k))
         results = _run(lib, [work[k] for k in order], jobs, tick)
-        done = {item: v for k, verdicts in zip(order, results, strict=True)
-                for item, v in zip(work[k], verdicts, strict=True)}
+        done = {**known, **{item: v for k, verdicts in zip(order, results, strict=True)
+                            for item, v in zip(work[k], verdicts, strict=True)}}
     return tuple(done[(name, i)] for name, prop in lib.properties.items() for i in range(len(prop.instances)))
 
 
 def _weight(lib: m.Library, chunk: Chunk) -> int:
     """A rough cost: claims that read set atoms are the slow ones."""
+    from ..backend.solver import atoms_of
+
     total = 0
     for name, i in chunk:
         read = atoms_of(lib, [lib.properties[name].instances[i].claim])
