@@ -78,8 +78,8 @@ def solved(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     made: list[tuple[str, str]] = []
     real = thpverify.infra.runner.check_chunk
 
-    def counting(lib: object, chunk: tuple[tuple[str, int], ...]) -> object:
-        verdicts = real(lib, chunk)  # type: ignore[arg-type]
+    def counting(lib: object, chunk: tuple[tuple[str, int], ...], share: object = None) -> object:
+        verdicts = real(lib, chunk, share)  # type: ignore[arg-type]
         made.extend((v.property_name, v.version) for v in verdicts)
         return verdicts
 
