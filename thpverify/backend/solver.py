@@ -8,6 +8,7 @@ inputs the solver draws.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
@@ -318,7 +319,9 @@ class Solver:
                     return decide(self, self.diagrams(), inst)
                 except TooLargeError:
                     self._too_large = True
-            return self._check(inst)
+            verdict = self._check(inst)
+            said = f"answered by Z3 alone: the decision diagrams passed their budget of {self.diagrams().node_limit} nodes"
+            return dataclasses.replace(verdict, checks=(*verdict.checks, said))
         except InternalError as exc:
             return Verdict(inst.property_name, inst.version, VerdictKind.ERROR, inst.expected, str(exc))
 
