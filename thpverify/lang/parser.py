@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import codecs
 import functools
+import gc
 import re
 import threading
 from collections.abc import Callable
@@ -108,8 +109,12 @@ def parse_text(text: str, path: str) -> n.SpecFile:
                                     f"the file is {size} bytes; a spec file is at most {MAX_FILE_BYTES} bytes")])
     lark = _lark()
     build = lark.builder
+    collecting = gc.isenabled()
     with _LOCK:
         build.start_file(path)
+        # Nodes hold no cycles: the cycle collector, run again and again over a
+        # growing heap, would cost more than the parse (250 x 5000: 6 s, not 2).
+        gc.disable()
         try:
             root: _Item = lark.parse(text)  # type: ignore[assignment]  # the callbacks' value, not a tree
         except UnexpectedInput as exc:
@@ -118,6 +123,8 @@ def parse_text(text: str, path: str) -> n.SpecFile:
             raise SpecError([Diagnostic(n.Span(path, 1, 1, 1, 1), "E005", "the file nests too deeply to parse")]) from None
         finally:
             error, build.error = build.error, None
+            if collecting:
+                gc.enable()
     if root.height > MAX_DEPTH:
         line, col = root.deep
         raise SpecError([Diagnostic(n.Span(path, line, col, line, col), "E005",
