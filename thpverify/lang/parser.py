@@ -456,7 +456,7 @@ class _Build:
             t.height, t.deep = (right.height + 1, right.deep) if right.height >= left.height else (left.height + 1, left.deep)
             t.value = None if self.error is not None else n.BinOp(chain.op, left.value, right.value, self._span(t))
         done = _Item(root.value, None, None, root.height, root.deep)
-        for slot in _Item.__slots__[1:10]:
+        for slot in _Item.__slots__[1:11]:  # its span and its container's
             setattr(done, slot, getattr(top, slot))
         return done
 
