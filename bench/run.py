@@ -241,14 +241,18 @@ def in_process_library(sample: int, profile: int) -> dict[str, Any]:
 
 
 def sweep(sizes: list[tuple[int, int]], reps: int, budget: float, brute_max: int, bdd_max_n: int,
-          cli: bool, diff_timeout: float) -> list[dict[str, Any]]:
+          cli: bool, diff_timeout: float, size_timeout: float = 900.0) -> list[dict[str, Any]]:
     out = []
     for n, m in sizes:
         print(f"bench: sweep {n} x {m} ...", file=sys.stderr, flush=True)
         cmd = py("-m", "bench.sweep", str(n), str(m), "--reps", str(reps), "--budget", str(budget),
                  "--brute-max", str(brute_max), "--bdd-max-n", str(bdd_max_n), "--diff-timeout", str(diff_timeout))
         cmd += ["--cli"] if cli else []
-        r = command(cmd, env_with(tempfile.mkdtemp(prefix="thpverify-bench-")), timeout=1800)
+        r = command(cmd, env_with(tempfile.mkdtemp(prefix="thpverify-bench-")), timeout=size_timeout)
+        if r["timed_out"]:
+            out.append({"n": n, "m": m, "error": f"did not finish in {size_timeout:.0f} s", "wall": r["wall"]})
+            print(f"bench: sweep {n} x {m} did not finish in {size_timeout:.0f} s", file=sys.stderr)
+            continue
         if r["exit"] != 0:
             out.append({"n": n, "m": m, "error": r["stderr"][-3000:], "wall": r["wall"]})
             print(f"bench: sweep {n} x {m} failed:\n{r['stderr'][-3000:]}", file=sys.stderr)
@@ -320,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--diff-timeout", type=float, default=90.0,
                    help="give up on thpverify's diff of a table after this "
                         "(it times the table twice: as `diff` shows it, and with every row confirmed)")
+    p.add_argument("--size-timeout", type=float, default=900.0, help="give up on one sweep size after this many seconds")
     p.add_argument("--no-library", action="store_true", help="only the sweep: no commands, no bundled library")
     p.add_argument("--no-cli", action="store_true", help="do not time `thpverify prove` as a command per size")
     p.add_argument("--sample", type=int, default=6, help="properties of the library timed per version in-process")
@@ -350,7 +355,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
         "command": "python -m bench" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip(),
     }
     results["sweep"] = sweep(args.sizes, args.reps, args.budget, args.brute_max, args.bdd_max_n, not args.no_cli,
-                             args.diff_timeout)
+                             args.diff_timeout, args.size_timeout)
     if not args.no_library:
         print("bench: start-up and commands ...", file=sys.stderr, flush=True)
         results["startup"] = startup(args.reps)

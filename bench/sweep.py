@@ -101,6 +101,7 @@ def thpverify_phases(path: Path, text: str, reps: int, budget: float) -> tuple[A
         queries[query] = {
             "compile": compile_stats, "solve": solve_stats, "verdict": verdict_stats,
             "holds": holds, "verdict_answer": verdict.verdict,
+            "answered_by": "z3 alone" if any("Z3 alone" in c for c in verdict.checks) else "diagrams and z3",
             "cex_size": len(verdict.counterexample.partial) if verdict.counterexample else None,
             "cex_minimal": verdict.counterexample.minimal if verdict.counterexample else None,
         }

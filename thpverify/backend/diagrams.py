@@ -78,11 +78,25 @@ def _silence_shutdown() -> None:
         pass
 Rules = dict[int, BDD]  # rule index -> the condition under which it decides
 
+# Past this many nodes in a manager the diagrams give up (TooLargeError): a
+# verdict is then answered by Z3 alone, and says so in its checks. Measured
+# with `python -m bench.budget 100 100` (2 cores, shared): on that generated
+# table Z3 gives all four verdicts in 0.28 s, while version a's diagram
+# reaches 173k nodes in 0.1 s, 707k in 1.0 s, 1.0M in 2.1 s and 4.2M in
+# 10.6 s, and never finishes (the diagrams of these tables grow
+# exponentially past n = 50; 50 x 100 builds in 0.2 s with 133k nodes).
+# Z3 is the cheaper past about 200k nodes, but the bundled library, checked
+# whole in one process, reaches 333k nodes (dead nodes are never collected,
+# see `__init__`; `requires --all-versions` 21k): the budget keeps a
+# threefold margin over the library, at a cost of about 2 s on a table
+# whose diagrams blow up.
+NODE_BUDGET = 1_000_000
+
 
 class Diagrams:
     """BDDs for one library: atoms, expressions and predicates, built once."""
 
-    def __init__(self, lib: m.Library, node_limit: int = 2_000_000) -> None:
+    def __init__(self, lib: m.Library, node_limit: int = NODE_BUDGET) -> None:
         self.lib = lib
         self.node_limit = node_limit
         self.bdd = _bdd_impl.BDD()
@@ -260,7 +274,7 @@ class Diagrams:
 
     def budget(self) -> None:
         self._built += 1
-        if self._built % 4096 == 0 and len(self.bdd) > self.node_limit:
+        if len(self.bdd) > self.node_limit:  # each step: one step can double a diagram
             raise TooLargeError(f"more than {self.node_limit} diagram nodes")
 
     def returned(self, stmt: m.SReturn, env: Mapping[str, Sym]) -> tuple[Sym, Rules]:

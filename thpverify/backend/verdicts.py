@@ -21,6 +21,7 @@ are found, minimised and replayed by `counterexamples`.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Sequence
 from typing import Any
@@ -44,7 +45,11 @@ def check(solver: Solver, inst: m.Instance) -> Verdict:
     alone. A disagreement is an `error` verdict."""
     try:
         verdict = solver.on_diagrams(lambda d: decide(solver, d, inst))
-        return verdict if verdict is not None else _by_z3(solver, inst)
+        if verdict is not None:
+            return verdict
+        verdict = _by_z3(solver, inst)
+        said = f"answered by Z3 alone: the decision diagrams passed their budget of {solver.diagrams().node_limit} nodes"
+        return dataclasses.replace(verdict, checks=(*verdict.checks, said))
     except InternalError as exc:
         return Verdict(inst.property_name, inst.version, VerdictKind.ERROR, inst.expected, str(exc))
 

@@ -1,4 +1,6 @@
-"""Spec text -> nodes. Lark errors become located diagnostics here, once.
+"""Spec text -> nodes, in one pass: Lark's LALR parser calls the builder at
+each reduction, so no parse tree is built. Lark errors become located
+diagnostics here, once.
 
 Limits, each a located error (exit 2) before the text can cost much:
 
@@ -8,28 +10,37 @@ Limits, each a located error (exit 2) before the text can cost much:
     MAX_RANGE         the elements of one `a..b` range in a universe,
                       checked before it is expanded                      E006
     MAX_DEPTH         the nesting depth of the parse tree (expressions,
-                      blocks), measured without recursion before any pass
-                      that recurses over the nodes sees them             E005
+                      blocks), counted as the nodes are built, without
+                      recursion, before any pass that recurses sees them E005
 
-The parse and the transformation into nodes are iterative. A long chain of
+The parse and the construction of nodes are iterative. A long chain of
 one associative operator (`&&`, `||`, `|`, `&`) is regrouped into a
 balanced tree, so a 10 000-term `a || b || ...` nests about 14 deep.
 Strings: escapes are those of Python (`\\n`, `\\x41`, `\\u00e9`, `\\N{...}`);
 a malformed escape or a NUL character is a located error (E007).
+
+Which error is reported is that of the parse tree Lark would build: a
+syntax error anywhere first, then the nesting depth, then the first
+error met building the nodes (left to right, innermost first). Every
+value on the parser's stack (`_Item`) carries what its tree node would
+know: its span, the span of the parentheses around it, its height.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import functools
+import gc
 import re
+import threading
+from collections.abc import Callable, Iterator
 from importlib import resources
 from typing import Any
 
-from lark import Lark, Token, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
-from lark.tree import Meta
-from lark.visitors import Transformer_NonRecursive
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.grammar import Rule
 
 from . import nodes as n
 from .diagnostics import Diagnostic, SpecError
@@ -50,17 +61,30 @@ MAX_INT_DIGITS = 9
 MAX_RANGE = 64
 MAX_DEPTH = 100
 
-_ASSOCIATIVE = {"and_expr", "or_expr", "union_expr", "inter_expr"}
+_ASSOCIATIVE = {"and_expr": "&&", "or_expr": "||", "union_expr": "|", "inter_expr": "&"}
 _REGROUP = 16  # chains longer than this are regrouped; shorter ones keep the parse's shape
 
 
 @functools.lru_cache(maxsize=1)
-def _lark() -> Lark:
+def _lark() -> _BuildingLark:
     """The parser, built from the grammar in each process (about 0.1 s). Its
     tables are never read from or written to a cache: Lark's table cache is a
     pickle, and loading a pickle runs code."""
-    grammar = resources.files("thpverify.lang").joinpath("grammar.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    return _BuildingLark(resources.files("thpverify.lang").joinpath("grammar.lark").read_text(encoding="utf-8"))
+
+
+class _BuildingLark(Lark):
+    """Lark's LALR parser whose reductions call the builder (through
+    `_reduce`) in place of Lark's tree builder, with every child, the
+    anonymous tokens included: a value's span is then the one Lark's
+    `propagate_positions` gives its tree node."""
+
+    def __init__(self, grammar: str) -> None:
+        self.builder = _Build()
+        super().__init__(grammar, parser="lalr", maybe_placeholders=True)
+
+    def _prepare_callbacks(self) -> None:
+        self._callbacks = {rule: _reduce(rule, self.builder) for rule in self.rules}
 
 
 def _describe(term: str) -> str:
@@ -75,27 +99,50 @@ def _describe(term: str) -> str:
     return term.lower()
 
 
+_LOCK = threading.Lock()  # the builder holds one parse's state
+
+
 def parse_text(text: str, path: str) -> n.SpecFile:
     """Parse one spec file; raise SpecError with a located diagnostic on bad input."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_FILE_BYTES:
         raise SpecError([Diagnostic(n.Span(path, 1, 1, 1, 1), "E006",
                                     f"the file is {size} bytes; a spec file is at most {MAX_FILE_BYTES} bytes")])
+    lark = _lark()
+    build = lark.builder
+    with _LOCK, without_cycle_collection():
+        build.start_file(path)
+        try:
+            root: _Item = lark.parse(text)  # type: ignore[assignment]  # the callbacks' value, not a tree
+        except UnexpectedInput as exc:
+            raise SpecError([_syntax_diagnostic(exc, text, path)]) from None
+        except RecursionError:  # not expected: Lark's LALR parser keeps its own stack
+            raise SpecError([Diagnostic(n.Span(path, 1, 1, 1, 1), "E005", "the file nests too deeply to parse")]) from None
+        finally:
+            error, build.error = build.error, None
+    if root.height > MAX_DEPTH:
+        line, col = root.deep
+        raise SpecError([Diagnostic(n.Span(path, line, col, line, col), "E005",
+                                    f"nested {root.height} deep; the limit is {MAX_DEPTH}", "split the expression with 'def'")])
+    if error is not None:
+        raise error
+    return n.SpecFile(path, tuple(root.value))
+
+
+@contextlib.contextmanager
+def without_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector off for a pass that builds many objects
+    and no cycles (nodes, the typed model): run again and again over a
+    growing heap, it would cost more than the pass (250 x 5000: parsing
+    takes 6 s with it, 2 s without; type checking 1.3 s, 0.35 s). A cycle
+    made meanwhile is collected after."""
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        tree = _lark().parse(text)
-    except UnexpectedInput as exc:
-        raise SpecError([_syntax_diagnostic(exc, text, path)]) from None
-    except RecursionError:  # not expected: Lark's LALR parser keeps its own stack
-        raise SpecError([Diagnostic(n.Span(path, 1, 1, 1, 1), "E005", "the file nests too deeply to parse")]) from None
-    tree = _regroup(tree)
-    _check_depth(tree, path)
-    try:
-        decls = _Build(path).transform(tree)
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, SpecError):
-            raise exc.orig_exc from None
-        raise
-    return n.SpecFile(path, tuple(decls.children if hasattr(decls, "children") else decls))
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _syntax_diagnostic(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
@@ -129,83 +176,197 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, path: str) -> Diagnostic
     return Diagnostic(span, "E002", message, hint)
 
 
-def _subtrees(tree: Tree[Token]) -> list[tuple[Tree[Token], int]]:
-    """Every subtree with its depth (the root is 1), without recursion."""
-    out: list[tuple[Tree[Token], int]] = []
-    stack = [(tree, 1)]
-    while stack:
-        t, depth = stack.pop()
-        out.append((t, depth))
-        stack.extend((c, depth + 1) for c in t.children if isinstance(c, Tree))
-    return out
+# ------------------------------------------------------------ the stack's values
 
 
-def _check_depth(tree: Tree[Token], path: str) -> None:
-    deepest, depth = max(_subtrees(tree), key=lambda td: td[1])
-    if depth > MAX_DEPTH:
-        meta = deepest.meta
-        line, col = (meta.line, meta.column) if not getattr(meta, "empty", True) else (1, 1)
-        raise SpecError([Diagnostic(n.Span(path, line, col, line, col), "E005",
-                                    f"nested {depth} deep; the limit is {MAX_DEPTH}", "split the expression with 'def'")])
+class _Item:
+    """A value on the parser's stack and what its parse-tree node would know:
+    its span (`empty` when it has none), the span of its container (the
+    parentheses around it; else its own span), its height in the parse tree
+    (0 for a token-less value of no node) and where the deepest node under
+    it starts (of several, the last). The builder's methods read the span
+    as `meta`."""
+
+    __slots__ = ("value", "empty", "line", "column", "end_line", "end_column",
+                 "cline", "ccolumn", "cend_line", "cend_column", "height", "deep")
+
+    def __init__(self, value: Any, start: tuple[int, int] | None, end: tuple[int, int] | None, height: int,
+                 deep: tuple[int, int]) -> None:
+        self.value = value
+        self.empty = start is None and end is None
+        self.line, self.column = self.cline, self.ccolumn = start or (0, 0)
+        self.end_line, self.end_column = self.cend_line, self.cend_column = end or (0, 0)
+        self.height = height
+        self.deep = deep
 
 
-def _operands(t: Tree[Token]) -> list[Any]:
+class _Chain:
+    """`left op right` of an associative operator, kept as such until the
+    whole chain is known (then regrouped and built: `_finish`)."""
+
+    __slots__ = ("op", "left", "right")
+
+    def __init__(self, op: str, left: _Item, right: _Item) -> None:
+        self.op, self.left, self.right = op, left, right
+
+
+def _first(kids: list[Any]) -> tuple[int, int] | None:
+    for k in kids:
+        if type(k) is Token:
+            return (k.line, k.column)  # type: ignore[return-value]
+        if not k.empty:
+            return (k.cline, k.ccolumn)
+    return None
+
+
+def _last(kids: list[Any]) -> tuple[int, int] | None:
+    for k in reversed(kids):
+        if type(k) is Token:
+            return (k.end_line, k.end_column)  # type: ignore[return-value]
+        if not k.empty:
+            return (k.cend_line, k.cend_column)
+    return None
+
+
+def _plan(rule: Rule) -> tuple[list[tuple[int, bool, int]], int]:
+    """Which children a rule keeps (as Lark's tree builder keeps them): per
+    kept child its index, whether it is an inlined `_rule`, and how many
+    placeholders (None, for an absent `[...]`) come before it; then the
+    placeholders at the end."""
+    expansion = rule.expansion
+    flags = rule.options.empty_indices
+    if flags:
+        empty = [len(ones) for ones in "".join(str(int(b)) for b in flags).split("0")]
+    else:
+        empty = [0] * (len(expansion) + 1)
+    kept: list[tuple[int, bool, int]] = []
+    nones = 0
+    for i, sym in enumerate(expansion):
+        nones += empty[i]
+        if rule.options.keep_all_tokens or not (sym.is_term and getattr(sym, "filter_out", False)):
+            kept.append((i, not sym.is_term and sym.name.startswith("_"), nones))
+            nones = 0
+    return kept, nones + empty[len(expansion)]
+
+
+def _reduce(rule: Rule, build: _Build) -> Callable[[list[Any]], Any]:
+    """The callback of one grammar rule: the children (tokens and `_Item`s,
+    anonymous tokens included) -> an `_Item`."""
+    name = str(rule.alias or rule.options.template_source or rule.origin.name)
+    kept, trailing = _plan(rule)
+    expand1 = bool(rule.options.expand1 and not rule.alias)
+    if expand1 and len(rule.expansion) == 1 and kept == [(0, False, 0)] and not trailing:
+        return _pass_through
+    op = _ASSOCIATIVE.get(name)
+    container = expand1 and len(kept) == 1  # `"(" expr ")"`: the child passes through, in its parentheses
+    method = None if op is not None else getattr(build, name, None)
+    if method is None and op is None and not name.startswith("_") and not expand1:
+        raise AssertionError(f"the builder has no method for the grammar rule {name}")
+
+    def reduce(kids: list[Any]) -> Any:
+        start, end = _first(kids), _last(kids)
+        values: list[Any] = []
+        items: list[_Item] = []
+        height, deep = 0, (1, 1)
+        for i, inline, nones in kept:
+            if nones:
+                values.extend([None] * nones)
+            k = kids[i]
+            if type(k) is Token:
+                values.append(k)
+                continue
+            if type(k.value) is _Chain and k.value.op != op and not container:
+                k = build.finish(k)
+            items.append(k)
+            if inline:
+                values.extend(k.value)
+            else:
+                values.append(k.value)
+            if k.height and k.height >= height:
+                height, deep = k.height, k.deep
+        if trailing:
+            values.extend([None] * trailing)
+        if method is None and op is None and name.startswith("_"):  # an inlined _rule: its children join the parent's
+            return _Item(values, start, end, height, deep)
+        if expand1 and len(values) == 1 and len(items) == 1:  # `?rule` with one child: the child, in its container
+            single = items[0]
+            if start is not None:
+                if single.empty:
+                    single.line, single.column = start
+                    single.empty = False
+                single.cline, single.ccolumn = start
+            if end is not None:
+                if single.empty:
+                    single.end_line, single.end_column = end
+                    single.empty = False
+                single.cend_line, single.cend_column = end
+            return single
+        if op is not None:
+            return _Item(_Chain(op, items[0], items[-1]), start, end, 0, (1, 1))
+        if method is None:
+            raise AssertionError(f"the builder has no method for the grammar rule {name}")
+        item = _Item(None, start, end, height + 1, deep if height else (start or (1, 1)))
+        if build.error is None:
+            try:
+                item.value = method(item, values)
+            except SpecError as exc:
+                build.error = exc
+        return item
+
+    return reduce
+
+
+def _pass_through(kids: list[Any]) -> Any:
+    return kids[0]
+
+
+def _operands(t: _Item) -> list[_Item]:
     """The operands of a left-nested chain of t's operator, left to right, without recursion."""
-    out: list[Any] = []
-    op = t.data
-    while len(t.children) == 2:
-        out.append(t.children[1])
-        left = t.children[0]
-        if not (isinstance(left, Tree) and left.data == op):
+    out: list[_Item] = []
+    op = t.value.op
+    while True:
+        out.append(t.value.right)
+        left = t.value.left
+        if not (type(left.value) is _Chain and left.value.op == op):
             out.append(left)
             break
         t = left
     return out[::-1]
 
 
-def _balanced(op: str, items: list[Any]) -> Any:
+def _balanced(op: str, items: list[_Item]) -> _Item:
     """items joined by op as a balanced tree, spans from the operands."""
     while len(items) > 1:
         joined = []
         for i in range(0, len(items) - 1, 2):
             a, b = items[i], items[i + 1]
-            meta = Meta()  # type: ignore[no-untyped-call]
-            first, last = _meta_of(a), _meta_of(b)
-            if first is not None and last is not None:
-                meta.line, meta.column, meta.start_pos = first.line, first.column, first.start_pos
-                meta.end_line, meta.end_column, meta.end_pos = last.end_line, last.end_column, last.end_pos
-                meta.empty = False
-            joined.append(Tree(op, [a, b], meta))
+            whole = not a.empty and not b.empty
+            joined.append(_Item(_Chain(op, a, b), (a.line, a.column) if whole else None,
+                                (b.end_line, b.end_column) if whole else None, 0, (1, 1)))
         if len(items) % 2:
             joined.append(items[-1])
         items = joined
     return items[0]
 
 
-def _meta_of(x: Any) -> Any:
-    if isinstance(x, Tree):
-        return None if getattr(x.meta, "empty", True) else x.meta
-    if isinstance(x, Token) and x.line is not None:
-        meta: Any = Meta()  # type: ignore[no-untyped-call]
-        meta.line, meta.column, meta.start_pos = x.line, x.column, x.start_pos
-        meta.end_line, meta.end_column, meta.end_pos = x.end_line, x.end_column, x.end_pos
-        return meta
-    return None
-
-
-def _regroup(tree: Tree[Token]) -> Tree[Token]:
-    """Long chains of one associative operator as balanced trees (iterative)."""
-    stack: list[Tree[Token]] = [tree]
+def _regroup(top: _Item) -> _Item:
+    """Long chains of one associative operator as balanced trees, top down
+    (iterative); the chains' operands are already built."""
+    items = _operands(top)
+    if len(items) > _REGROUP:
+        top = _balanced(top.value.op, items)
+    stack = [top]
     while stack:
-        t = stack.pop()
-        for i, c in enumerate(t.children):
-            if isinstance(c, Tree) and c.data in _ASSOCIATIVE:
+        chain = stack.pop().value
+        for side in ("left", "right"):
+            c = getattr(chain, side)
+            if type(c.value) is _Chain:
                 items = _operands(c)
                 if len(items) > _REGROUP:
-                    t.children[i] = c = _balanced(str(c.data), items)
-            if isinstance(c, Tree):
+                    c = _balanced(chain.op, items)
+                    setattr(chain, side, c)
                 stack.append(c)
-    return tree
+    return top
 
 
 _ESCAPE = re.compile(r"\\([0-7]{1,3}|N\{[^}]*\}|x[0-9A-Fa-f]{0,2}|u[0-9A-Fa-f]{0,4}|U[0-9A-Fa-f]{0,8}|.)", re.DOTALL)
@@ -250,7 +411,7 @@ def _int(tok: Token | str, path: str) -> int:
 
 
 def _bin(op: str) -> Any:
-    """A transformer method building a binary operation node."""
+    """A builder method building a binary operation node."""
 
     def build(self: _Build, meta: Any, c: list[Any]) -> n.BinOp:
         return n.BinOp(op, c[0], c[-1], self._span(meta))
@@ -258,21 +419,46 @@ def _bin(op: str) -> Any:
     return build
 
 
-@v_args(meta=True)
-class _Build(Transformer_NonRecursive[Token, Any]):
-    """Lark tree -> nodes. One method per grammar rule or alias."""
+class _Build:
+    """Lark's reductions -> nodes. One method per grammar rule or alias
+    (`meta`: the `_Item` being built, for its span); `finish` builds a chain
+    of an associative operator once it is whole. The state of one parse:
+    its file, and the first error met building nodes (raised once the
+    whole file has parsed)."""
 
-    def __init__(self, path: str) -> None:
-        super().__init__()
+    def __init__(self) -> None:
+        self.path = ""
+        self.error: SpecError | None = None
+
+    def start_file(self, path: str) -> None:
         self.path = path
+        self.error = None
 
     def _span(self, meta: Any) -> n.Span:
         if getattr(meta, "empty", True):
             return n.Span(self.path, 0, 0, 0, 0)
         return n.Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
 
-    def _tok_span(self, tok: Token) -> n.Span:
-        return n.Span(self.path, tok.line or 0, tok.column or 0, tok.end_line or 0, tok.end_column or 0)
+    def finish(self, top: _Item) -> _Item:
+        """A whole chain, regrouped (`_regroup`), as BinOp nodes built bottom
+        up without recursion, each with its height; the chain's container
+        span is kept."""
+        root = _regroup(top)
+        stack: list[tuple[_Item, bool]] = [(root, False)]
+        while stack:
+            t, ready = stack.pop()
+            chain = t.value
+            if not ready:
+                stack.append((t, True))
+                stack.extend((c, False) for c in (chain.left, chain.right) if type(c.value) is _Chain)
+                continue
+            left, right = chain.left, chain.right
+            t.height, t.deep = (right.height + 1, right.deep) if right.height >= left.height else (left.height + 1, left.deep)
+            t.value = None if self.error is not None else n.BinOp(chain.op, left.value, right.value, self._span(t))
+        done = _Item(root.value, None, None, root.height, root.deep)
+        for slot in _Item.__slots__[1:11]:  # its span and its container's
+            setattr(done, slot, getattr(top, slot))
+        return done
 
     # ------------------------------------------------------------ top level
 
@@ -498,13 +684,9 @@ class _Build(Transformer_NonRecursive[Token, Any]):
 
     implies_expr = _bin("->")
     iff_expr = _bin("<->")
-    or_expr = _bin("||")
-    and_expr = _bin("&&")
     in_expr = _bin("in")
     not_in_expr = _bin("notin")
-    union_expr = _bin("|")
     diff_expr = _bin("-")
-    inter_expr = _bin("&")
 
     def cmp_expr(self, meta: Any, c: list[Any]) -> n.BinOp:
         return n.BinOp(str(c[1]), c[0], c[2], self._span(meta))

@@ -14,11 +14,13 @@ from .. import model as m
 from ..results import Expectation, KernelCite
 from . import nodes as n
 from .diagnostics import Diagnostic, SpecError, did_you_mean
+from .parser import without_cycle_collection
 from .resolve import RawFunction, RawVersion, Scopes
 
 
 def typecheck(scopes: Scopes) -> m.Library:
-    return _Checker(scopes).run()
+    with without_cycle_collection():
+        return _Checker(scopes).run()
 
 
 class _Checker:
