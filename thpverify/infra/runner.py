@@ -71,6 +71,14 @@ def check_chunk(lib: m.Library, chunk: Chunk, share: Solver | None = None) -> li
     return [solver.check(lib.properties[name].instances[i]) for name, i in chunk]
 
 
+def _solver(lib: m.Library) -> Solver:
+    """A new engine session; the engines are imported only here, so a run
+    whose verdicts all come from the cache imports none."""
+    from ..backend.solver import Solver
+
+    return Solver(lib)
+
+
 def roomy(share: Solver) -> bool:
     """Whether the shared diagrams are well within their node budget (a quarter of it)."""
     d = share.diagrams()
@@ -78,12 +86,10 @@ def roomy(share: Solver) -> bool:
 
 
 def _check_chunk(chunk: Chunk) -> list[Verdict]:
-    from ..backend.solver import Solver
-
     global _engines
     assert _worker is not None
     if _engines is None or not roomy(_engines):
-        _engines = Solver(_worker)
+        _engines = _solver(_worker)
     return check_chunk(_worker, chunk, _engines)
 
 
@@ -105,13 +111,11 @@ def check_all(lib: m.Library, jobs: int | None = None, min_parallel: int = 40,
     jobs = max(1, jobs if jobs is not None else min(os.cpu_count() or 1, 4))
     tick = progress or (lambda n: None)
     if len(work) <= 1 or count < min_parallel:
-        from ..backend.solver import Solver
-
         done: dict[tuple[str, int], Verdict] = dict(known)
         share = None
         for chunk in work:
             if share is None or not roomy(share):
-                share = Solver(lib)
+                share = _solver(lib)
             done.update(zip(chunk, check_chunk(lib, chunk, share), strict=True))
             tick(len(chunk))
     else:
