@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import Diagnostic
+from ..lang.files import SPEC_SUFFIX, import_place, spec_files
 from . import cache
 
-SPEC_SUFFIX = ".thp"
 _MAX_FILES = 10_000
 
 # The tokens the loader's lexer (lang/grammar.lark) reads around an import:
@@ -134,7 +135,7 @@ def _walk(named: list[Path], dirs: list[Path], recorded: list[Any] | None) -> li
         if len(found) > _MAX_FILES:
             raise _ChangedError
         for wanted in _imports(data.decode("utf-8")):
-            queue.append(_find(Path(wanted), path.parent, dirs))
+            queue.append(_find(wanted, path.parent, dirs))
     return found
 
 
@@ -153,21 +154,11 @@ def _read(real: str) -> tuple[bytes, os.stat_result]:
 
 def _spec_files(named: list[Path]) -> list[Path]:
     """The files named, and the .thp files inside named directories, as the loader lists them."""
-    out: list[Path] = []
-    for p in named:
-        if not p.is_dir():
-            out.append(p)
-            continue
-        inside: list[Path] = []
-
-        def unreadable(exc: OSError) -> None:
-            raise _ChangedError
-
-        for top, dirnames, filenames in os.walk(p, onerror=unreadable):
-            dirnames.sort()
-            inside.extend(Path(top) / f for f in filenames if f.endswith(SPEC_SUFFIX))
-        out.extend(sorted(inside))
-    return out
+    problems: list[Diagnostic] = []
+    found = spec_files(named, problems)
+    if problems:
+        raise _ChangedError
+    return found
 
 
 def _imports(text: str) -> list[str]:
@@ -188,15 +179,12 @@ def _imports(text: str) -> list[str]:
     return names
 
 
-def _find(wanted: Path, here: Path, dirs: list[Path]) -> Path:
-    """Where the loader finds an import: the importing file's directory, then the search directories."""
-    if not str(wanted).endswith(SPEC_SUFFIX):
+def _find(wanted: str, here: Path, dirs: list[Path]) -> Path:
+    """Where the loader finds an import (lang.files.import_place)."""
+    place = import_place(wanted, here, dirs) if wanted.endswith(SPEC_SUFFIX) else None
+    if place is None:
         raise _ChangedError
-    places = [wanted] if wanted.is_absolute() else [here / wanted] + [d / wanted for d in dirs]
-    for place in places:
-        if os.path.lexists(place):
-            return place
-    raise _ChangedError
+    return place
 
 
 def _pairs(x: object) -> list[tuple[object, object]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..model import release_order
 from . import nodes as n
 from .diagnostics import Diagnostic, SpecError, did_you_mean
+from .files import SPEC_SUFFIX, import_place, spec_files
 from .parser import MAX_FILE_BYTES, parse_text
 
 FunctionDecl = n.PredicateDecl | n.DefDecl | n.ContextDecl
@@ -58,7 +59,6 @@ class Scopes:
 META_KEYS = ("release", "repository", "commit", "date", "url", "note", "summary", "title")
 
 
-SPEC_SUFFIX = ".thp"
 MAX_SPEC_BYTES = MAX_FILE_BYTES  # a spec file larger than this is refused before it is read
 # Places that hold no spec, whatever a path or a link says.
 _NEVER = (Path("/proc"), Path("/sys"), Path("/dev"))
@@ -85,29 +85,6 @@ class SearchPath:
         for r in roots:
             unique.setdefault(os.path.realpath(r), Path(os.path.realpath(r)))
         return SearchPath(tuple(dict.fromkeys(dirs)), tuple(unique.values()), bundled)
-
-
-def spec_files(paths: list[Path], problems: list[Diagnostic] | None = None) -> list[Path]:
-    """The .thp files named, and those inside named directories, sorted.
-    A directory that cannot be listed is a problem, never skipped."""
-    found: list[Path] = []
-    for p in paths:
-        if not p.is_dir():
-            found.append(p)
-            continue
-        inside: list[Path] = []
-
-        def unreadable(exc: OSError, top: Path = p) -> None:
-            if problems is not None:
-                where = exc.filename or str(top)
-                problems.append(Diagnostic(n.Span(str(where), 0, 0, 0, 0), "E010",
-                                           f"cannot read directory {where}: {exc.strerror or exc}"))
-
-        for top, dirnames, filenames in os.walk(p, onerror=unreadable):
-            dirnames.sort()
-            inside.extend(Path(top) / f for f in filenames if f.endswith(SPEC_SUFFIX))
-        found.extend(sorted(inside))
-    return found
 
 
 def load(paths: list[Path], display_root: Path | None = None, search: SearchPath | None = None,
@@ -193,12 +170,10 @@ def _find_import(decl: n.Import, here: Path, search: SearchPath) -> Path | str:
         return f"cannot import '{_printable(decl.path)}': not a file name"
     if not decl.path.endswith(SPEC_SUFFIX):
         return f"cannot import '{_printable(decl.path)}': not a spec file (spec files end in {SPEC_SUFFIX})"
-    wanted = Path(decl.path)
-    places = [wanted] if wanted.is_absolute() else [here / wanted] + [d / wanted for d in search.dirs]
-    for place in places:
-        if os.path.lexists(place):
-            return place
-    if wanted.is_absolute():
+    place = import_place(decl.path, here, search.dirs)
+    if place is not None:
+        return place
+    if Path(decl.path).is_absolute():
         return f"cannot import '{decl.path}': no such file"
     return f"cannot import '{decl.path}': no such spec in {_places(here, search)}"
 
