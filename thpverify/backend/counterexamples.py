@@ -98,8 +98,7 @@ def _from_diagrams(solver: Solver, d: Diagrams, inst: m.Instance, held: BDD, cla
 
 
 def _drawn_from_diagram(solver: Solver, d: Diagrams, region: BDD, atoms: list[str]) -> tuple[list[Assignment], str]:
-    defaults = solver.defaults()
-    inputs = [{**defaults, **point} for point in finite.assignments(d, region, atoms, DRAWN)]
+    inputs: list[Assignment] = list(solver.drawn(d, region, atoms, DRAWN))
     return inputs, f"{len(inputs)} completions drawn from the decision diagram"
 
 
@@ -299,8 +298,8 @@ def _complete(solver: Solver, partial: dict[str, bool | str | int | ev.PSet], fr
             out[name] = value
         else:
             out[name] = int(out.get(name, 0)) | (int(bool(value)) << element)
-    for name, atom in solver.lib.atoms.items():
-        out.setdefault(name, 0 if atom.type.kind is m.TypeKind.SET else (atom.values[0] if atom.values else False))
+    for name, value in solver.defaults().items():
+        out.setdefault(name, value)
     return out
 
 

@@ -27,7 +27,7 @@ from ..semantics import evaluate as ev
 from ..semantics import walk
 from . import finite
 from .compiler import Compiler
-from .diagrams import Diagrams, TooLargeError
+from .diagrams import BDD, Diagrams, TooLargeError
 
 TIMEOUT_MS = 20_000
 RLIMIT = 50_000_000
@@ -223,6 +223,12 @@ class Solver:
         return {name: 0 if atom.type.kind is m.TypeKind.SET else (atom.values[0] if atom.values else False)
                 for name, atom in self.lib.atoms.items()}
 
+    def drawn(self, d: Diagrams, region: BDD, atoms: list[str], limit: int) -> list[dict[str, bool | str | int]]:
+        """Up to `limit` inputs of a region, drawn from the diagrams over
+        `atoms`, each completed with every other atom's first value."""
+        defaults = self.defaults()
+        return [{**defaults, **point} for point in finite.assignments(d, region, atoms, limit)]
+
     def atom_value(self, value: bool | str | int, name: str) -> Value:
         """An atom's value as data (a set as its orders)."""
         return to_value(value, self.lib.atoms[name].type.kind is m.TypeKind.SET)
@@ -374,7 +380,7 @@ class Solver:
         if none:
             return None
         if region is not None:
-            values = {**self.defaults(), **finite.assignments(d, region, atoms, 1)[0]}
+            values = self.drawn(d, region, atoms, 1)[0]
         else:
             s = self.new()
             s.add(*(self.term(e) for e in exprs))

@@ -31,7 +31,6 @@ import z3
 from .. import model as m
 from ..results import Verdict, VerdictKind
 from ..semantics import evaluate as ev
-from . import finite
 from .counterexamples import OnDiagrams, OnModel, counterexample
 from .diagrams import BDD, Coord, Diagrams
 from .solver import SPOT_CHECKS, InternalError, Solver, atoms_of, satisfies
@@ -120,14 +119,11 @@ def _spot_check(solver: Solver, d: Diagrams, inst: m.Instance, held: BDD, atoms:
             inputs.append(from_coords(coords, bits))
         how = "exhaustively"
     else:
-        inputs = _complete(solver, finite.assignments(d, held, atoms, SPOT_CHECKS))
+        inputs = solver.drawn(d, held, atoms, SPOT_CHECKS)
         how = "on inputs drawn from the decision diagram"
     return replay_proof(solver.lib, inst, inputs, how, "the engines")
 
 
-def _complete(solver: Solver, points: list[dict[str, bool | str | int]]) -> list[dict[str, bool | str | int]]:
-    defaults = solver.defaults()
-    return [{**defaults, **point} for point in points]
 
 
 def from_coords(coords: list[Coord], bits: Sequence[bool]) -> dict[str, bool | str | int]:
